@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION, parseClientMessage, parseServerMessage } from "./protocol";
+
+describe("client messages", () => {
+  it("accepts a session.start with a terminal size", () => {
+    const r = parseClientMessage(JSON.stringify({ type: "session.start", version: PROTOCOL_VERSION, lesson: "containers-vs-vms", size: { cols: 80, rows: 24 } }));
+    expect(r).toEqual({ ok: true, message: { type: "session.start", version: 1, lesson: "containers-vs-vms", size: { cols: 80, rows: 24 } } });
+  });
+
+  it("accepts a resize within the terminal limits", () => {
+    const r = parseClientMessage('{"type":"pty.resize","size":{"cols":1000,"rows":500}}');
+    expect(r.ok).toBe(true);
+  });
+
+  it.each([
+    [{ cols: 0, rows: 0 }],
+    [{ cols: 100000, rows: 24 }],
+    [{ cols: 80, rows: -1 }],
+    [{ cols: 80.5, rows: 24 }],
+    [{ cols: "80", rows: 24 }],
+  ])("rejects the resize %j with bad_resize", (size) => {
+    const r = parseClientMessage(JSON.stringify({ type: "pty.resize", size }));
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.code).toBe("bad_resize");
+      expect(r.message).toMatch(/^Invalid pty\.resize: size\.(cols|rows): /);
+    }
+  });
+
+  it("names an unknown type", () => {
+    const r = parseClientMessage('{"type":"shell.exec","cmd":"rm -rf /"}');
+    expect(r).toEqual({ ok: false, code: "unknown_type", message: 'Unknown message type "shell.exec".' });
+  });
+
+  it("rejects a message with no type as unknown", () => {
+    const r = parseClientMessage('{"cols":80}');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.code).toBe("unknown_type");
+  });
+
+  it("rejects text that is not JSON", () => {
+    expect(parseClientMessage("{not json")).toEqual({ ok: false, code: "bad_json", message: "The message is not valid JSON." });
+  });
+
+  it("rejects a session.start of another protocol version", () => {
+    const r = parseClientMessage(JSON.stringify({ type: "session.start", version: 99, size: { cols: 80, rows: 24 } }));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.code).toBe("bad_message");
+  });
+
+  it("rejects a lesson slug that is not a slug", () => {
+    const r = parseClientMessage(JSON.stringify({ type: "session.start", version: 1, lesson: "../etc", size: { cols: 80, rows: 24 } }));
+    expect(r.ok).toBe(false);
+  });
+
+  it("rejects negative and absurd acknowledgements", () => {
+    expect(parseClientMessage('{"type":"pty.ack","bytes":-5}').ok).toBe(false);
+    expect(parseClientMessage('{"type":"pty.ack","bytes":1e12}').ok).toBe(false);
+    expect(parseClientMessage('{"type":"pty.ack","bytes":4096}').ok).toBe(true);
+  });
+
+  it("keeps frames small enough to bound memory", () => {
+    expect(MAX_FRAME_BYTES).toBe(65536);
+  });
+});
+
+describe("server messages", () => {
+  it("parses session.ready with startup steps", () => {
+    const msg = {
+      type: "session.ready",
+      version: 1,
+      sessionId: "abcdef0123456789",
+      hostname: "lab-abcdef",
+      hostPid: 4242,
+      cgroupVersion: 1,
+      limits: { memoryBytes: 268435456, memorySwapBytes: 268435456, cpus: 0.5, pids: 100 },
+      startup: [{ step: "clone", atMs: 1.5 }],
+    };
+    expect(parseServerMessage(JSON.stringify(msg))).toEqual({ ok: true, message: msg });
+  });
+
+  it("rejects an error frame with an unknown code", () => {
+    expect(parseServerMessage('{"type":"error","code":"oops","message":"x"}').ok).toBe(false);
+  });
+});

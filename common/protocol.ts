@@ -1,0 +1,166 @@
+// The lab protocol between the browser and the server over one WebSocket at /ws.
+//
+// Terminal bytes travel as binary frames in both directions (keystrokes up, pty output down).
+// Everything else is a JSON text frame matching one of the schemas below, parsed on arrival by
+// both ends; a frame that does not parse gets an `error` frame, or a close with a code from
+// CloseCode when the connection cannot continue.
+//
+// This module is shared by the browser and the server: no DOM, no Node.
+
+import { z } from "zod";
+
+export const PROTOCOL_VERSION = 1;
+export const WS_PATH = "/ws";
+
+/** Largest frame either side accepts; larger ones close the socket with MessageTooBig. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/** Terminal size bounds: xterm's own limits, and what a pty can sensibly be. */
+export const TERMINAL_LIMITS = { minCols: 2, maxCols: 1000, minRows: 1, maxRows: 500 } as const;
+
+/** WebSocket close codes (4000-4999 are for applications, RFC 6455 §7.4.2). */
+export const CloseCode = {
+  Normal: 1000,
+  GoingAway: 1001,
+  /** A frame that is not valid for this protocol and cannot be answered with an error frame. */
+  ProtocolError: 1002,
+  MessageTooBig: 1009,
+  /** The sandbox's shell exited; the session is over. */
+  SessionEnded: 4000,
+  /** No room for another sandbox on this server right now. */
+  LabFull: 4001,
+  /** This host cannot create sandboxes (no user namespaces, cgroups, or overlayfs). */
+  KernelUnsupported: 4002,
+  /** The sandbox could not be started (the reason is in the preceding error frame). */
+  SandboxFailed: 4003,
+  /** Too many bad frames from this client. */
+  TooManyErrors: 4004,
+  /** The page came from another origin. */
+  OriginRejected: 4005,
+  /** The server is shutting down. */
+  ServerShutdown: 4006,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** What a learner is told for each close code; the terminal panel shows this sentence. */
+export const closeReason: Record<CloseCode, string> = {
+  [CloseCode.Normal]: "The session ended.",
+  [CloseCode.GoingAway]: "The lab server went away.",
+  [CloseCode.ProtocolError]: "The lab could not understand this page. Reload it.",
+  [CloseCode.MessageTooBig]: "A message was too large for the lab. Reload the page.",
+  [CloseCode.SessionEnded]: "Your shell exited. Start a new one to continue.",
+  [CloseCode.LabFull]: "The lab is full right now. The lesson stays readable; try again in a minute.",
+  [CloseCode.KernelUnsupported]: "This server's kernel cannot create sandboxes, so the lab is off. The lesson stays readable.",
+  [CloseCode.SandboxFailed]: "Your sandbox could not be started. Try again; if it keeps failing, tell the lab's operator.",
+  [CloseCode.TooManyErrors]: "The lab closed the connection after too many bad messages. Reload the page.",
+  [CloseCode.OriginRejected]: "This page is not allowed to use the lab. Open the lesson from the lab's own address.",
+  [CloseCode.ServerShutdown]: "The lab server is restarting. Reconnect in a moment.",
+};
+
+/** Error codes carried by `error` frames. */
+export const ErrorCode = z.enum([
+  "bad_json",
+  "bad_message",
+  "unknown_type",
+  "bad_resize",
+  "not_ready",
+  "rate_limited",
+  "sandbox_failed",
+  "lab_full",
+  "kernel_unsupported",
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+const TerminalSize = z.object({
+  cols: z.number().int().min(TERMINAL_LIMITS.minCols).max(TERMINAL_LIMITS.maxCols),
+  rows: z.number().int().min(TERMINAL_LIMITS.minRows).max(TERMINAL_LIMITS.maxRows),
+});
+export type TerminalSize = z.infer<typeof TerminalSize>;
+
+// ---------------------------------------------------------------------------------------------
+// Browser -> server
+
+export const ClientMessage = z.discriminatedUnion("type", [
+  /** First frame: who we are and how big the terminal is. */
+  z.object({
+    type: z.literal("session.start"),
+    version: z.literal(PROTOCOL_VERSION),
+    lesson: z.string().regex(/^[a-z0-9-]{1,64}$/).optional(),
+    size: TerminalSize,
+  }),
+  z.object({ type: z.literal("pty.resize"), size: TerminalSize }),
+  /** Flow control: the browser has rendered this many bytes of pty output. */
+  z.object({ type: z.literal("pty.ack"), bytes: z.number().int().min(0).max(1 << 30) }),
+  z.object({ type: z.literal("ping"), at: z.number() }),
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+// ---------------------------------------------------------------------------------------------
+// Server -> browser
+
+/** One step of the sandbox's start-up, as the launcher reported it. */
+export const LaunchStep = z.object({
+  step: z.string().max(32),
+  /** Milliseconds since the launcher started. */
+  atMs: z.number().min(0),
+});
+export type LaunchStep = z.infer<typeof LaunchStep>;
+
+export const ServerMessage = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("session.ready"),
+    version: z.literal(PROTOCOL_VERSION),
+    sessionId: z.string(),
+    hostname: z.string(),
+    /** The sandbox's pid 1 as the host sees it. */
+    hostPid: z.number().int(),
+    cgroupVersion: z.union([z.literal(1), z.literal(2)]),
+    limits: z.object({
+      memoryBytes: z.number().int(),
+      memorySwapBytes: z.number().int(),
+      cpus: z.number(),
+      pids: z.number().int(),
+    }),
+    startup: z.array(LaunchStep),
+  }),
+  z.object({
+    type: z.literal("session.exit"),
+    exitCode: z.number().int().nullable(),
+    signal: z.number().int().nullable(),
+  }),
+  z.object({ type: z.literal("error"), code: ErrorCode, message: z.string() }),
+  z.object({ type: z.literal("pong"), at: z.number() }),
+]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; code: ErrorCode; message: string };
+
+function parseWith<T>(schema: z.ZodType<T>, text: string): ParseResult<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, code: "bad_json", message: "The message is not valid JSON." };
+  }
+  const result = schema.safeParse(value);
+  if (result.success) return { ok: true, message: result.data };
+  const type = typeof value === "object" && value !== null ? (value as { type?: unknown }).type : undefined;
+  const issue = result.error.issues[0];
+  if (issue?.code === "invalid_union" && issue.path.length === 1 && issue.path[0] === "type") {
+    return { ok: false, code: "unknown_type", message: `Unknown message type ${JSON.stringify(type)}.` };
+  }
+  const where = issue ? issue.path.join(".") || "message" : "message";
+  const code: ErrorCode = type === "pty.resize" || type === "session.start" ? sizeCode(issue) : "bad_message";
+  return { ok: false, code, message: `Invalid ${String(type ?? "message")}: ${where}: ${issue?.message ?? "invalid"}.` };
+}
+
+function sizeCode(issue: z.core.$ZodIssue | undefined): ErrorCode {
+  return issue && issue.path.includes("size") ? "bad_resize" : "bad_message";
+}
+
+export function parseClientMessage(text: string): ParseResult<ClientMessage> {
+  return parseWith(ClientMessage, text);
+}
+
+export function parseServerMessage(text: string): ParseResult<ServerMessage> {
+  return parseWith(ServerMessage, text);
+}

@@ -1,0 +1,650 @@
+/*
+ * nslab-launcher — start one learner's sandbox and exec their command in it.
+ *
+ * Privileges: runs as host root (the nslab server is root). It is the only nslab code that
+ * creates namespaces or mounts anything. Everything the learner runs ends up as an
+ * unprivileged host uid range of its own, inside new user, pid, mount, uts, ipc, net and
+ * cgroup namespaces, on an OverlayFS root whose writable layer lives on a size-limited tmpfs.
+ *
+ * Inputs:  argv only (see usage()); the server builds it from a typed options object in
+ *          server/sandbox/launcher-args.ts, and that module is the only one that knows these
+ *          flags. The session cgroups are created and limited by the server before we run;
+ *          we only move the sandbox's init into them.
+ * Outputs: stdin/stdout/stderr are the learner's terminal (a pty from node-pty, or the caller's
+ *          stdio for `nslab run`). With --status-file, one JSON line per step with a monotonic
+ *          timestamp in nanoseconds, from both the parent and the child (the page draws it).
+ *          Exit status: the command's own status, 128+N if signal N killed it, 125 if the
+ *          launcher itself failed (the reason is on stderr and in the status file), 126/127
+ *          when the command cannot be executed / found, as a shell does.
+ *
+ * Order of steps (the order the trusted launchers use; see ARCHITECTURE.md, "The launcher"):
+ *   parent (host root)                         child (pid 1 of the new pid namespace)
+ *   1. validate every argument                 .
+ *   2. non-dumpable, drop supplementary groups .
+ *   3. private mount namespace for itself,     .
+ *      tmpfs for the writable layer            .
+ *   4. clone: user, pid, net, uts, ipc ns  ->  waits for "go"
+ *   5. deny setgroups, write uid/gid maps      .
+ *   6. idmapped read-only view of the image,   .
+ *      OverlayFS root on it                    .
+ *   7. move the child into the session cgroup  .
+ *   8. send "go"                           ->  become root of the user namespace,
+ *                                              new mount + cgroup namespaces, private propagation,
+ *                                              /proc, /sys, /sys/fs/cgroup, /dev, /tmp,
+ *                                              hostname, loopback up, pivot_root (old root
+ *                                              detached), rlimits, no_new_privs, exec
+ *   9. wait, report the status                 .
+ *
+ * Mounts made by the parent live only in its private mount namespace, and the child's in its
+ * own: when the last process of a sandbox dies the kernel frees every one of them, so a killed
+ * launcher cannot leave a mount behind on the host.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/mount.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "seccomp.h"
+
+#define EXIT_LAUNCHER 125
+#define EXIT_CANNOT_EXEC 126
+#define EXIT_NOT_FOUND 127
+
+#define MAX_CGROUPS 8
+#define MAX_ENV 64
+#define ID_COUNT 65536u
+
+/* ---------------------------------------------------------------------------------------- */
+/* Options                                                                                  */
+
+struct cgroup_dir {
+  char name[32];   /* v1 controllers as mounted inside ("memory", "cpu,cpuacct"), "" for v2 */
+  const char *dir; /* host path of the session cgroup */
+};
+
+struct options {
+  const char *rootfs;     /* read-only image, the lower layer */
+  const char *state_dir;  /* empty host directory; the writable layer's tmpfs goes here */
+  uint32_t uid_base;      /* first host uid/gid of this sandbox's range */
+  const char *hostname;
+  uint64_t layer_bytes;   /* size of the writable layer's tmpfs */
+  uint64_t layer_inodes;
+  uint64_t tmp_bytes;     /* /tmp and /dev/shm each */
+  int cgroup_version;     /* 1 or 2 */
+  struct cgroup_dir cgroups[MAX_CGROUPS];
+  int cgroup_count;
+  const char *status_file;
+  const char *cwd;
+  char *env[MAX_ENV + 1];
+  int env_count;
+  char **argv;            /* the command */
+};
+
+static struct options opt = {.cwd = "/", .cgroup_version = 0};
+static int status_fd = -1;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reporting                                                                                */
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One JSON line per step. `step` is always a fixed identifier from this file; `detail` may
+ * carry a path or an error text, so it is escaped. A single write() keeps lines whole even
+ * though parent and child share the file (O_APPEND). */
+static void report(const char *step, const char *detail) {
+  if (status_fd < 0) return;
+  char esc[512];
+  size_t j = 0;
+  for (const char *p = detail ? detail : ""; *p && j + 7 < sizeof esc; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"' || c == '\\') {
+      esc[j++] = '\\';
+      esc[j++] = (char)c;
+    } else if (c < 0x20) {
+      j += (size_t)snprintf(esc + j, sizeof esc - j, "\\u%04x", c);
+    } else {
+      esc[j++] = (char)c;
+    }
+  }
+  esc[j] = 0;
+  char line[700];
+  int n = snprintf(line, sizeof line, "{\"step\":\"%s\",\"pid\":%d,\"tNs\":%" PRIu64 "%s%s%s}\n",
+                   step, (int)getpid(), now_ns(), detail ? ",\"detail\":\"" : "", detail ? esc : "",
+                   detail ? "\"" : "");
+  if (n > 0 && write(status_fd, line, (size_t)n) < 0) {
+    /* The status file is a report, not a control channel: losing a line is not fatal. */
+  }
+}
+
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...) {
+  char msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  dprintf(STDERR_FILENO, "nslab-launcher: %s\r\n", msg);
+  report("error", msg);
+  _exit(EXIT_LAUNCHER);
+}
+
+/* die() with the errno text appended: "mount overlay on /x: Invalid argument". */
+static void die_errno(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die_errno(const char *fmt, ...) {
+  int saved = errno;
+  char msg[340];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  die("%s: %s", msg, strerror(saved));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Argument parsing: everything is checked here, before the first privileged call.          */
+
+static void usage(void) {
+  dprintf(STDERR_FILENO,
+          "usage: nslab-launcher --rootfs DIR --state-dir DIR --uid-base N --hostname NAME\n"
+          "         --layer-bytes N --layer-inodes N --tmp-bytes N\n"
+          "         --cgroup-v1 NAME=DIR ... | --cgroup-v2 DIR\n"
+          "         [--status-file PATH] [--cwd DIR] [--env KEY=VALUE ...] -- CMD [ARG...]\n");
+  _exit(EXIT_LAUNCHER);
+}
+
+static uint64_t parse_u64(const char *flag, const char *s, uint64_t min, uint64_t max) {
+  if (!s || !*s) die("%s needs a number", flag);
+  errno = 0;
+  char *end = NULL;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end || s[0] == '-') die("%s: '%s' is not a whole number", flag, s);
+  if (v < min || v > max) die("%s: %llu is outside %" PRIu64 "..%" PRIu64, flag, v, min, max);
+  return (uint64_t)v;
+}
+
+static const char *parse_abs_dir(const char *flag, const char *s) {
+  if (!s || s[0] != '/') die("%s needs an absolute path", flag);
+  struct stat st;
+  if (stat(s, &st) < 0) die_errno("%s %s", flag, s);
+  if (!S_ISDIR(st.st_mode)) die("%s %s: not a directory", flag, s);
+  return s;
+}
+
+static bool valid_hostname(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 63 || s[0] == '-') return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+static void add_cgroup(const char *flag, const char *name, const char *dir) {
+  if (opt.cgroup_count == MAX_CGROUPS) die("%s: at most %d cgroups", flag, MAX_CGROUPS);
+  struct cgroup_dir *cg = &opt.cgroups[opt.cgroup_count++];
+  if (strlen(name) >= sizeof cg->name) die("%s: controller name too long", flag);
+  for (const char *p = name; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || *p == '_' || *p == ',')) die("%s: bad controller name '%s'", flag, name);
+  strcpy(cg->name, name);
+  cg->dir = parse_abs_dir(flag, dir);
+}
+
+static void parse_args(int argc, char **argv) {
+  int i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (i + 1 >= argc) die("%s needs a value", a);
+    const char *v = argv[++i];
+    if (strcmp(a, "--rootfs") == 0) {
+      opt.rootfs = parse_abs_dir(a, v);
+    } else if (strcmp(a, "--state-dir") == 0) {
+      opt.state_dir = parse_abs_dir(a, v);
+    } else if (strcmp(a, "--uid-base") == 0) {
+      /* Above 65535 so no sandbox id is ever a real system account; room for the range. */
+      opt.uid_base = (uint32_t)parse_u64(a, v, 65536, UINT32_MAX - ID_COUNT - 1);
+    } else if (strcmp(a, "--hostname") == 0) {
+      if (!valid_hostname(v)) die("--hostname '%s': use 1-63 of a-z, 0-9 and '-'", v);
+      opt.hostname = v;
+    } else if (strcmp(a, "--layer-bytes") == 0) {
+      opt.layer_bytes = parse_u64(a, v, 1 << 20, UINT64_C(1) << 40);
+    } else if (strcmp(a, "--layer-inodes") == 0) {
+      opt.layer_inodes = parse_u64(a, v, 64, UINT64_C(1) << 32);
+    } else if (strcmp(a, "--tmp-bytes") == 0) {
+      opt.tmp_bytes = parse_u64(a, v, 1 << 20, UINT64_C(1) << 40);
+    } else if (strcmp(a, "--cgroup-v1") == 0) {
+      if (opt.cgroup_version == 2) die("--cgroup-v1 and --cgroup-v2 cannot be mixed");
+      opt.cgroup_version = 1;
+      const char *eq = strchr(v, '=');
+      if (!eq) die("--cgroup-v1 wants NAME=DIR, got '%s'", v);
+      char name[64];
+      size_t n = (size_t)(eq - v);
+      if (n == 0 || n >= sizeof name) die("--cgroup-v1 '%s': bad controller name", v);
+      memcpy(name, v, n);
+      name[n] = 0;
+      add_cgroup(a, name, eq + 1);
+    } else if (strcmp(a, "--cgroup-v2") == 0) {
+      if (opt.cgroup_version == 1) die("--cgroup-v1 and --cgroup-v2 cannot be mixed");
+      if (opt.cgroup_count) die("--cgroup-v2 given twice");
+      opt.cgroup_version = 2;
+      add_cgroup(a, "", v);
+    } else if (strcmp(a, "--status-file") == 0) {
+      if (v[0] != '/') die("--status-file needs an absolute path");
+      opt.status_file = v;
+    } else if (strcmp(a, "--cwd") == 0) {
+      if (v[0] != '/') die("--cwd needs an absolute path");
+      opt.cwd = v;
+    } else if (strcmp(a, "--env") == 0) {
+      if (opt.env_count == MAX_ENV) die("--env: at most %d variables", MAX_ENV);
+      const char *eq = strchr(v, '=');
+      if (!eq || eq == v) die("--env wants KEY=VALUE, got '%s'", v);
+      opt.env[opt.env_count++] = (char *)v;
+    } else {
+      usage();
+    }
+  }
+  if (i >= argc) die("no command given after --");
+  opt.argv = &argv[i];
+  if (!opt.rootfs) die("--rootfs is required");
+  if (!opt.state_dir) die("--state-dir is required");
+  if (!opt.uid_base) die("--uid-base is required");
+  if (!opt.hostname) die("--hostname is required");
+  if (!opt.layer_bytes || !opt.layer_inodes || !opt.tmp_bytes)
+    die("--layer-bytes, --layer-inodes and --tmp-bytes are required");
+  if (!opt.cgroup_count) die("a --cgroup-v1 or --cgroup-v2 is required");
+  if (strlen(opt.state_dir) > PATH_MAX - 64) die("--state-dir is too long");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Small checked helpers                                                                    */
+
+static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) die_errno("open %s", path);
+  size_t n = strlen(text);
+  if (write(fd, text, n) != (ssize_t)n) die_errno("write '%s' to %s", text, path);
+  if (close(fd) < 0) die_errno("close %s", path);
+}
+
+static void mount_or_die(const char *src, const char *target, const char *type,
+                         unsigned long flags, const char *data) {
+  if (mount(src, target, type, flags, data) < 0)
+    die_errno("mount %s on %s", type ? type : src, target);
+}
+
+static void path_join(char *out, const char *a, const char *b) {
+  if (snprintf(out, PATH_MAX, "%s/%s", a, b) >= PATH_MAX) die("path too long: %s/%s", a, b);
+}
+
+static void mkdir_or_die(const char *path, mode_t mode) {
+  if (mkdir(path, mode) < 0 && errno != EEXIST) die_errno("mkdir %s", path);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Parent side: user namespace maps, writable layer, idmapped image, overlay, cgroups        */
+
+static void ns_write_maps(pid_t child) {
+  char path[64], map[64];
+  /* Deny setgroups first: an unprivileged range must not be able to drop a group and so
+   * gain access that a negative group permission denied (user_namespaces(7)). */
+  snprintf(path, sizeof path, "/proc/%d/setgroups", child);
+  write_file(path, "deny");
+  snprintf(map, sizeof map, "0 %u %u\n", opt.uid_base, ID_COUNT);
+  snprintf(path, sizeof path, "/proc/%d/uid_map", child);
+  write_file(path, map);
+  snprintf(path, sizeof path, "/proc/%d/gid_map", child);
+  write_file(path, map);
+}
+
+/* The writable layer: a tmpfs bounded in bytes and inodes, so that filling the disk or
+ * creating millions of files ends in ENOSPC for this learner alone. */
+static void mnt_writable_layer(void) {
+  char data[128], path[PATH_MAX];
+  snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=0755", opt.layer_bytes,
+           opt.layer_inodes);
+  mount_or_die("nslab-layer", opt.state_dir, "tmpfs", MS_NOSUID | MS_NODEV, data);
+  const char *dirs[] = {"upper", "work", "lower", "root"};
+  for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+    path_join(path, opt.state_dir, dirs[i]);
+    mkdir_or_die(path, 0755);
+  }
+  /* The upper directory becomes the root directory of the learner's filesystem, so it belongs
+   * to the learner's root (the first id of the range). */
+  path_join(path, opt.state_dir, "upper");
+  if (chown(path, opt.uid_base, opt.uid_base) < 0) die_errno("chown %s", path);
+}
+
+/* The image on disk is owned by host root. Presented through an idmapped mount that uses the
+ * sandbox's own user namespace, its root-owned files appear owned by the sandbox's root, so
+ * OverlayFS lets the learner change system files (copy-up into their own layer) while the
+ * image itself stays read-only and shared by every sandbox. */
+static void mnt_idmapped_image(pid_t child) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "/proc/%d/ns/user", child);
+  int userns = open(path, O_RDONLY | O_CLOEXEC);
+  if (userns < 0) die_errno("open %s", path);
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, opt.rootfs,
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (tree < 0) die_errno("open_tree %s", opt.rootfs);
+  struct mount_attr attr = {
+      .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+      .userns_fd = (uint64_t)userns,
+  };
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+    die_errno("mount_setattr idmap on %s", opt.rootfs);
+  path_join(path, opt.state_dir, "lower");
+  if (syscall(SYS_move_mount, tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    die_errno("move_mount image to %s", path);
+  close(tree);
+  close(userns);
+}
+
+static void mnt_overlay_root(void) {
+  /* Relative layer paths, resolved from the state directory: the options are shown in the
+   * learner's /proc/self/mountinfo, and host paths have no business there. */
+  if (chdir(opt.state_dir) < 0) die_errno("chdir %s", opt.state_dir);
+  mount_or_die("overlay", "root", "overlay", MS_NOSUID | MS_NODEV,
+               "lowerdir=lower,upperdir=upper,workdir=work");
+  if (chdir("/") < 0) die_errno("chdir /");
+}
+
+static void cg_join(pid_t child) {
+  char path[PATH_MAX], pid[16];
+  snprintf(pid, sizeof pid, "%d", child);
+  for (int i = 0; i < opt.cgroup_count; i++) {
+    path_join(path, opt.cgroups[i].dir, "cgroup.procs");
+    write_file(path, pid);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Child side: the sandbox's own mounts, identity, and the exec                              */
+
+static void mnt_dev(const char *root) {
+  char dev[PATH_MAX], path[PATH_MAX], data[96];
+  path_join(dev, root, "dev");
+  mount_or_die("nslab-dev", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755");
+  /* A minimal /dev, as bubblewrap builds it: the harmless character devices bound from the
+   * host, a private devpts instance, and no disks. */
+  const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
+    char host[64];
+    snprintf(host, sizeof host, "/dev/%s", nodes[i]);
+    path_join(path, dev, nodes[i]);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd < 0) die_errno("create %s", path);
+    close(fd);
+    mount_or_die(host, path, NULL, MS_BIND, NULL);
+  }
+  const char *links[][2] = {{"/proc/self/fd", "fd"},         {"/proc/self/fd/0", "stdin"},
+                            {"/proc/self/fd/1", "stdout"},   {"/proc/self/fd/2", "stderr"},
+                            {"pts/ptmx", "ptmx"}};
+  for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
+    path_join(path, dev, links[i][1]);
+    if (symlink(links[i][0], path) < 0) die_errno("symlink %s", path);
+  }
+  path_join(path, dev, "pts");
+  mkdir_or_die(path, 0755);
+  mount_or_die("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  path_join(path, dev, "shm");
+  mkdir_or_die(path, 01777);
+  snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=16384,mode=1777", opt.tmp_bytes);
+  mount_or_die("nslab-shm", path, "tmpfs", MS_NOSUID | MS_NODEV, data);
+}
+
+static void mnt_cgroupfs(const char *root) {
+  char base[PATH_MAX], path[PATH_MAX];
+  path_join(base, root, "sys/fs/cgroup");
+  if (opt.cgroup_version == 2) {
+    mount_or_die("cgroup2", base, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    return;
+  }
+  /* v1: one hierarchy per controller, as a v1 host lays them out. The cgroup namespace makes
+   * each show the session's own cgroup as its root. */
+  mount_or_die("nslab-cgroup", base, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0755");
+  for (int i = 0; i < opt.cgroup_count; i++) {
+    path_join(path, base, opt.cgroups[i].name);
+    mkdir_or_die(path, 0755);
+    mount_or_die("cgroup", path, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC, opt.cgroups[i].name);
+    /* Co-mounted controllers ("cpu,cpuacct") also get a link per controller, as hosts have. */
+    if (!strchr(opt.cgroups[i].name, ',')) continue;
+    char names[32], link[PATH_MAX];
+    strcpy(names, opt.cgroups[i].name);
+    for (char *save = NULL, *part = strtok_r(names, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+      path_join(link, base, part);
+      if (symlink(opt.cgroups[i].name, link) < 0) die_errno("symlink %s", link);
+    }
+  }
+  mount_or_die(NULL, base, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+               "size=16k,mode=0755");
+}
+
+static void net_loopback_up(void) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die_errno("socket for loopback");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) die_errno("get flags of lo");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) die_errno("bring lo up");
+  close(fd);
+}
+
+static void set_rlimits(void) {
+  /* Per-process bounds the cgroup does not give: open files, file size, no core dumps
+   * (a core would be written by the kernel as the crashing process, into the learner's
+   * layer, and core_pattern pipes run on the host). */
+  struct {
+    int resource;
+    rlim_t value;
+    const char *name;
+  } limits[] = {
+      {RLIMIT_NOFILE, 1024, "RLIMIT_NOFILE"},
+      {RLIMIT_FSIZE, (rlim_t)1 << 30, "RLIMIT_FSIZE"},
+      {RLIMIT_CORE, 0, "RLIMIT_CORE"},
+  };
+  for (size_t i = 0; i < sizeof limits / sizeof *limits; i++) {
+    struct rlimit rl = {limits[i].value, limits[i].value};
+    if (setrlimit(limits[i].resource, &rl) < 0) die_errno("setrlimit %s", limits[i].name);
+  }
+}
+
+static void exec_command(void) __attribute__((noreturn));
+static void exec_command(void) {
+  char **env = opt.env;
+  env[opt.env_count] = NULL;
+  /* PATH lookup uses the sandbox's PATH from the allow-listed environment. */
+  const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (int i = 0; i < opt.env_count; i++)
+    if (strncmp(env[i], "PATH=", 5) == 0) path = env[i] + 5;
+  const char *cmd = opt.argv[0];
+  int err = ENOENT;
+  if (strchr(cmd, '/')) {
+    execve(cmd, opt.argv, env);
+    err = errno;
+  } else {
+    char candidate[PATH_MAX];
+    const char *p = path;
+    while (*p) {
+      const char *end = strchrnul(p, ':');
+      int n = snprintf(candidate, sizeof candidate, "%.*s/%s", (int)(end - p), p, cmd);
+      if (n > 0 && n < (int)sizeof candidate) {
+        execve(candidate, opt.argv, env);
+        if (errno != ENOENT && errno != ENOTDIR) err = errno;
+      }
+      p = *end ? end + 1 : end;
+    }
+  }
+  dprintf(STDERR_FILENO, "nslab: %s: %s\r\n", cmd, strerror(err));
+  report("exec-failed", cmd);
+  _exit(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
+}
+
+static int child_main(int sync_fd) {
+  char go;
+  /* If the launcher dies, the sandbox dies: as pid 1 of its namespace, its death takes every
+   * process of the sandbox with it. Set before waiting, so there is no window. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) die_errno("prctl PR_SET_PDEATHSIG");
+  /* Until the parent says "go", this process has no uid in its namespace and no cgroup; an
+   * EOF instead means the parent failed and has said why. */
+  if (read(sync_fd, &go, 1) != 1) _exit(EXIT_LAUNCHER);
+  close(sync_fd);
+
+  /* Become the namespace's root: host uid/gid uid_base from here on, never host root. */
+  if (setresgid(0, 0, 0) < 0) die_errno("setresgid 0");
+  if (setresuid(0, 0, 0) < 0) die_errno("setresuid 0");
+  report("identity", NULL);
+
+  /* The cgroup namespace is created now, after the parent moved us into the session cgroup,
+   * so that the session cgroup is what the learner sees as the root of the hierarchy. */
+  if (unshare(CLONE_NEWNS | CLONE_NEWCGROUP) < 0) die_errno("unshare mount+cgroup namespaces");
+  /* Nothing mounted from here on may propagate back out. */
+  mount_or_die(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+
+  char root[PATH_MAX], path[PATH_MAX], data[96];
+  path_join(root, opt.state_dir, "root");
+  /* The overlay was mounted by the parent, so in this less privileged namespace its copy is
+   * locked, and pivot_root refuses a locked new root. A bind of it made here is ours. */
+  mount_or_die(root, root, NULL, MS_BIND, NULL);
+  path_join(path, root, "proc");
+  mount_or_die("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  path_join(path, root, "sys");
+  mount_or_die("sysfs", path, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
+  mnt_cgroupfs(root);
+  mnt_dev(root);
+  path_join(path, root, "tmp");
+  snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=65536,mode=1777", opt.tmp_bytes);
+  mount_or_die("nslab-tmp", path, "tmpfs", MS_NOSUID | MS_NODEV, data);
+  report("mounts", NULL);
+
+  if (sethostname(opt.hostname, strlen(opt.hostname)) < 0) die_errno("sethostname");
+  net_loopback_up();
+  report("uts-net", NULL);
+
+  /* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no path
+   * back to the host tree and nothing of it in /proc/self/mountinfo (pivot_root(2)). */
+  if (chdir(root) < 0) die_errno("chdir %s", root);
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die_errno("pivot_root %s", root);
+  if (umount2(".", MNT_DETACH) < 0) die_errno("detach old root");
+  if (chdir("/") < 0) die_errno("chdir /");
+  report("pivot-root", NULL);
+
+  set_rlimits();
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die_errno("prctl PR_SET_NO_NEW_PRIVS");
+  if (chdir(opt.cwd) < 0 && chdir("/") < 0) die_errno("chdir %s", opt.cwd);
+  sec_install_filter(die_errno);
+  report("exec", opt.argv[0]);
+  exec_command();
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Parent: the launcher process itself                                                      */
+
+static volatile sig_atomic_t forward_signal = 0;
+static void on_signal(int sig) { forward_signal = sig; }
+
+int main(int argc, char **argv) {
+  uint64_t start = now_ns();
+  parse_args(argc, argv);
+  if (geteuid() != 0) die("must run as root (it creates namespaces and cgroups for others)");
+
+  /* Only 0, 1 and 2 survive: a leaked host fd is a path out (CVE-2024-21626). */
+  if (syscall(SYS_close_range, 3, ~0U, 0) < 0) die_errno("close_range");
+  if (opt.status_file) {
+    status_fd = open(opt.status_file, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (status_fd < 0) die_errno("open %s", opt.status_file);
+    char t[32];
+    snprintf(t, sizeof t, "%" PRIu64, start);
+    report("start", t);
+  }
+  /* Non-dumpable: nothing in a sandbox can ptrace us or open our /proc/<pid>/exe or memory
+   * (CVE-2016-9962, CVE-2019-5736). The child inherits this until exec. */
+  if (prctl(PR_SET_DUMPABLE, 0) < 0) die_errno("prctl PR_SET_DUMPABLE");
+  if (setgroups(0, NULL) < 0) die_errno("setgroups"); /* host root's groups stay outside */
+
+  if (unshare(CLONE_NEWNS) < 0) die_errno("unshare mount namespace");
+  mount_or_die(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+  mnt_writable_layer();
+  report("layer", NULL);
+
+  int sync[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0) die_errno("socketpair");
+  pid_t child = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |
+                                              CLONE_NEWIPC | SIGCHLD,
+                               NULL, NULL, NULL, NULL);
+  if (child < 0) die_errno("clone with new user, pid, net, uts, ipc namespaces");
+  if (child == 0) {
+    close(sync[0]);
+    return child_main(sync[1]);
+  }
+  close(sync[1]);
+  char child_pid[16];
+  snprintf(child_pid, sizeof child_pid, "%d", child);
+  report("clone", child_pid);
+
+  ns_write_maps(child);
+  report("uid-map", NULL);
+  mnt_idmapped_image(child);
+  mnt_overlay_root();
+  report("overlay", NULL);
+  cg_join(child);
+  report("cgroup", NULL);
+  if (write(sync[0], "g", 1) != 1) die_errno("start the sandbox");
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaction(forwarded[i], &sa, NULL);
+
+  int status;
+  for (;;) {
+    pid_t r = waitpid(child, &status, 0);
+    if (r == child) break;
+    if (r < 0 && errno != EINTR) die_errno("waitpid");
+    int sig = forward_signal;
+    forward_signal = 0;
+    if (sig == SIGHUP || sig == SIGTERM) {
+      /* The terminal is gone or the server ends the session: the sandbox ends with it. As
+       * pid 1 of its namespace the child would ignore signals it has no handler for. */
+      kill(child, SIGKILL);
+    } else if (sig) {
+      kill(child, sig);
+    }
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return EXIT_LAUNCHER;
+}

@@ -1,0 +1,39 @@
+// Server settings, read once from the environment and validated: a bad value stops the
+// server at start with a message naming the variable, never later in a session.
+import { z } from "zod";
+
+const bytes = z.coerce.number().int().positive();
+
+const EnvSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
+  /** The read-only image every sandbox's root filesystem starts from (native/rootfs.mjs). */
+  NSLAB_ROOTFS: z.string().startsWith("/").default("/var/lib/nslab/rootfs"),
+  /** Host directory for per-session state (mount points, launcher status files). */
+  NSLAB_STATE_DIR: z.string().startsWith("/").default("/run/nslab"),
+  /** The launcher binary (built by `npm install` into build/). */
+  NSLAB_LAUNCHER: z.string().startsWith("/").optional(),
+  NSLAB_MAX_SESSIONS: z.coerce.number().int().min(1).max(10000).default(50),
+  /** Where session cgroups go, relative to each hierarchy's root; default: beside the server. */
+  NSLAB_CGROUP_PARENT: z.string().regex(/^\/[\w./-]*$/, "an absolute cgroup path such as /nslab").optional(),
+  /** Origins allowed to open /ws besides the server's own, comma-separated. */
+  NSLAB_ALLOWED_ORIGINS: z.string().default(""),
+  NSLAB_LAYER_BYTES: bytes.default(256 * 1024 * 1024),
+  NSLAB_TMP_BYTES: bytes.default(64 * 1024 * 1024),
+});
+
+export type Config = z.infer<typeof EnvSchema> & { launcherPath: string; projectRoot: string };
+
+export function loadConfig(env: NodeJS.ProcessEnv, projectRoot: string): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`invalid environment:\n${lines.join("\n")}`);
+  }
+  return {
+    ...parsed.data,
+    projectRoot,
+    launcherPath: parsed.data.NSLAB_LAUNCHER ?? `${projectRoot}/build/nslab-launcher`,
+  };
+}

@@ -1,0 +1,59 @@
+// Kernel calls Node has no API for, through koffi: process file descriptors, so that
+// signalling a sandbox process never hits an unrelated process that reused its pid
+// (pidfd_open(2), pidfd_send_signal(2)).
+import fs from "node:fs";
+
+import koffi from "koffi";
+
+const libc = koffi.load("libc.so.6");
+const pidfdOpen = libc.func("int pidfd_open(int pid, unsigned int flags)");
+const pidfdSendSignal = libc.func("int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)");
+
+const ESRCH = 3;
+
+export const SIGKILL = 9;
+export const SIGTERM = 15;
+
+/** An open pidfd, or null when the process is already gone. */
+export function openPidfd(pid: number): number | null {
+  const fd = pidfdOpen(pid, 0) as number;
+  if (fd >= 0) return fd;
+  const errno = koffi.errno();
+  if (errno === ESRCH) return null;
+  throw new Error(`pidfd_open ${pid}: errno ${errno}`);
+}
+
+/** Send `signal` through the pidfd. False when the process has exited meanwhile. */
+export function signalPidfd(fd: number, signal: number): boolean {
+  if ((pidfdSendSignal(fd, signal, null, 0) as number) === 0) return true;
+  const errno = koffi.errno();
+  if (errno === ESRCH) return false;
+  throw new Error(`pidfd_send_signal: errno ${errno}`);
+}
+
+export function closePidfd(fd: number): void {
+  fs.closeSync(fd);
+}
+
+/**
+ * Signal `pid` only if, once pinned by a pidfd, it is still a member of a cgroup whose path
+ * contains `cgroupMarker`. Between reading a pid from cgroup.procs and signalling it, the
+ * process may exit and its pid be reused; the pidfd makes the check and the signal refer to
+ * the same process.
+ */
+export function signalIfInCgroup(pid: number, signal: number, cgroupMarker: string): boolean {
+  const fd = openPidfd(pid);
+  if (fd === null) return false;
+  try {
+    let membership = "";
+    try {
+      membership = fs.readFileSync(`/proc/${pid}/cgroup`, "utf8");
+    } catch {
+      return false;
+    }
+    if (!membership.includes(cgroupMarker)) return false;
+    return signalPidfd(fd, signal);
+  } finally {
+    closePidfd(fd);
+  }
+}

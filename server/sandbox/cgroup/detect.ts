@@ -1,0 +1,80 @@
+// Which cgroup version this host runs, and where its hierarchies are mounted, from
+// /proc/self/mountinfo and /proc/self/cgroup (passed in, so tests use fixtures).
+
+export interface V1Hierarchy {
+  /** Controllers mounted together, e.g. ["cpu", "cpuacct"]. */
+  controllers: string[];
+  mountPoint: string;
+  /** This process's cgroup in the hierarchy, e.g. "/system.slice/nslab.service". */
+  ownPath: string;
+}
+
+export type CgroupLayout =
+  | { version: 2; mountPoint: string; ownPath: string; controllers: string[] }
+  | { version: 1; hierarchies: V1Hierarchy[] }
+  | { version: null; reason: string };
+
+/** Controllers a sandbox needs limits from. */
+export const REQUIRED_CONTROLLERS = ["memory", "cpu", "pids"] as const;
+
+interface MountLine {
+  mountPoint: string;
+  fsType: string;
+  superOptions: string[];
+}
+
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\(\d{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+export function parseMountinfo(text: string): MountLine[] {
+  const lines: MountLine[] = [];
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    const left = line.slice(0, sep).split(" ");
+    const right = line.slice(sep + 3).split(" ");
+    lines.push({
+      mountPoint: unescapeMountPath(left[4] ?? ""),
+      fsType: right[0] ?? "",
+      superOptions: (right[2] ?? "").split(","),
+    });
+  }
+  return lines;
+}
+
+/** /proc/<pid>/cgroup: hierarchy id -> path, keyed by controller list ("" for v2). */
+export function parseProcCgroup(text: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line);
+    if (m) map.set(m[2] ?? "", m[3] ?? "/");
+  }
+  return map;
+}
+
+export function detectCgroupLayout(mountinfo: string, procSelfCgroup: string, controllersFile?: string): CgroupLayout {
+  const mounts = parseMountinfo(mountinfo);
+  const own = parseProcCgroup(procSelfCgroup);
+  const unified = mounts.find((m) => m.fsType === "cgroup2" && m.mountPoint === "/sys/fs/cgroup");
+  if (unified) {
+    const controllers = (controllersFile ?? "").trim().split(/\s+/).filter(Boolean);
+    const missing = REQUIRED_CONTROLLERS.filter((c) => !controllers.includes(c));
+    if (missing.length) return { version: null, reason: `cgroup v2 lacks the ${missing.join(", ")} controller(s)` };
+    return { version: 2, mountPoint: unified.mountPoint, ownPath: own.get("") ?? "/", controllers };
+  }
+  const hierarchies: V1Hierarchy[] = [];
+  for (const m of mounts) {
+    if (m.fsType !== "cgroup") continue;
+    const controllers = m.superOptions.filter((o) => ["memory", "cpu", "cpuacct", "pids"].includes(o));
+    if (!controllers.length) continue;
+    const key = [...own.keys()].find((k) => k.split(",").some((c) => controllers.includes(c)));
+    hierarchies.push({ controllers, mountPoint: m.mountPoint, ownPath: key !== undefined ? (own.get(key) ?? "/") : "/" });
+  }
+  const have = new Set(hierarchies.flatMap((h) => h.controllers));
+  const missing = REQUIRED_CONTROLLERS.filter((c) => !have.has(c));
+  if (hierarchies.length === 0) return { version: null, reason: "no cgroup filesystem is mounted at /sys/fs/cgroup" };
+  if (missing.length) return { version: null, reason: `cgroup v1 lacks the ${missing.join(", ")} controller(s)` };
+  return { version: 1, hierarchies };
+}

@@ -1,0 +1,53 @@
+// One interface over cgroup v1 and v2. A driver knows where session cgroups live on this host
+// and which files carry each limit; each value written is reported with the file it went to,
+// so the page can say "on this host the limit lives in memory.limit_in_bytes".
+//
+// Drivers write cgroup files directly with fs calls (a few hundred microseconds for a whole
+// session), never through shells or helper programs.
+
+import type { Limits } from "../limits";
+
+export type CgroupVersion = 1 | 2;
+
+export interface LimitWrite {
+  /** The docker run flag this limit comes from. */
+  flag: "--memory" | "--memory-swap" | "--cpus" | "--pids-limit";
+  /** Path of the cgroup file relative to the session's cgroup directory. */
+  file: string;
+  value: string;
+}
+
+export interface SessionCgroup {
+  readonly version: CgroupVersion;
+  readonly sessionId: string;
+  /** The session's cgroup directory per hierarchy: { memory: "/sys/fs/cgroup/memory/…" } on
+   *  v1, { unified: "/sys/fs/cgroup/…" } on v2. */
+  readonly dirs: Readonly<Record<string, string>>;
+  /** What was written where, in order. */
+  readonly writes: readonly LimitWrite[];
+}
+
+export interface CgroupDriver {
+  readonly version: CgroupVersion;
+  /** Directory (per hierarchy) under which every session cgroup of this server lives. */
+  readonly parents: Readonly<Record<string, string>>;
+  /** The files and values that set these limits, without touching anything. */
+  limitWrites(limits: Limits): LimitWrite[];
+  /** Create the session's cgroup and write its limits. Throws if the kernel refuses. */
+  create(sessionId: string, limits: Limits): SessionCgroup;
+  /** Host pids of every process in the session's cgroup, its children included. */
+  pids(cg: SessionCgroup): number[];
+  /** Remove the session's cgroup and any child cgroups the learner made. Idempotent; fails
+   *  (returns false) while processes remain. */
+  remove(cg: SessionCgroup): boolean;
+  /** Session ids that have a cgroup under this server's parent (leftovers after a crash). */
+  listSessions(): string[];
+  /** A handle for an existing session cgroup (for clean-up of leftovers). */
+  open(sessionId: string): SessionCgroup;
+}
+
+export const SESSION_ID_PATTERN = /^[a-z0-9]{8,32}$/;
+
+export function assertSessionId(sessionId: string): void {
+  if (!SESSION_ID_PATTERN.test(sessionId)) throw new Error(`bad session id ${JSON.stringify(sessionId)}`);
+}

@@ -1,0 +1,37 @@
+import fs from "node:fs";
+import path from "node:path";
+
+import { type CgroupLayout, detectCgroupLayout } from "./detect";
+import type { CgroupDriver } from "./driver";
+import { CgroupV1Driver } from "./v1";
+import { CgroupV2Driver } from "./v2";
+
+export type { CgroupDriver, CgroupVersion, LimitWrite, SessionCgroup } from "./driver";
+
+function read(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+export function hostCgroupLayout(): CgroupLayout {
+  return detectCgroupLayout(
+    read("/proc/self/mountinfo"),
+    read("/proc/self/cgroup"),
+    read(path.join("/sys/fs/cgroup", "cgroup.controllers")),
+  );
+}
+
+/** The driver for this host, or the reason there is none. */
+export function hostCgroupDriver(parentPath?: string): { driver: CgroupDriver } | { reason: string } {
+  const layout = hostCgroupLayout();
+  if (layout.version === 1) return { driver: new CgroupV1Driver(layout.hierarchies, parentPath) };
+  if (layout.version === 2) {
+    const driver = new CgroupV2Driver(layout.mountPoint, layout.ownPath, parentPath);
+    driver.prepare();
+    return { driver };
+  }
+  return { reason: layout.reason };
+}

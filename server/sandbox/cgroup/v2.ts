@@ -1,0 +1,111 @@
+// cgroup v2: one unified hierarchy. Session cgroups live under a parent whose
+// cgroup.subtree_control enables memory, cpu and pids for them. The "no internal processes"
+// rule means a cgroup that hands controllers to its children may hold no process itself, so
+// when the server runs in a non-root cgroup (a systemd service with Delegate=yes) it first
+// moves itself into a leaf beside the sessions.
+import fs from "node:fs";
+import path from "node:path";
+
+import { CPU_PERIOD_US, cpuQuotaUs, type Limits } from "../limits";
+import { type CgroupDriver, type LimitWrite, type SessionCgroup, SESSION_ID_PATTERN, assertSessionId } from "./driver";
+import { listSessionDirs, readProcsRecursive, removeTree, writeCgroupFile } from "./fs-ops";
+
+const CONTROLLERS = ["memory", "cpu", "pids"];
+
+export class CgroupV2Driver implements CgroupDriver {
+  readonly version = 2 as const;
+  readonly parents: Readonly<Record<string, string>>;
+  private readonly parent: string;
+
+  /**
+   * @param mountPoint where cgroup2 is mounted (/sys/fs/cgroup, or a fixture tree in tests)
+   * @param ownPath this process's cgroup (from /proc/self/cgroup, "0::<path>")
+   * @param parentPath where session cgroups go (default: "<ownPath>/nslab")
+   */
+  constructor(
+    private readonly mountPoint: string,
+    private readonly ownPath: string,
+    parentPath?: string,
+  ) {
+    this.parent = path.join(mountPoint, parentPath ?? path.posix.join(ownPath, "nslab"));
+    this.parents = { unified: this.parent };
+  }
+
+  /**
+   * Make the parent able to hand memory, cpu and pids to session cgroups: enable them on every
+   * level from the mount point down. Moves the processes of the server's own cgroup into
+   * "<own>/server" first when that cgroup would otherwise be an internal node with processes.
+   */
+  prepare(): void {
+    const own = path.join(this.mountPoint, this.ownPath);
+    if (this.parent.startsWith(own + path.sep) && this.ownPath !== "/") {
+      const procs = fs.readFileSync(path.join(own, "cgroup.procs"), "utf8").trim();
+      if (procs) {
+        const leaf = path.join(own, "server");
+        fs.mkdirSync(leaf, { recursive: true });
+        for (const pid of procs.split("\n")) writeCgroupFile(leaf, "cgroup.procs", pid);
+      }
+    }
+    fs.mkdirSync(this.parent, { recursive: true });
+    const chain: string[] = [];
+    for (let dir = path.dirname(this.parent); dir.startsWith(this.mountPoint); dir = path.dirname(dir)) {
+      chain.unshift(dir);
+      if (dir === this.mountPoint) break;
+    }
+    chain.push(this.parent);
+    const enable = CONTROLLERS.map((c) => `+${c}`).join(" ");
+    for (const dir of chain) writeCgroupFile(dir, "cgroup.subtree_control", enable);
+  }
+
+  limitWrites(limits: Limits): LimitWrite[] {
+    const swapBytes = limits.memorySwapBytes < 0 ? "max" : String(Math.max(0, limits.memorySwapBytes - limits.memoryBytes));
+    return [
+      { flag: "--memory", file: "memory.max", value: String(limits.memoryBytes) },
+      { flag: "--memory-swap", file: "memory.swap.max", value: swapBytes },
+      { flag: "--cpus", file: "cpu.max", value: `${cpuQuotaUs(limits.cpus)} ${CPU_PERIOD_US}` },
+      { flag: "--pids-limit", file: "pids.max", value: String(limits.pids) },
+    ];
+  }
+
+  private dirFor(sessionId: string): string {
+    assertSessionId(sessionId);
+    return path.join(this.parent, sessionId);
+  }
+
+  create(sessionId: string, limits: Limits): SessionCgroup {
+    const dir = this.dirFor(sessionId);
+    fs.mkdirSync(dir);
+    const writes = this.limitWrites(limits);
+    for (const w of writes) {
+      // memory.swap.max is absent when the kernel runs without swap accounting; with no swap
+      // to account, there is nothing to cap either.
+      if (w.file === "memory.swap.max" && !fs.existsSync(path.join(dir, w.file)) && fs.existsSync(path.join(dir, "memory.max"))) continue;
+      writeCgroupFile(dir, w.file, w.value);
+    }
+    return { version: 2, sessionId, dirs: { unified: dir }, writes };
+  }
+
+  open(sessionId: string): SessionCgroup {
+    return { version: 2, sessionId, dirs: { unified: this.dirFor(sessionId) }, writes: [] };
+  }
+
+  pids(cg: SessionCgroup): number[] {
+    return readProcsRecursive(cg.dirs.unified ?? "");
+  }
+
+  /** v2 can kill a whole subtree in one write (cgroup.kill, Linux 5.14+). */
+  killAll(cg: SessionCgroup): boolean {
+    const dir = cg.dirs.unified ?? "";
+    if (!fs.existsSync(path.join(dir, "cgroup.kill"))) return false;
+    writeCgroupFile(dir, "cgroup.kill", "1");
+    return true;
+  }
+
+  remove(cg: SessionCgroup): boolean {
+    return removeTree(cg.dirs.unified ?? "");
+  }
+
+  listSessions(): string[] {
+    return listSessionDirs(this.parent, SESSION_ID_PATTERN);
+  }
+}

@@ -1,0 +1,313 @@
+// One learner's sandbox: its cgroup, uid range, state directory and launcher process, owned in
+// one place with one teardown path (destroy) that is safe to run twice and runs on every exit.
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+
+import * as pty from "node-pty";
+
+import type { LaunchStep } from "../../common/protocol";
+import { type Logger, log as rootLog } from "../log";
+import { SIGKILL, signalIfInCgroup } from "../kernel/pidfd";
+import type { CgroupDriver, SessionCgroup } from "./cgroup";
+import type { CgroupV2Driver } from "./cgroup/v2";
+import { launcherArgv, sandboxEnv } from "./launcher-args";
+import type { Limits } from "./limits";
+import type { UidSlot, UidSlots } from "./uid-slots";
+
+export interface SandboxHostSettings {
+  launcherPath: string;
+  rootfs: string;
+  /** Host directory holding one sub-directory per live session. */
+  sessionsDir: string;
+  layerBytes: number;
+  layerInodes: number;
+  tmpBytes: number;
+}
+
+export interface SandboxSpec {
+  limits: Limits;
+  cols: number;
+  rows: number;
+  /** Defaults to an interactive login-like bash. */
+  command?: string[];
+  hostname?: string;
+  /** Extra environment for the command (on top of the allow-listed base). */
+  env?: Record<string, string>;
+}
+
+export type SandboxStartError =
+  | { kind: "full"; message: string }
+  | { kind: "failed"; message: string };
+
+export class SandboxStartFailure extends Error {
+  constructor(readonly failure: SandboxStartError) {
+    super(failure.message);
+  }
+}
+
+interface StatusLine {
+  step: string;
+  pid: number;
+  tNs: number;
+  detail?: string;
+}
+
+const READY_TIMEOUT_MS = 10_000;
+const KILL_TIMEOUT_MS = 5_000;
+
+export function newSessionId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+export function parseStatusLines(text: string): StatusLine[] {
+  const steps: StatusLine[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const value = JSON.parse(line) as Partial<StatusLine>;
+      if (typeof value.step === "string" && typeof value.tNs === "number" && typeof value.pid === "number") {
+        steps.push(value as StatusLine);
+      }
+    } catch {
+      // A torn last line while the launcher is still writing: read again later.
+    }
+  }
+  return steps;
+}
+
+export class Sandbox {
+  readonly sessionId: string;
+  readonly hostname: string;
+  /** The sandbox's pid 1, as the host sees it (0 until started). */
+  hostPid = 0;
+  startup: LaunchStep[] = [];
+  private exitInfo: { exitCode: number | null; signal: number | null } | null = null;
+  private readonly exitWaiters: Array<(info: { exitCode: number | null; signal: number | null }) => void> = [];
+  private destroying: Promise<void> | null = null;
+  private process: pty.IPty | null = null;
+  private readonly log: Logger;
+
+  private constructor(
+    private readonly settings: SandboxHostSettings,
+    private readonly driver: CgroupDriver,
+    private readonly slots: UidSlots,
+    readonly cgroup: SessionCgroup,
+    private readonly slot: UidSlot,
+    readonly stateDir: string,
+    readonly limits: Limits,
+  ) {
+    this.sessionId = cgroup.sessionId;
+    this.hostname = `lab-${this.sessionId.slice(0, 6)}`;
+    this.log = rootLog.child({ sessionId: this.sessionId });
+  }
+
+  /**
+   * Create everything the sandbox owns and start its launcher; resolves once the command has
+   * been exec'd inside. On any failure, everything created so far is torn down again.
+   */
+  static async start(
+    settings: SandboxHostSettings,
+    driver: CgroupDriver,
+    slots: UidSlots,
+    spec: SandboxSpec,
+  ): Promise<Sandbox> {
+    const sessionId = newSessionId();
+    const slot = slots.claim(sessionId);
+    if (!slot) throw new SandboxStartFailure({ kind: "full", message: "no free uid range for another sandbox" });
+    const stateDir = path.join(settings.sessionsDir, sessionId);
+    let cgroup: SessionCgroup;
+    try {
+      fs.mkdirSync(path.join(stateDir, "mnt"), { recursive: true, mode: 0o711 });
+      fs.writeFileSync(path.join(stateDir, "owner"), `${process.pid}\n`);
+      cgroup = driver.create(sessionId, spec.limits);
+    } catch (err) {
+      fs.rmSync(stateDir, { recursive: true, force: true });
+      slots.release(slot);
+      throw new SandboxStartFailure({ kind: "failed", message: `cannot prepare the sandbox: ${(err as Error).message}` });
+    }
+    const sandbox = new Sandbox(settings, driver, slots, cgroup, slot, stateDir, { ...spec.limits });
+    if (spec.hostname) (sandbox as { hostname: string }).hostname = spec.hostname;
+    try {
+      await sandbox.launch(spec);
+    } catch (err) {
+      await sandbox.destroy();
+      throw err;
+    }
+    return sandbox;
+  }
+
+  private get statusFile(): string {
+    return path.join(this.stateDir, "status");
+  }
+
+  private async launch(spec: SandboxSpec): Promise<void> {
+    const cg = this.cgroup;
+    const { file, args } = launcherArgv({
+      launcherPath: this.settings.launcherPath,
+      rootfs: this.settings.rootfs,
+      stateDir: path.join(this.stateDir, "mnt"),
+      uidBase: this.slot.uidBase,
+      hostname: this.hostname,
+      layerBytes: this.settings.layerBytes,
+      layerInodes: this.settings.layerInodes,
+      tmpBytes: this.settings.tmpBytes,
+      cgroup: cg.version === 1 ? { version: 1, dirs: { ...cg.dirs } } : { version: 2, dir: cg.dirs.unified ?? "" },
+      statusFile: this.statusFile,
+      cwd: "/root",
+      env: { ...sandboxEnv(this.hostname), ...spec.env },
+      command: spec.command ?? ["/bin/bash", "--login"],
+    });
+    const started = Date.now();
+    this.process = pty.spawn(file, args, {
+      name: "xterm-256color",
+      cols: spec.cols,
+      rows: spec.rows,
+      cwd: "/",
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+      encoding: null,
+    } as pty.IPtyForkOptions);
+    const launcher = this.process;
+    // Output before the first listener attaches is kept, so nothing the shell prints is lost.
+    this.buffered = [];
+    this.dataSubscription = launcher.onData((data) => {
+      const chunk = typeof data === "string" ? Buffer.from(data) : Buffer.from(data as unknown as Uint8Array);
+      if (this.dataListener) this.dataListener(chunk);
+      else this.buffered?.push(chunk);
+    });
+    launcher.onExit(({ exitCode, signal }) => {
+      this.exitInfo = { exitCode, signal: signal ?? null };
+      this.log.info({ exitCode, signal, pid: launcher.pid }, "sandbox exited");
+      for (const w of this.exitWaiters.splice(0)) w(this.exitInfo);
+      void this.destroy();
+    });
+
+    for (;;) {
+      const steps = this.readStatus();
+      const failed = steps.find((s) => s.step === "error");
+      if (failed) throw new SandboxStartFailure({ kind: "failed", message: failed.detail ?? "the launcher failed" });
+      if (steps.some((s) => s.step === "exec")) break;
+      if (this.exitInfo) {
+        const output = Buffer.concat(this.buffered ?? []).toString("utf8").trim();
+        throw new SandboxStartFailure({
+          kind: "failed",
+          message: output || `the launcher exited with status ${this.exitInfo.exitCode} before starting the shell`,
+        });
+      }
+      if (Date.now() - started > READY_TIMEOUT_MS) {
+        throw new SandboxStartFailure({ kind: "failed", message: "the sandbox did not start within 10 seconds" });
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    this.log.info({ pid: this.hostPid, launcherPid: launcher.pid, startupMs: this.startup.at(-1)?.atMs }, "sandbox started");
+  }
+
+  private readStatus(): StatusLine[] {
+    let text = "";
+    try {
+      text = fs.readFileSync(this.statusFile, "utf8");
+    } catch {
+      return [];
+    }
+    const steps = parseStatusLines(text);
+    const start = steps.find((s) => s.step === "start");
+    const origin = start ? Number(start.detail ?? start.tNs) : (steps[0]?.tNs ?? 0);
+    this.startup = steps.map((s) => ({ step: s.step, atMs: Math.max(0, (s.tNs - origin) / 1e6) }));
+    const clone = steps.find((s) => s.step === "clone");
+    if (clone?.detail) this.hostPid = Number(clone.detail);
+    return steps;
+  }
+
+  private dataListener: ((chunk: Buffer) => void) | null = null;
+  private buffered: Buffer[] | null = null;
+  private dataSubscription: { dispose(): void } | null = null;
+
+  /** Receive the terminal's output; anything printed before this call is delivered first. */
+  onData(listener: (chunk: Buffer) => void): void {
+    this.dataListener = listener;
+    const pending = this.buffered ?? [];
+    this.buffered = null;
+    for (const chunk of pending) listener(chunk);
+  }
+
+  onExit(listener: (info: { exitCode: number | null; signal: number | null }) => void): void {
+    if (this.exitInfo) listener(this.exitInfo);
+    else this.exitWaiters.push(listener);
+  }
+
+  get exited(): boolean {
+    return this.exitInfo !== null;
+  }
+
+  write(data: string | Buffer): void {
+    if (this.exitInfo || this.destroying) return;
+    this.process?.write(typeof data === "string" ? data : data.toString("utf8"));
+  }
+
+  resize(cols: number, rows: number): void {
+    if (this.exitInfo || this.destroying) return;
+    this.process?.resize(cols, rows);
+  }
+
+  pause(): void {
+    this.process?.pause();
+  }
+
+  resume(): void {
+    this.process?.resume();
+  }
+
+  /**
+   * End the sandbox: kill every process in its cgroup, wait for them to be gone, remove the
+   * cgroup (and any the learner created below it), the state directory and the uid range.
+   * The mounts need no work: they live only in the launcher's and the sandbox's own mount
+   * namespaces, which the kernel frees with their last process.
+   */
+  destroy(): Promise<void> {
+    this.destroying ??= this.teardown();
+    return this.destroying;
+  }
+
+  private async teardown(): Promise<void> {
+    const marker = `/${this.sessionId}`;
+    const deadline = Date.now() + KILL_TIMEOUT_MS;
+    // pid 1 first: the kernel then kills every process of the pid namespace at once.
+    if (this.hostPid) signalIfInCgroup(this.hostPid, SIGKILL, marker);
+    if (this.cgroup.version === 2) (this.driver as CgroupV2Driver).killAll?.(this.cgroup);
+    for (;;) {
+      const pids = this.driver.pids(this.cgroup);
+      if (pids.length === 0) break;
+      for (const pid of pids) signalIfInCgroup(pid, SIGKILL, marker);
+      if (Date.now() > deadline) {
+        this.log.error({ pids }, "sandbox processes survived SIGKILL");
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // The launcher itself sits outside the cgroup; it exits as soon as its child is gone.
+    if (this.process && !this.exitInfo) {
+      await Promise.race([
+        new Promise<void>((resolve) => this.exitWaiters.push(() => resolve())),
+        new Promise<void>((resolve) => setTimeout(resolve, 2_000)),
+      ]);
+      if (!this.exitInfo) {
+        try {
+          this.process.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    }
+    this.dataSubscription?.dispose();
+    while (!this.driver.remove(this.cgroup)) {
+      if (Date.now() > deadline) {
+        this.log.error({ dirs: this.cgroup.dirs }, "sandbox cgroup could not be removed");
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    fs.rmSync(this.stateDir, { recursive: true, force: true });
+    this.slots.release(this.slot);
+    this.log.info({}, "sandbox removed");
+  }
+}

@@ -1,0 +1,66 @@
+// Host-wide allocation of uid/gid ranges: each sandbox's root maps to a range of 65536 host
+// ids that no other sandbox uses at the same time, even across several nslab servers on one
+// host. A slot is a file created with O_EXCL under the state directory; it names its owner, so
+// a server that starts after a crash can tell a dead owner's slots from a live one's.
+import fs from "node:fs";
+import path from "node:path";
+
+import { isProcessAlive } from "../kernel/proc";
+
+/** First host id used by sandboxes: well above system and regular users. */
+export const UID_BASE_START = 1 << 20;
+export const IDS_PER_SANDBOX = 65536;
+export const MAX_SLOTS = 4096;
+
+export interface UidSlot {
+  index: number;
+  uidBase: number;
+  file: string;
+}
+
+export class UidSlots {
+  private readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = path.join(stateDir, "uid-slots");
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Claim a free slot for `sessionId`, or null when all are in use. */
+  claim(sessionId: string): UidSlot | null {
+    for (let index = 0; index < MAX_SLOTS; index++) {
+      const file = path.join(this.dir, String(index));
+      try {
+        fs.writeFileSync(file, `${process.pid} ${sessionId}\n`, { flag: "wx", mode: 0o600 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") continue;
+        throw err;
+      }
+      return { index, uidBase: UID_BASE_START + index * IDS_PER_SANDBOX, file };
+    }
+    return null;
+  }
+
+  release(slot: UidSlot): void {
+    fs.rmSync(slot.file, { force: true });
+  }
+
+  /** Free the slots whose owning server process is gone. Returns the session ids they held. */
+  releaseOrphans(): string[] {
+    const freed: string[] = [];
+    for (const name of fs.readdirSync(this.dir)) {
+      const file = path.join(this.dir, name);
+      let text = "";
+      try {
+        text = fs.readFileSync(file, "utf8");
+      } catch {
+        continue;
+      }
+      const [pid, sessionId] = text.trim().split(" ");
+      if (isProcessAlive(Number(pid))) continue;
+      fs.rmSync(file, { force: true });
+      if (sessionId) freed.push(sessionId);
+    }
+    return freed;
+  }
+}

@@ -26,13 +26,15 @@
  *   4. clone: user, pid, net, uts, ipc ns  ->  waits for "go"
  *   5. deny setgroups, write uid/gid maps      .
  *   6. idmapped read-only view of the image,   .
- *      OverlayFS root on it                    .
+ *      OverlayFS root on it, /sys for the      .
+ *      sandbox's network namespace (locked)    .
  *   7. move the child into the session cgroup  .
  *   8. send "go"                           ->  become root of the user namespace,
  *                                              new mount + cgroup namespaces, private propagation,
- *                                              /proc, /sys, /sys/fs/cgroup, /dev, /tmp,
+ *                                              /proc, /sys/fs/cgroup, /dev, /tmp,
  *                                              hostname, loopback up, pivot_root (old root
- *                                              detached), rlimits, no_new_privs, exec
+ *                                              detached), capability bounding set,
+ *                                              rlimits, no_new_privs, seccomp, exec
  *   9. wait, report the status                 .
  *
  * Mounts made by the parent live only in its private mount namespace, and the child's in its
@@ -45,6 +47,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/mount.h>
 #include <net/if.h>
 #include <sched.h>
@@ -379,6 +382,28 @@ static void mnt_overlay_root(void) {
   if (chdir("/") < 0) die_errno("chdir /");
 }
 
+/* /sys, mounted here by host root rather than by the child: the child's copy of a mount made in
+ * a more privileged namespace is locked (mount_namespaces(7)), so the learner can neither
+ * remount it writable nor unmount it to reveal what is below. The kernel tags a sysfs instance
+ * with the network namespace of whoever mounts it, so we enter the sandbox's for the mount and
+ * come back. A locked read-only /sys is also what `ip netns exec` needs: it cannot unmount it,
+ * so it mounts the new namespace's sysfs over it, which the kernel allows only while a fully
+ * visible sysfs exists in the mount namespace (the mount_too_revealing() rule). */
+static void mnt_sysfs(pid_t child) {
+  char path[PATH_MAX];
+  int host_net = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (host_net < 0) die_errno("open /proc/self/ns/net");
+  snprintf(path, sizeof path, "/proc/%d/ns/net", child);
+  int sandbox_net = open(path, O_RDONLY | O_CLOEXEC);
+  if (sandbox_net < 0) die_errno("open %s", path);
+  if (setns(sandbox_net, CLONE_NEWNET) < 0) die_errno("setns %s", path);
+  path_join(path, opt.state_dir, "root/sys");
+  mount_or_die("sysfs", path, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
+  if (setns(host_net, CLONE_NEWNET) < 0) die_errno("setns back to /proc/self/ns/net");
+  close(sandbox_net);
+  close(host_net);
+}
+
 static void cg_join(pid_t child) {
   char path[PATH_MAX], pid[16];
   snprintf(pid, sizeof pid, "%d", child);
@@ -462,6 +487,47 @@ static void net_loopback_up(void) {
   close(fd);
 }
 
+/* The capabilities the sandbox's root keeps, chosen for what the course runs: unshare, nsenter,
+ * mount, pivot_root, chroot, ip (netns, links, addresses), child cgroups, kill, ps/ptrace, and
+ * the ordinary root of a shell (chown, permission overrides, setuid/setgid, su/setpriv).
+ * CAP_SETFCAP stays because `unshare -Ur` maps uid 0 of the parent namespace, which the kernel
+ * allows only to a creator holding it (user_namespaces(7), since Linux 5.12); CAP_SETPCAP so a
+ * lesson can drop capabilities itself (capsh --drop). Everything else leaves the bounding set,
+ * so no exec can ever give it back (capabilities(7)). Most dropped ones are checked against the
+ * initial user namespace and mean nothing here already; the bounding set also takes away the
+ * few that act on what the sandbox's own namespaces own: CAP_SYS_BOOT (reboot(2) kills the
+ * pid namespace), CAP_NET_RAW (raw sockets in its network namespace), CAP_CHECKPOINT_RESTORE
+ * (ns_last_pid, choosing pids), CAP_SYS_TIME (time namespace offsets), CAP_MKNOD,
+ * CAP_SYS_RESOURCE, CAP_DAC_READ_SEARCH (open_by_handle_at, the "shocker" escape). */
+static const int caps_kept[] = {
+    CAP_CHOWN,     CAP_DAC_OVERRIDE, CAP_FOWNER,     CAP_FSETID,     CAP_KILL,
+    CAP_SETGID,    CAP_SETUID,       CAP_SETPCAP,    CAP_SETFCAP,    CAP_NET_BIND_SERVICE,
+    CAP_NET_ADMIN, CAP_IPC_OWNER,    CAP_SYS_CHROOT, CAP_SYS_PTRACE, CAP_SYS_ADMIN,
+};
+
+static bool cap_is_kept(int cap) {
+  for (size_t i = 0; i < sizeof caps_kept / sizeof *caps_kept; i++)
+    if (caps_kept[i] == cap) return true;
+  return false;
+}
+
+static void caps_drop_bounding_set(void) {
+  /* Every capability the running kernel knows, not only those this build's headers name:
+   * PR_CAPBSET_READ answers EINVAL past the kernel's last capability. */
+  for (int cap = 0; cap < 64; cap++) {
+    int present = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+    if (present < 0) {
+      if (errno == EINVAL) break;
+      die_errno("prctl PR_CAPBSET_READ %d", cap);
+    }
+    if (present == 0 || cap_is_kept(cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) die_errno("prctl PR_CAPBSET_DROP %d", cap);
+  }
+  /* The inheritable set is already empty (a new user namespace starts with none); with the
+   * ambient set empty too, the command gets capabilities only as root, from the bounding set. */
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) die_errno("prctl PR_CAP_AMBIENT_CLEAR_ALL");
+}
+
 static void set_rlimits(void) {
   /* Per-process bounds the cgroup does not give: open files, file size, no core dumps
    * (a core would be written by the kernel as the crashing process, into the learner's
@@ -536,12 +602,11 @@ static int child_main(int sync_fd) {
   char root[PATH_MAX], path[PATH_MAX], data[96];
   path_join(root, opt.state_dir, "root");
   /* The overlay was mounted by the parent, so in this less privileged namespace its copy is
-   * locked, and pivot_root refuses a locked new root. A bind of it made here is ours. */
-  mount_or_die(root, root, NULL, MS_BIND, NULL);
+   * locked, and pivot_root refuses a locked new root. A bind of it made here is ours; it is
+   * recursive so that it carries the parent's /sys along, still locked (mnt_sysfs). */
+  mount_or_die(root, root, NULL, MS_BIND | MS_REC, NULL);
   path_join(path, root, "proc");
   mount_or_die("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-  path_join(path, root, "sys");
-  mount_or_die("sysfs", path, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
   mnt_cgroupfs(root);
   mnt_dev(root);
   path_join(path, root, "tmp");
@@ -561,6 +626,7 @@ static int child_main(int sync_fd) {
   if (chdir("/") < 0) die_errno("chdir /");
   report("pivot-root", NULL);
 
+  caps_drop_bounding_set();
   set_rlimits();
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die_errno("prctl PR_SET_NO_NEW_PRIVS");
   if (chdir(opt.cwd) < 0 && chdir("/") < 0) die_errno("chdir %s", opt.cwd);
@@ -618,6 +684,7 @@ int main(int argc, char **argv) {
   report("uid-map", NULL);
   mnt_idmapped_image(child);
   mnt_overlay_root();
+  mnt_sysfs(child);
   report("overlay", NULL);
   cg_join(child);
   report("cgroup", NULL);

@@ -1,5 +1,6 @@
 // One learner's sandbox: its cgroup, uid range, state directory and launcher process, owned in
 // one place with one teardown path (destroy) that is safe to run twice and runs on every exit.
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -34,6 +35,21 @@ export interface SandboxSpec {
   hostname?: string;
   /** Extra environment for the command (on top of the allow-listed base). */
   env?: Record<string, string>;
+  /** "pty" (default): a new terminal the server reads and writes. "inherit": the caller's own
+   *  stdin/stdout/stderr, for `nslab run` with pipes. */
+  stdio?: "pty" | "inherit";
+  /** Shown in the learner's prompt; default TERM of the sandbox. */
+  term?: string;
+}
+
+/** What the server holds of the launcher process, whichever way it was spawned. */
+interface LauncherProcess {
+  pid: number;
+  write(data: string): void;
+  resize(cols: number, rows: number): void;
+  pause(): void;
+  resume(): void;
+  kill(signal: NodeJS.Signals): void;
 }
 
 export type SandboxStartError =
@@ -55,6 +71,11 @@ interface StatusLine {
 
 const READY_TIMEOUT_MS = 10_000;
 const KILL_TIMEOUT_MS = 5_000;
+
+function signalNumber(signal: NodeJS.Signals): number {
+  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
+  return numbers[signal] ?? 0;
+}
 
 export function newSessionId(): string {
   return randomBytes(8).toString("hex");
@@ -85,7 +106,7 @@ export class Sandbox {
   private exitInfo: { exitCode: number | null; signal: number | null } | null = null;
   private readonly exitWaiters: Array<(info: { exitCode: number | null; signal: number | null }) => void> = [];
   private destroying: Promise<void> | null = null;
-  private process: pty.IPty | null = null;
+  private process: LauncherProcess | null = null;
   private readonly log: Logger;
 
   private constructor(
@@ -120,7 +141,7 @@ export class Sandbox {
     try {
       fs.mkdirSync(path.join(stateDir, "mnt"), { recursive: true, mode: 0o711 });
       fs.writeFileSync(path.join(stateDir, "owner"), `${process.pid}\n`);
-      cgroup = driver.create(sessionId, spec.limits);
+      cgroup = driver.create(sessionId, spec.limits, slot.uidBase);
     } catch (err) {
       fs.rmSync(stateDir, { recursive: true, force: true });
       slots.release(slot);
@@ -159,28 +180,48 @@ export class Sandbox {
       command: spec.command ?? ["/bin/bash", "--login"],
     });
     const started = Date.now();
-    this.process = pty.spawn(file, args, {
-      name: "xterm-256color",
-      cols: spec.cols,
-      rows: spec.rows,
-      cwd: "/",
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
-      encoding: null,
-    } as pty.IPtyForkOptions);
-    const launcher = this.process;
-    // Output before the first listener attaches is kept, so nothing the shell prints is lost.
-    this.buffered = [];
-    this.dataSubscription = launcher.onData((data) => {
-      const chunk = typeof data === "string" ? Buffer.from(data) : Buffer.from(data as unknown as Uint8Array);
-      if (this.dataListener) this.dataListener(chunk);
-      else this.buffered?.push(chunk);
-    });
-    launcher.onExit(({ exitCode, signal }) => {
-      this.exitInfo = { exitCode, signal: signal ?? null };
-      this.log.info({ exitCode, signal, pid: launcher.pid }, "sandbox exited");
+    const onExit = (exitCode: number | null, signal: number | null) => {
+      // Keep the launcher's report: teardown removes the state directory it lives in.
+      this.finalStatusText = this.statusText();
+      this.exitInfo = { exitCode, signal };
+      this.log.info({ exitCode, signal, pid: this.process?.pid }, "sandbox exited");
       for (const w of this.exitWaiters.splice(0)) w(this.exitInfo);
       void this.destroy();
-    });
+    };
+    // The launcher's own environment: it passes none of it on (the shell gets --env only).
+    // (Typed loosely: Next's global types make NODE_ENV a required key of ProcessEnv.)
+    const launcherEnv = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } as unknown as NodeJS.ProcessEnv;
+    if (spec.stdio === "inherit") {
+      const child = spawn(file, args, { stdio: "inherit", cwd: "/", env: launcherEnv });
+      child.on("exit", (code, signal) => onExit(code, signal ? signalNumber(signal) : null));
+      this.process = {
+        pid: child.pid ?? 0,
+        write: () => undefined,
+        resize: () => undefined,
+        pause: () => undefined,
+        resume: () => undefined,
+        kill: (sig) => child.kill(sig),
+      };
+    } else {
+      const terminal = pty.spawn(file, args, {
+        name: spec.term ?? "xterm-256color",
+        cols: spec.cols,
+        rows: spec.rows,
+        cwd: "/",
+        env: launcherEnv,
+        encoding: null,
+      } as pty.IPtyForkOptions);
+      this.process = terminal;
+      // Output before the first listener attaches is kept, so nothing the shell prints is lost.
+      this.buffered = [];
+      this.dataSubscription = terminal.onData((data) => {
+        const chunk = typeof data === "string" ? Buffer.from(data) : Buffer.from(data as unknown as Uint8Array);
+        if (this.dataListener) this.dataListener(chunk);
+        else this.buffered?.push(chunk);
+      });
+      terminal.onExit(({ exitCode, signal }) => onExit(exitCode, signal || null));
+    }
+    const launcherPid = this.process.pid;
 
     for (;;) {
       const steps = this.readStatus();
@@ -199,16 +240,23 @@ export class Sandbox {
       }
       await new Promise((r) => setTimeout(r, 2));
     }
-    this.log.info({ pid: this.hostPid, launcherPid: launcher.pid, startupMs: this.startup.at(-1)?.atMs }, "sandbox started");
+    this.log.info({ pid: this.hostPid, launcherPid, startupMs: this.startup.at(-1)?.atMs }, "sandbox started");
+  }
+
+  private finalStatusText: string | null = null;
+
+  /** The launcher's report, as JSON lines (for `nslab run --timeline`). */
+  statusText(): string {
+    if (this.finalStatusText !== null) return this.finalStatusText;
+    try {
+      return fs.readFileSync(this.statusFile, "utf8");
+    } catch {
+      return "";
+    }
   }
 
   private readStatus(): StatusLine[] {
-    let text = "";
-    try {
-      text = fs.readFileSync(this.statusFile, "utf8");
-    } catch {
-      return [];
-    }
+    const text = this.statusText();
     const steps = parseStatusLines(text);
     const start = steps.find((s) => s.step === "start");
     const origin = start ? Number(start.detail ?? start.tNs) : (steps[0]?.tNs ?? 0);
@@ -233,6 +281,16 @@ export class Sandbox {
   onExit(listener: (info: { exitCode: number | null; signal: number | null }) => void): void {
     if (this.exitInfo) listener(this.exitInfo);
     else this.exitWaiters.push(listener);
+  }
+
+  /** The launcher process (outside the sandbox, in its own mount namespace). */
+  get launcherPid(): number {
+    return this.process?.pid ?? 0;
+  }
+
+  /** The writable layer as the host can reach it, through the launcher's mount namespace. */
+  get upperDir(): string {
+    return path.join(`/proc/${this.launcherPid}/root`, this.stateDir, "mnt", "upper");
   }
 
   get exited(): boolean {

@@ -33,8 +33,13 @@ export interface CgroupDriver {
   readonly parents: Readonly<Record<string, string>>;
   /** The files and values that set these limits, without touching anything. */
   limitWrites(limits: Limits): LimitWrite[];
-  /** Create the session's cgroup and write its limits. Throws if the kernel refuses. */
-  create(sessionId: string, limits: Limits): SessionCgroup;
+  /**
+   * Create the session's cgroup and write its limits. Throws if the kernel refuses.
+   * `delegateTo` (the host uid of the sandbox's root) gets the directory and the files that
+   * let it create child cgroups and move its processes into them — never the session's own
+   * limit files, so the learner can subdivide their limits but not raise them.
+   */
+  create(sessionId: string, limits: Limits, delegateTo?: number): SessionCgroup;
   /** Host pids of every process in the session's cgroup, its children included. */
   pids(cg: SessionCgroup): number[];
   /** Remove the session's cgroup and any child cgroups the learner made. Idempotent; fails
@@ -45,6 +50,9 @@ export interface CgroupDriver {
   /** A handle for an existing session cgroup (for clean-up of leftovers). */
   open(sessionId: string): SessionCgroup;
 }
+
+/** Where session cgroups go unless NSLAB_CGROUP_PARENT says otherwise. */
+export const DEFAULT_PARENT = "/nslab";
 
 export const SESSION_ID_PATTERN = /^[a-z0-9]{8,32}$/;
 

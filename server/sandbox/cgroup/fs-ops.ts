@@ -59,3 +59,15 @@ export function listSessionDirs(parent: string, pattern: RegExp): string[] {
     return [];
   }
 }
+
+/** chown the cgroup directory and the named files in it to `uid` (and the same gid). */
+export function delegate(dir: string, files: readonly string[], uid: number): void {
+  fs.chownSync(dir, uid, uid);
+  for (const file of files) {
+    try {
+      fs.chownSync(path.join(dir, file), uid, uid);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+  }
+}

@@ -8,7 +8,12 @@ import path from "node:path";
 import { CPU_PERIOD_US, cpuQuotaUs, type Limits } from "../limits";
 import type { V1Hierarchy } from "./detect";
 import { type CgroupDriver, type LimitWrite, type SessionCgroup, SESSION_ID_PATTERN, assertSessionId } from "./driver";
-import { listSessionDirs, readProcsRecursive, removeTree, writeCgroupFile } from "./fs-ops";
+import { DEFAULT_PARENT } from "./driver";
+import { delegate, listSessionDirs, readProcsRecursive, removeTree, writeCgroupFile } from "./fs-ops";
+
+/** What a delegated v1 cgroup hands over: membership files, not limits (and not
+ *  notify_on_release, whose helper would run as host root). */
+const V1_DELEGATED_FILES = ["cgroup.procs", "tasks", "cgroup.clone_children"] as const;
 
 /** v1 has no "max" for memory; the kernel's own unlimited value is returned as this. */
 const V1_UNLIMITED = "-1";
@@ -21,14 +26,15 @@ export class CgroupV1Driver implements CgroupDriver {
 
   /**
    * @param hierarchies the host's v1 hierarchies (from detectCgroupLayout)
-   * @param parentPath where session cgroups go inside each hierarchy (default: below this
-   *   process's own cgroup, in "nslab")
+   * @param parentPath where session cgroups go inside each hierarchy (default "/nslab", at
+   *   the hierarchy's root: a stable place, so a restarted server finds what a killed one
+   *   left, whatever cgroup the new process starts in)
    */
   constructor(hierarchies: V1Hierarchy[], parentPath?: string) {
     const parents: Record<string, string> = {};
     for (const h of hierarchies) {
       const name = h.controllers.join(",");
-      const inside = parentPath ?? path.posix.join(h.ownPath, "nslab");
+      const inside = parentPath ?? DEFAULT_PARENT;
       parents[name] = path.join(h.mountPoint, inside);
     }
     this.parents = parents;
@@ -60,7 +66,7 @@ export class CgroupV1Driver implements CgroupDriver {
     writes.push(
       { flag: "--cpus", file: `${cpu}/cpu.cfs_period_us`, value: String(CPU_PERIOD_US) },
       { flag: "--cpus", file: `${cpu}/cpu.cfs_quota_us`, value: String(cpuQuotaUs(limits.cpus)) },
-      { flag: "--pids-limit", file: `${pids}/pids.max`, value: String(limits.pids) },
+      { flag: "--pids-limit", file: `${pids}/pids.max`, value: limits.pids < 0 ? "max" : String(limits.pids) },
     );
     return writes;
   }
@@ -72,7 +78,7 @@ export class CgroupV1Driver implements CgroupDriver {
     return dirs;
   }
 
-  create(sessionId: string, limits: Limits): SessionCgroup {
+  create(sessionId: string, limits: Limits, delegateTo?: number): SessionCgroup {
     const dirs = this.dirsFor(sessionId);
     for (const dir of Object.values(dirs)) fs.mkdirSync(dir, { recursive: true });
     const writes = this.limitWrites(limits);
@@ -80,6 +86,7 @@ export class CgroupV1Driver implements CgroupDriver {
       const [hierarchy, file] = splitFile(w.file);
       writeCgroupFile(dirs[hierarchy] ?? "", file, w.value);
     }
+    if (delegateTo !== undefined) for (const dir of Object.values(dirs)) delegate(dir, V1_DELEGATED_FILES, delegateTo);
     return { version: 1, sessionId, dirs, writes };
   }
 

@@ -7,10 +7,13 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { CPU_PERIOD_US, cpuQuotaUs, type Limits } from "../limits";
+import { DEFAULT_PARENT } from "./driver";
 import { type CgroupDriver, type LimitWrite, type SessionCgroup, SESSION_ID_PATTERN, assertSessionId } from "./driver";
-import { listSessionDirs, readProcsRecursive, removeTree, writeCgroupFile } from "./fs-ops";
+import { delegate, listSessionDirs, readProcsRecursive, removeTree, writeCgroupFile } from "./fs-ops";
 
 const CONTROLLERS = ["memory", "cpu", "pids"];
+/** The files cgroup v2 delegation hands over (cgroup-v2.rst, "Delegation Containment"). */
+const V2_DELEGATED_FILES = ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control"] as const;
 
 export class CgroupV2Driver implements CgroupDriver {
   readonly version = 2 as const;
@@ -20,14 +23,15 @@ export class CgroupV2Driver implements CgroupDriver {
   /**
    * @param mountPoint where cgroup2 is mounted (/sys/fs/cgroup, or a fixture tree in tests)
    * @param ownPath this process's cgroup (from /proc/self/cgroup, "0::<path>")
-   * @param parentPath where session cgroups go (default: "<ownPath>/nslab")
+   * @param parentPath where session cgroups go (default "/nslab"; below the server's own
+   *   cgroup, e.g. "/system.slice/nslab.service/sessions", for a systemd unit with Delegate=yes)
    */
   constructor(
     private readonly mountPoint: string,
     private readonly ownPath: string,
     parentPath?: string,
   ) {
-    this.parent = path.join(mountPoint, parentPath ?? path.posix.join(ownPath, "nslab"));
+    this.parent = path.join(mountPoint, parentPath ?? DEFAULT_PARENT);
     this.parents = { unified: this.parent };
   }
 
@@ -63,7 +67,7 @@ export class CgroupV2Driver implements CgroupDriver {
       { flag: "--memory", file: "memory.max", value: String(limits.memoryBytes) },
       { flag: "--memory-swap", file: "memory.swap.max", value: swapBytes },
       { flag: "--cpus", file: "cpu.max", value: `${cpuQuotaUs(limits.cpus)} ${CPU_PERIOD_US}` },
-      { flag: "--pids-limit", file: "pids.max", value: String(limits.pids) },
+      { flag: "--pids-limit", file: "pids.max", value: limits.pids < 0 ? "max" : String(limits.pids) },
     ];
   }
 
@@ -72,16 +76,16 @@ export class CgroupV2Driver implements CgroupDriver {
     return path.join(this.parent, sessionId);
   }
 
-  create(sessionId: string, limits: Limits): SessionCgroup {
+  create(sessionId: string, limits: Limits, delegateTo?: number): SessionCgroup {
     const dir = this.dirFor(sessionId);
     fs.mkdirSync(dir);
-    const writes = this.limitWrites(limits);
-    for (const w of writes) {
-      // memory.swap.max is absent when the kernel runs without swap accounting; with no swap
-      // to account, there is nothing to cap either.
-      if (w.file === "memory.swap.max" && !fs.existsSync(path.join(dir, w.file)) && fs.existsSync(path.join(dir, "memory.max"))) continue;
-      writeCgroupFile(dir, w.file, w.value);
-    }
+    // memory.swap.max is absent when the kernel runs without swap accounting; with no swap
+    // to account, there is nothing to cap either. (Checked before writing: a fresh cgroup
+    // directory already holds every control file its controllers provide.)
+    const noSwapFile = !fs.existsSync(path.join(dir, "memory.swap.max")) && fs.existsSync(path.join(dir, "memory.max"));
+    const writes = this.limitWrites(limits).filter((w) => !(noSwapFile && w.file === "memory.swap.max"));
+    for (const w of writes) writeCgroupFile(dir, w.file, w.value);
+    if (delegateTo !== undefined) delegate(dir, V2_DELEGATED_FILES, delegateTo);
     return { version: 2, sessionId, dirs: { unified: dir }, writes };
   }
 

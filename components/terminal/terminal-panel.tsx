@@ -1,0 +1,187 @@
+"use client";
+
+// The lab half of a lesson page: a real shell in the learner's own sandbox, drawn by xterm.js.
+//
+// xterm.js is imported inside an effect, not at the top, so the lesson beside it renders and
+// reads before any terminal code has loaded; the server-rendered panel is only its frame and
+// status line. The stylesheet is imported statically because it is small and the terminal's
+// box must not jump when the code arrives.
+
+import "@xterm/xterm/css/xterm.css";
+
+import type { Terminal } from "@xterm/xterm";
+import { useCallback, useEffect, useRef } from "react";
+
+import { Button } from "../ui/button";
+import { type LabState, statusText } from "./lab-state";
+import { SandboxSummary } from "./sandbox-summary";
+import { DARK_SCHEME_QUERY, terminalTheme } from "./terminal-theme";
+import { type OutputSink, useLabSocket } from "./use-lab-socket";
+
+/** Wait this long after the last change of the panel's size before refitting the terminal. */
+const RESIZE_DEBOUNCE_MS = 100;
+
+/**
+ * Tab belongs to the shell (completion), so the terminal would trap keyboard users. Shift+Tab
+ * is left to the browser instead, which moves focus back out; shells rarely bind it.
+ */
+function letShiftTabLeave(event: KeyboardEvent): boolean {
+  return !(event.key === "Tab" && event.shiftKey && !event.ctrlKey && !event.altKey && !event.metaKey);
+}
+
+/** xterm.js reports some input (old mouse protocols) as a string of byte values. */
+function bytesFromBinaryString(data: string): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(data, (char) => char.charCodeAt(0) & 0xff);
+}
+
+export function TerminalPanel({ lesson }: { lesson: string }) {
+  const containerRef = useRef<HTMLDivElement>(null);
+  const terminalRef = useRef<Terminal | null>(null);
+
+  const writeOutput = useCallback<OutputSink>((chunk, rendered) => {
+    const terminal = terminalRef.current;
+    if (terminal) terminal.write(chunk, rendered);
+    else rendered();
+  }, []);
+  const { state, connect, sendInput, resize, markBroken } = useLabSocket(lesson, writeOutput);
+
+  useEffect(() => {
+    const container = containerRef.current;
+    if (!container) return;
+    let disposed = false;
+    const cleanups: Array<() => void> = [];
+
+    void (async () => {
+      let modules;
+      try {
+        modules = await Promise.all([import("@xterm/xterm"), import("@xterm/addon-fit")]);
+      } catch {
+        if (!disposed) markBroken("The terminal could not load. The lesson stays readable; reload the page to try again.");
+        return;
+      }
+      // StrictMode's first mount, or a quick navigation away, ends before the import does.
+      if (disposed) return;
+      const [{ Terminal }, { FitAddon }] = modules;
+
+      const colorScheme = window.matchMedia(DARK_SCHEME_QUERY);
+      const terminal = new Terminal({
+        fontFamily: getComputedStyle(container).fontFamily,
+        fontSize: 14,
+        cursorBlink: true,
+        scrollback: 5000,
+        theme: terminalTheme(colorScheme.matches),
+      });
+      const fit = new FitAddon();
+      terminal.loadAddon(fit);
+      terminal.attachCustomKeyEventHandler(letShiftTabLeave);
+      terminal.open(container);
+      fit.fit();
+      terminalRef.current = terminal;
+      cleanups.push(() => {
+        terminalRef.current = null;
+        terminal.dispose();
+      });
+
+      const subscriptions = [
+        terminal.onData((data) => sendInput(data)),
+        terminal.onBinary((data) => sendInput(bytesFromBinaryString(data))),
+        terminal.onResize((size) => resize(size)),
+      ];
+      cleanups.push(() => subscriptions.forEach((subscription) => subscription.dispose()));
+
+      // Refit when the panel changes size (window resize, phone rotation, layout switch); a
+      // drag produces a burst of observations, and each refit may send a pty.resize.
+      let refitTimer: ReturnType<typeof setTimeout> | undefined;
+      const observer = new ResizeObserver(() => {
+        clearTimeout(refitTimer);
+        refitTimer = setTimeout(() => fit.fit(), RESIZE_DEBOUNCE_MS);
+      });
+      observer.observe(container);
+      cleanups.push(() => {
+        observer.disconnect();
+        clearTimeout(refitTimer);
+      });
+
+      const followColorScheme = () => {
+        terminal.options.theme = terminalTheme(colorScheme.matches);
+      };
+      colorScheme.addEventListener("change", followColorScheme);
+      cleanups.push(() => colorScheme.removeEventListener("change", followColorScheme));
+
+      connect({ cols: terminal.cols, rows: terminal.rows });
+    })();
+
+    return () => {
+      disposed = true;
+      for (const cleanup of cleanups.reverse()) cleanup();
+    };
+  }, [connect, sendInput, resize, markBroken]);
+
+  const startAgain = useCallback(() => {
+    const terminal = terminalRef.current;
+    if (!terminal) return;
+    terminal.reset();
+    connect({ cols: terminal.cols, rows: terminal.rows });
+    terminal.focus();
+  }, [connect]);
+
+  return (
+    <section
+      aria-labelledby="lab-heading"
+      className="flex h-full flex-col overflow-hidden rounded-xl border border-zinc-200 bg-white shadow-sm dark:border-zinc-800 dark:bg-zinc-900"
+    >
+      <header className="space-y-1 border-b border-zinc-200 px-4 py-3 dark:border-zinc-800">
+        <h2 id="lab-heading" className="text-sm font-semibold">
+          Your sandbox
+        </h2>
+        {state.phase === "ready" ? (
+          <SandboxSummary session={state.session} />
+        ) : (
+          <p className="text-xs text-zinc-600 dark:text-zinc-400">A Linux shell in namespaces and cgroups of its own.</p>
+        )}
+      </header>
+
+      <div className="flex min-h-10 items-center justify-between gap-3 border-b border-zinc-200 px-4 py-2 dark:border-zinc-800">
+        <LabStatus state={state} />
+        {state.phase === "closed" ? (
+          <Button onClick={startAgain} className="shrink-0">
+            {state.offer === "restart" ? "Restart shell" : "Reconnect"}
+          </Button>
+        ) : null}
+      </div>
+
+      {/* FitAddon measures the terminal's parent, so the padding sits on this wrapper. */}
+      <div className="min-h-0 flex-1 bg-zinc-50 p-2 dark:bg-zinc-950">
+        <div
+          ref={containerRef}
+          data-testid="terminal"
+          aria-label="Sandbox terminal"
+          role="group"
+          className="h-full w-full font-mono"
+        />
+      </div>
+
+      <p className="border-t border-zinc-200 px-4 py-2 text-xs text-zinc-600 dark:border-zinc-800 dark:text-zinc-400">
+        Tab completes in the shell; <kbd className="font-mono">Shift</kbd>+<kbd className="font-mono">Tab</kbd> moves focus out of
+        the terminal.
+      </p>
+    </section>
+  );
+}
+
+const dotColor: Record<LabState["phase"], string> = {
+  loading: "bg-zinc-400",
+  connecting: "bg-amber-500 motion-safe:animate-pulse",
+  ready: "bg-emerald-500",
+  closed: "bg-rose-500",
+  broken: "bg-rose-500",
+};
+
+function LabStatus({ state }: { state: LabState }) {
+  return (
+    <p data-testid="lab-status" role="status" aria-live="polite" className="flex items-start gap-2 text-sm">
+      <span aria-hidden="true" className={`mt-1.5 inline-block size-2 shrink-0 rounded-full ${dotColor[state.phase]}`} />
+      <span>{statusText(state)}</span>
+    </p>
+  );
+}

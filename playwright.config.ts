@@ -1,0 +1,50 @@
+import { defineConfig, devices } from "@playwright/test";
+
+// Browser journeys against the real server: Next pages and real sandboxes behind /ws, on one
+// port. The server serves the production build, so `next build` must have run first (the
+// test script does that). The browser is the distribution's Chromium; Playwright's own
+// browser downloads are never used.
+
+const PORT = 3107;
+const BASE_URL = `http://127.0.0.1:${PORT}`;
+
+export default defineConfig({
+  testDir: "e2e",
+  // Each test starts a sandbox; one at a time keeps a 2-core machine responsive.
+  workers: 1,
+  fullyParallel: false,
+  forbidOnly: Boolean(process.env.CI),
+  retries: 0,
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  reporter: [["list"]],
+  // A folder of its own: the test script keeps other reports in test-results/.
+  outputDir: "test-results/e2e",
+  use: {
+    ...devices["Desktop Chrome"],
+    baseURL: BASE_URL,
+    trace: "retain-on-failure",
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+      ],
+    },
+  },
+  projects: [{ name: "chromium" }],
+  webServer: {
+    command: "node --import tsx server/main.ts",
+    env: { PORT: String(PORT), HOST: "127.0.0.1", NODE_ENV: "production" },
+    url: `${BASE_URL}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "pipe",
+    stderr: "pipe",
+  },
+});

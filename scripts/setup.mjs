@@ -1,0 +1,81 @@
+// Runs at `npm install` (and before `npm start` / `npm test` when something is missing):
+// builds the sandbox launcher with the machine's C compiler and, as root, the sandbox image.
+// Each step says what it needs when it cannot run.
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { buildRootfs } from "../native/rootfs.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const isRoot = process.getuid?.() === 0;
+const say = (line) => console.log(`nslab setup: ${line}`);
+
+function which(cmd) {
+  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
+    const p = path.join(dir, cmd);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+function aptInstall(packages, why) {
+  if (!isRoot || !which("apt-get")) return false;
+  say(`installing ${packages.join(" ")} (${why})`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+  return spawnSync("apt-get", ["install", "-y", "-qq", ...packages], { stdio: "inherit", env }).status === 0;
+}
+
+export const LAUNCHER_CFLAGS = [
+  "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-Wformat=2",
+  "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong", "-fPIE", "-pie", "-Wl,-z,relro,-z,now",
+];
+
+export function buildLauncher() {
+  const out = path.join(root, "build", "nslab-launcher");
+  const sources = ["native/launcher.c", "native/seccomp.h"].map((f) => path.join(root, f));
+  const newest = Math.max(...sources.map((f) => fs.statSync(f).mtimeMs));
+  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) return out;
+  let cc = process.env.CC ?? which("cc") ?? which("gcc") ?? which("clang");
+  if (!cc && aptInstall(["gcc", "libc6-dev"], "the sandbox launcher is written in C")) cc = which("cc") ?? which("gcc");
+  if (!cc) {
+    throw new Error(
+      "no C compiler found. The sandbox launcher (native/launcher.c) is built with one:\n" +
+        "  Debian/Ubuntu: apt-get install -y gcc libc6-dev\n  then run npm install again (or set CC).",
+    );
+  }
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  execFileSync(cc, [...LAUNCHER_CFLAGS, "-o", out, path.join(root, "native/launcher.c")], { stdio: "inherit" });
+  say(`built ${path.relative(root, out)} with ${cc}`);
+  return out;
+}
+
+export function ensureImage() {
+  const dest = process.env.NSLAB_ROOTFS ?? "/var/lib/nslab/rootfs";
+  if (!isRoot) {
+    say(`not root: skipped the sandbox image (${dest}); run as root: node native/rootfs.mjs`);
+    return null;
+  }
+  const missing = ["iproute2", "procps", "psmisc", "util-linux", "less"].filter(
+    (p) => spawnSync("dpkg-query", ["-W", "-f=${db:Status-Abbrev}", p], { encoding: "utf8" }).stdout?.startsWith("ii") !== true,
+  );
+  if (missing.length) aptInstall(missing, "tools the lessons use inside the sandbox");
+  return buildRootfs(dest, { log: say });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    buildLauncher();
+    ensureImage();
+  } catch (err) {
+    console.error(`nslab setup failed: ${err.message}`);
+    process.exit(1);
+  }
+}

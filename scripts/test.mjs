@@ -1,0 +1,87 @@
+// `npm test`: every test of the project, in the order that fails fastest.
+//   1. type checks of each layer (common, server, browser)
+//   2. unit and integration tests (vitest; integration tests start real sandboxes)
+//   3. the web app's production build, then browser journeys in the distribution's Chromium
+// Prints one closing line: "N passed, N failed, N skipped".
+// Under CI=true a test that needs a kernel feature this machine lacks fails instead of skipping.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { ensureChromium } from "./ensure-chromium.mjs";
+import { buildLauncher, ensureImage } from "./setup.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name) => path.join(root, "node_modules/.bin", name);
+const reports = path.join(root, "test-results");
+fs.mkdirSync(reports, { recursive: true });
+process.env.NEXT_TELEMETRY_DISABLED = "1";
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+let failedStep = null;
+
+function step(name, cmd, args, env = {}) {
+  console.log(`\n=== ${name}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
+  if (r.status !== 0) failedStep ??= name;
+  return r.status === 0;
+}
+
+function countVitest(file) {
+  if (!fs.existsSync(file)) return;
+  const report = JSON.parse(fs.readFileSync(file, "utf8"));
+  totals.passed += report.numPassedTests ?? 0;
+  // A file that failed before running any test (an import error) counts as one failure.
+  const brokenFiles = (report.testResults ?? []).filter((f) => f.status === "failed" && (f.assertionResults ?? []).length === 0);
+  totals.failed += (report.numFailedTests ?? 0) + brokenFiles.length;
+  totals.skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+}
+
+function countPlaywright(file) {
+  if (!fs.existsSync(file)) return;
+  const s = JSON.parse(fs.readFileSync(file, "utf8")).stats ?? {};
+  totals.passed += (s.expected ?? 0) + (s.flaky ?? 0);
+  totals.failed += s.unexpected ?? 0;
+  totals.skipped += s.skipped ?? 0;
+}
+
+try {
+  buildLauncher();
+  ensureImage();
+} catch (err) {
+  console.error(`nslab test: ${err.message}`);
+  process.exit(1);
+}
+
+step("type check: common (no DOM, no Node)", bin("tsc"), ["-p", "common"]);
+step("type check: server (Node, no DOM)", bin("tsc"), ["-p", "server"]);
+step("type check: app and components (DOM)", bin("tsc"), ["-p", "."]);
+
+const vitestJson = path.join(reports, "vitest.json");
+fs.rmSync(vitestJson, { force: true });
+step("unit and integration tests", bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${vitestJson}`]);
+countVitest(vitestJson);
+
+let chromium = null;
+try {
+  chromium = ensureChromium();
+} catch (err) {
+  console.error(`\nnslab test: ${err.message}`);
+  failedStep ??= "find Chromium";
+  totals.failed += 1;
+}
+if (chromium && step("web app build", bin("next"), ["build"])) {
+  const playwrightJson = path.join(reports, "playwright.json");
+  fs.rmSync(playwrightJson, { force: true });
+  step("browser journeys (Chromium)", bin("playwright"), ["test", "--reporter=list,json"], {
+    CHROMIUM_PATH: chromium,
+    PLAYWRIGHT_JSON_OUTPUT_NAME: playwrightJson,
+  });
+  countPlaywright(playwrightJson);
+}
+
+console.log("");
+if (failedStep) console.log(`nslab test: first failing step: ${failedStep}`);
+console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(failedStep || totals.failed ? 1 : 0);

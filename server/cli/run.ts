@@ -1,0 +1,99 @@
+// `nslab run`: one command in a fresh sandbox, built exactly as a lab session's, with the
+// caller's stdio passed through (a pty when stdin is a terminal) and the command's exit status.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { loadConfig } from "../config";
+import { checkHostFeatures, unsupportedReason } from "../kernel/features";
+import { hostCgroupDriver } from "../sandbox/cgroup";
+import { SandboxHost } from "../sandbox/host";
+import { SandboxStartFailure } from "../sandbox/sandbox";
+import { RUN_USAGE, parseRunArgs } from "./run-args";
+
+const EXIT_NSLAB = 125;
+
+function fail(message: string): number {
+  process.stderr.write(`${message}\n`);
+  return EXIT_NSLAB;
+}
+
+export async function runCommand(argv: string[], projectRoot: string): Promise<number> {
+  const parsed = parseRunArgs(argv, { cpus: os.cpus().length, memoryBytes: os.totalmem() });
+  if (parsed.ok === "help") {
+    process.stdout.write(RUN_USAGE);
+    return 0;
+  }
+  if (!parsed.ok) return fail(parsed.error);
+  const { limits, command, hostname, timeline } = parsed.options;
+
+  let config;
+  try {
+    config = loadConfig(process.env, projectRoot);
+  } catch (err) {
+    return fail(`nslab run: ${(err as Error).message}`);
+  }
+  const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS });
+  if (!features.ok) return fail(`nslab run: ${unsupportedReason(features)} Run nslab doctor for fixes.`);
+  const found = hostCgroupDriver(config.NSLAB_CGROUP_PARENT);
+  if (!("driver" in found)) return fail(`nslab run: ${found.reason}`);
+  const host = new SandboxHost(found.driver, {
+    launcherPath: config.launcherPath,
+    rootfs: config.NSLAB_ROOTFS,
+    stateDir: config.NSLAB_STATE_DIR,
+    maxSessions: Number.MAX_SAFE_INTEGER,
+    layerBytes: config.NSLAB_LAYER_BYTES,
+    layerInodes: 65536,
+    tmpBytes: config.NSLAB_TMP_BYTES,
+  });
+
+  const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
+  let sandbox;
+  try {
+    sandbox = await host.start({
+      limits,
+      command,
+      cols: process.stdout.columns || 80,
+      rows: process.stdout.rows || 24,
+      stdio: tty ? "pty" : "inherit",
+      ...(hostname ? { hostname } : {}),
+      ...(tty && process.env.TERM ? { term: process.env.TERM } : {}),
+      env: tty && process.env.TERM ? { TERM: process.env.TERM } : {},
+    });
+  } catch (err) {
+    return fail(`nslab run: ${err instanceof SandboxStartFailure ? err.failure.message : (err as Error).message}`);
+  }
+
+  // The command decides what a Ctrl-C means; nslab itself waits for it to end.
+  const forward = (signal: NodeJS.Signals) => {
+    if (signal !== "SIGINT") void sandbox.destroy();
+  };
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  process.on("SIGHUP", forward);
+
+  if (tty) {
+    process.stdin.setRawMode(true);
+    process.stdin.on("data", (data: Buffer) => sandbox.write(data));
+    sandbox.onData((chunk) => process.stdout.write(chunk));
+    process.stdout.on("resize", () => sandbox.resize(process.stdout.columns, process.stdout.rows));
+  }
+
+  const { exitCode, signal } = await new Promise<{ exitCode: number | null; signal: number | null }>((resolve) => {
+    sandbox.onExit((info) => {
+      if (timeline) {
+        try {
+          fs.writeFileSync(path.resolve(timeline), sandbox.statusText());
+        } catch (err) {
+          process.stderr.write(`nslab run: --timeline ${timeline}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+        }
+      }
+      resolve(info);
+    });
+  });
+  await sandbox.destroy();
+  if (tty) process.stdin.setRawMode(false);
+  process.stdin.pause();
+  if (exitCode !== null && exitCode !== undefined && !signal) return exitCode;
+  return signal ? 128 + signal : EXIT_NSLAB;
+}

@@ -1,0 +1,132 @@
+// The one HTTP server of nslab: Next's pages, /healthz, and the lab's WebSocket at /ws, all on
+// one port. Only /ws upgrades are ours; in development Next's hot reload upgrades under
+// /_next/ are left to Next; every other upgrade is refused with 404 rather than left hanging.
+import http from "node:http";
+import type { Duplex } from "node:stream";
+
+import { WebSocketServer } from "ws";
+
+import { MAX_FRAME_BYTES, WS_PATH } from "../../common/protocol";
+import type { HostFeatures } from "../kernel/features";
+import { log } from "../log";
+import { type LabSocketContext, LabSocket } from "../ws/lab-socket";
+
+export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
+
+export interface LabServerOptions extends LabSocketContext {
+  features: HostFeatures;
+  /** Pages and assets (Next's request handler); tests pass a plain 404. */
+  handleRequest: RequestHandler;
+  /** Extra origins allowed to open /ws; the server's own origin always is. */
+  allowedOrigins: string[];
+  dev: boolean;
+}
+
+const HEARTBEAT_MS = 30_000;
+
+function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroy();
+}
+
+/** A browser's WebSocket always carries Origin; it must be this server or an allowed one. */
+export function originAllowed(origin: string | undefined, hostHeader: string | undefined, allowed: string[]): boolean {
+  if (!origin) return true; // not a browser: command-line clients and tests
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return false;
+  }
+  if (hostHeader && originHost === hostHeader) return true;
+  return allowed.includes(origin);
+}
+
+export function createLabServer(options: LabServerOptions) {
+  const sockets = new Set<LabSocket>();
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  const alive = new WeakMap<object, boolean>();
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (url.pathname === "/healthz") {
+      const body = {
+        ready: options.host !== null,
+        kernel: options.features.kernel,
+        cgroupVersion: options.features.cgroupVersion,
+        features: Object.fromEntries(options.features.checks.map((c) => [c.name, c.ok])),
+        sessions: { live: options.host?.sessionCount ?? 0, capacity: options.host?.capacity ?? 0 },
+      };
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(JSON.stringify(body));
+      return;
+    }
+    if (url.pathname === WS_PATH) {
+      res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });
+      res.end("This address is the lab's WebSocket; open a lesson page instead.\n");
+      return;
+    }
+    Promise.resolve(options.handleRequest(req, res)).catch((err: unknown) => {
+      log.error({ url: req.url, err: (err as Error).message }, "request failed");
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end("Internal error\n");
+    });
+  });
+
+  server.on("upgrade", (req, socket, head) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (url.pathname !== WS_PATH) {
+      if (options.dev && url.pathname.startsWith("/_next/")) return; // Next's hot reload
+      refuseUpgrade(socket, 404, "Not Found");
+      return;
+    }
+    if (!originAllowed(req.headers.origin, req.headers.host, options.allowedOrigins)) {
+      log.warn({ origin: req.headers.origin }, "websocket origin rejected");
+      refuseUpgrade(socket, 403, "Forbidden");
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      alive.set(ws, true);
+      ws.on("pong", () => alive.set(ws, true));
+      const lab = new LabSocket(ws, options, req.socket.remoteAddress ?? "unknown");
+      sockets.add(lab);
+      ws.on("close", () => sockets.delete(lab));
+    });
+  });
+
+  // A page that vanished without closing (laptop lid, lost network) is found by missed pongs.
+  const heartbeat = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+
+  return {
+    server,
+    get sessionSockets(): number {
+      return sockets.size;
+    },
+    listen(port: number, host: string): Promise<number> {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          const address = server.address();
+          resolve(typeof address === "object" && address ? address.port : port);
+        });
+      });
+    },
+    async close(): Promise<void> {
+      clearInterval(heartbeat);
+      await Promise.all([...sockets].map((s) => s.shutdown()));
+      wss.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+    },
+  };
+}

@@ -1,0 +1,74 @@
+// nslab server entry: one process serving the lesson pages (Next) and the lab (/ws).
+//   node --import tsx server/main.ts      (npm start does this after building)
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { loadConfig } from "./config";
+import { checkHostFeatures, unsupportedReason } from "./kernel/features";
+import { log } from "./log";
+import { createLabServer } from "./http/lab-server";
+import { hostCgroupDriver } from "./sandbox/cgroup";
+import { SandboxHost } from "./sandbox/host";
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env, projectRoot);
+  const dev = config.NODE_ENV === "development";
+  const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS });
+  let host: SandboxHost | null = null;
+  let reason = "";
+  if (features.ok) {
+    const found = hostCgroupDriver(config.NSLAB_CGROUP_PARENT);
+    if ("driver" in found) {
+      host = new SandboxHost(found.driver, {
+        launcherPath: config.launcherPath,
+        rootfs: config.NSLAB_ROOTFS,
+        stateDir: config.NSLAB_STATE_DIR,
+        maxSessions: config.NSLAB_MAX_SESSIONS,
+        layerBytes: config.NSLAB_LAYER_BYTES,
+        layerInodes: 65536,
+        tmpBytes: config.NSLAB_TMP_BYTES,
+      });
+      await host.cleanupLeftovers();
+    } else {
+      reason = `This server cannot create sandboxes: ${found.reason}.`;
+    }
+  } else {
+    reason = unsupportedReason(features);
+  }
+  if (!host) log.error({ reason, checks: features.checks.filter((c) => !c.ok) }, "lab disabled: lessons are served without sandboxes");
+
+  const { default: next } = await import("next");
+  const app = next({ dev, dir: projectRoot, hostname: config.HOST, port: config.PORT });
+  await app.prepare();
+  const handle = app.getRequestHandler();
+
+  const lab = createLabServer({
+    host,
+    unsupportedReason: reason,
+    features,
+    handleRequest: (req, res) => handle(req, res),
+    allowedOrigins: config.NSLAB_ALLOWED_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean),
+    dev,
+  });
+  const port = await lab.listen(config.PORT, config.HOST);
+  log.info({ url: `http://${config.HOST === "0.0.0.0" ? "localhost" : config.HOST}:${port}`, dev, cgroupVersion: features.cgroupVersion, lab: host !== null }, "nslab listening");
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    await lab.close();
+    await host?.destroyAll();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  log.fatal({ err: (err as Error).message }, "nslab failed to start");
+  process.exit(1);
+});

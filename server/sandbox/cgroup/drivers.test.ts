@@ -1,0 +1,209 @@
+// The drivers map `docker run` limits to the right cgroup files on each version. v2 runs
+// against a fixture tree laid out as the kernel lays out a delegated v2 hierarchy; v1 against
+// a fixture of this host's layout (per-controller hierarchies).
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import { DEFAULT_LIMITS, MiB } from "../limits";
+import { detectCgroupLayout } from "./detect";
+import { delegate } from "./fs-ops";
+import { CgroupV1Driver } from "./v1";
+import { CgroupV2Driver } from "./v2";
+
+let tmp: string;
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nslab-cgroup-"));
+});
+afterEach(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function read(file: string): string {
+  return fs.readFileSync(file, "utf8");
+}
+
+describe("cgroup v2 driver", () => {
+  function fixture(ownPath: string, serverPid: string) {
+    const own = path.join(tmp, ownPath);
+    fs.mkdirSync(own, { recursive: true });
+    fs.writeFileSync(path.join(tmp, "cgroup.controllers"), "cpuset cpu io memory hugetlb pids rdma misc\n");
+    fs.writeFileSync(path.join(own, "cgroup.procs"), `${serverPid}\n`);
+    return own;
+  }
+
+  it("writes memory.max, memory.swap.max, cpu.max and pids.max for the lesson's limits", () => {
+    fixture("/system.slice/nslab.service", "4242");
+    const driver = new CgroupV2Driver(tmp, "/system.slice/nslab.service", "/system.slice/nslab.service/nslab");
+    driver.prepare();
+    const sessionDir = path.join(tmp, "system.slice/nslab.service/nslab/abcdef0123456789");
+    const cg = driver.create("abcdef0123456789", DEFAULT_LIMITS);
+    expect(cg.dirs).toEqual({ unified: sessionDir });
+    expect(read(path.join(sessionDir, "memory.max"))).toBe("268435456");
+    expect(read(path.join(sessionDir, "memory.swap.max"))).toBe("0");
+    expect(read(path.join(sessionDir, "cpu.max"))).toBe("50000 100000");
+    expect(read(path.join(sessionDir, "pids.max"))).toBe("100");
+    expect(cg.writes.map((w) => [w.flag, w.file, w.value])).toEqual([
+      ["--memory", "memory.max", "268435456"],
+      ["--memory-swap", "memory.swap.max", "0"],
+      ["--cpus", "cpu.max", "50000 100000"],
+      ["--pids-limit", "pids.max", "100"],
+    ]);
+  });
+
+  it("delegates membership files to the sandbox's root, never the limit files", () => {
+    // On cgroupfs, mkdir fills the directory with control files; here they are made by hand.
+    const dir = path.join(tmp, "session");
+    fs.mkdirSync(dir);
+    for (const f of ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "memory.max", "pids.max"]) fs.writeFileSync(path.join(dir, f), "");
+    delegate(dir, ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "absent.file"], 1048576);
+    const owner = (f: string) => fs.statSync(path.join(dir, f)).uid;
+    expect(owner(".")).toBe(1048576);
+    expect(owner("cgroup.procs")).toBe(1048576);
+    expect(owner("cgroup.subtree_control")).toBe(1048576);
+    expect(owner("memory.max")).toBe(0);
+    expect(owner("pids.max")).toBe(0);
+  });
+
+  it("moves the server into a leaf and enables controllers down to the session parent", () => {
+    const own = fixture("/system.slice/nslab.service", "4242");
+    const driver = new CgroupV2Driver(tmp, "/system.slice/nslab.service", "/system.slice/nslab.service/nslab");
+    driver.prepare();
+    expect(read(path.join(own, "server/cgroup.procs"))).toBe("4242");
+    for (const dir of [tmp, path.join(tmp, "system.slice"), own, path.join(own, "nslab")]) {
+      expect(read(path.join(dir, "cgroup.subtree_control")), dir).toBe("+memory +cpu +pids");
+    }
+  });
+
+  it("maps docker's swap rules: swap = memory-swap minus memory, -1 unlimited", () => {
+    const driver = new CgroupV2Driver(tmp, "/");
+    const swap = (memorySwapBytes: number) =>
+      driver.limitWrites({ ...DEFAULT_LIMITS, memoryBytes: 64 * MiB, memorySwapBytes }).find((w) => w.flag === "--memory-swap")?.value;
+    expect(swap(64 * MiB)).toBe("0");
+    expect(swap(128 * MiB)).toBe(String(64 * MiB));
+    expect(swap(-1)).toBe("max");
+  });
+
+  it("lists session cgroups, and removes a session with the child cgroups the learner made", () => {
+    fixture("/", "1");
+    const driver = new CgroupV2Driver(tmp, "/");
+    driver.prepare();
+    const cg = driver.create("0123456789abcdef", DEFAULT_LIMITS);
+    fs.mkdirSync(path.join(cg.dirs.unified ?? "", "learner-child/grandchild"), { recursive: true });
+    fs.mkdirSync(path.join(tmp, "nslab", "not-a-session"), { recursive: true });
+    expect(driver.listSessions()).toEqual(["0123456789abcdef"]);
+    // On the real cgroupfs rmdir works on a directory of control files; a fixture has to
+    // drop its plain files first.
+    for (const f of fs.readdirSync(cg.dirs.unified ?? "")) {
+      const p = path.join(cg.dirs.unified ?? "", f);
+      if (fs.statSync(p).isFile()) fs.rmSync(p);
+    }
+    expect(driver.remove(cg)).toBe(true);
+    expect(fs.existsSync(cg.dirs.unified ?? "")).toBe(false);
+    expect(driver.remove(cg)).toBe(true); // idempotent
+  });
+
+  it("rejects a session id that could escape the parent", () => {
+    const driver = new CgroupV2Driver(tmp, "/");
+    expect(() => driver.create("../../etc", DEFAULT_LIMITS)).toThrow(/bad session id/);
+  });
+});
+
+describe("cgroup v1 driver", () => {
+  function fixture() {
+    for (const c of ["memory", "cpu,cpuacct", "pids"]) fs.mkdirSync(path.join(tmp, c, "system.slice"), { recursive: true });
+    fs.writeFileSync(path.join(tmp, "memory", "memory.memsw.limit_in_bytes"), "9223372036854771712\n");
+    return [
+      { controllers: ["memory"], mountPoint: path.join(tmp, "memory"), ownPath: "/system.slice" },
+      { controllers: ["cpu", "cpuacct"], mountPoint: path.join(tmp, "cpu,cpuacct"), ownPath: "/" },
+      { controllers: ["pids"], mountPoint: path.join(tmp, "pids"), ownPath: "/system.slice" },
+    ];
+  }
+
+  it("writes limit_in_bytes, memsw, cfs quota/period and pids.max in each hierarchy", () => {
+    const driver = new CgroupV1Driver(fixture());
+    const cg = driver.create("abcdef0123456789", DEFAULT_LIMITS);
+    // At each hierarchy's root, not below the server's own cgroup: a restarted server must
+    // find what a killed one left, whichever cgroup it starts in.
+    expect(cg.dirs).toEqual({
+      memory: path.join(tmp, "memory/nslab/abcdef0123456789"),
+      "cpu,cpuacct": path.join(tmp, "cpu,cpuacct/nslab/abcdef0123456789"),
+      pids: path.join(tmp, "pids/nslab/abcdef0123456789"),
+    });
+    expect(read(path.join(cg.dirs.memory ?? "", "memory.limit_in_bytes"))).toBe("268435456");
+    expect(read(path.join(cg.dirs.memory ?? "", "memory.memsw.limit_in_bytes"))).toBe("268435456");
+    expect(read(path.join(cg.dirs["cpu,cpuacct"] ?? "", "cpu.cfs_quota_us"))).toBe("50000");
+    expect(read(path.join(cg.dirs["cpu,cpuacct"] ?? "", "cpu.cfs_period_us"))).toBe("100000");
+    expect(read(path.join(cg.dirs.pids ?? "", "pids.max"))).toBe("100");
+    // memsw must follow limit_in_bytes: the kernel refuses memsw below the memory limit.
+    expect(cg.writes.map((w) => w.file)).toEqual([
+      "memory/memory.limit_in_bytes",
+      "memory/memory.memsw.limit_in_bytes",
+      "cpu,cpuacct/cpu.cfs_period_us",
+      "cpu,cpuacct/cpu.cfs_quota_us",
+      "pids/pids.max",
+    ]);
+  });
+
+  it("skips memsw where swap accounting is off, and writes -1 for unlimited swap", () => {
+    const hierarchies = fixture();
+    const driver = new CgroupV1Driver(hierarchies);
+    expect(driver.limitWrites({ ...DEFAULT_LIMITS, memorySwapBytes: -1 }).find((w) => w.flag === "--memory-swap")?.value).toBe("-1");
+    fs.rmSync(path.join(tmp, "memory", "memory.memsw.limit_in_bytes"));
+    const noSwap = new CgroupV1Driver(hierarchies);
+    expect(noSwap.swapAccounting).toBe(false);
+    expect(noSwap.limitWrites(DEFAULT_LIMITS).map((w) => w.flag)).not.toContain("--memory-swap");
+  });
+
+  it("honours an explicit parent path", () => {
+    const driver = new CgroupV1Driver(fixture(), "/lab");
+    expect(driver.parents.pids).toBe(path.join(tmp, "pids/lab"));
+  });
+});
+
+describe("detecting the host's cgroup layout", () => {
+  const v1Mountinfo = [
+    "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw",
+    "31 27 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755",
+    "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu",
+    "33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct",
+    "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+    "39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids",
+    "40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd",
+    "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
+  ].join("\n");
+  const v1Self = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/67cb\n2:cpuacct:/\n1:cpu:/\n0::/\n";
+
+  it("finds v1 hierarchies (this build machine's hybrid layout) and the server's own cgroups", () => {
+    expect(detectCgroupLayout(v1Mountinfo, v1Self)).toEqual({
+      version: 1,
+      hierarchies: [
+        { controllers: ["cpu"], mountPoint: "/sys/fs/cgroup/cpu", ownPath: "/" },
+        { controllers: ["cpuacct"], mountPoint: "/sys/fs/cgroup/cpuacct", ownPath: "/" },
+        { controllers: ["memory"], mountPoint: "/sys/fs/cgroup/memory", ownPath: "/process_api/67cb" },
+        { controllers: ["pids"], mountPoint: "/sys/fs/cgroup/pids", ownPath: "/" },
+      ],
+    });
+  });
+
+  it("finds a unified v2 hierarchy with its controllers", () => {
+    const mountinfo = "27 1 254:0 / / rw - ext4 /dev/vda rw\n30 27 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate";
+    expect(detectCgroupLayout(mountinfo, "0::/user.slice/session-1.scope\n", "cpuset cpu io memory pids\n")).toEqual({
+      version: 2,
+      mountPoint: "/sys/fs/cgroup",
+      ownPath: "/user.slice/session-1.scope",
+      controllers: ["cpuset", "cpu", "io", "memory", "pids"],
+    });
+  });
+
+  it("explains what is missing", () => {
+    const mountinfo = "30 27 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw";
+    expect(detectCgroupLayout(mountinfo, "0::/\n", "cpu io\n")).toEqual({ version: null, reason: "cgroup v2 lacks the memory, pids controller(s)" });
+    expect(detectCgroupLayout("27 1 254:0 / / rw - ext4 /dev/vda rw", "")).toEqual({
+      version: null,
+      reason: "no cgroup filesystem is mounted at /sys/fs/cgroup",
+    });
+  });
+});

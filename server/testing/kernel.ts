@@ -1,0 +1,19 @@
+// Test gate for tests that need real kernel features. Elsewhere such a test skips and says
+// why; under CI=true a missing feature fails the run, so CI can never pass by skipping.
+import { checkHostFeatures } from "../kernel/features";
+
+export const PROJECT_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+export const LAUNCHER = process.env.NSLAB_LAUNCHER ?? `${PROJECT_ROOT}/build/nslab-launcher`;
+export const ROOTFS = process.env.NSLAB_ROOTFS ?? "/var/lib/nslab/rootfs";
+
+/** Null when sandboxes can run here; otherwise the reason (and it throws under CI). */
+export function sandboxUnavailable(): string | null {
+  const features = checkHostFeatures({ launcher: LAUNCHER, rootfs: ROOTFS });
+  if (features.ok) return null;
+  const reason = features.checks
+    .filter((c) => !c.ok)
+    .map((c) => `${c.name}: ${c.detail}`)
+    .join("; ");
+  if (process.env.CI === "true") throw new Error(`CI needs real sandboxes, but this machine lacks: ${reason}`);
+  return reason;
+}

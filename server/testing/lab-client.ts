@@ -1,0 +1,95 @@
+// A minimal lab client for integration tests: speaks the real protocol over a real socket,
+// keeps every message and all terminal output, and waits by polling for conditions.
+import WebSocket from "ws";
+
+import { PROTOCOL_VERSION, type ServerMessage, parseServerMessage } from "../../common/protocol";
+
+export class LabClient {
+  readonly messages: ServerMessage[] = [];
+  output = "";
+  closeCode: number | null = null;
+  readonly ws: WebSocket;
+
+  constructor(url: string, headers: Record<string, string> = {}) {
+    this.ws = new WebSocket(url, { headers });
+    this.ws.on("message", (data, isBinary) => {
+      if (isBinary) {
+        this.output += (data as Buffer).toString("utf8");
+        return;
+      }
+      const parsed = parseServerMessage((data as Buffer).toString("utf8"));
+      if (!parsed.ok) throw new Error(`server sent an invalid frame: ${parsed.message}`);
+      this.messages.push(parsed.message);
+    });
+    this.ws.on("close", (code) => {
+      this.closeCode = code;
+    });
+    this.ws.on("error", () => {
+      // surfaced through closeCode / opened()
+    });
+  }
+
+  opened(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.ws.readyState === WebSocket.OPEN) return resolve();
+      this.ws.once("open", () => resolve());
+      this.ws.once("error", reject);
+    });
+  }
+
+  async start(cols = 80, rows = 24): Promise<Extract<ServerMessage, { type: "session.ready" }>> {
+    await this.opened();
+    this.sendJson({ type: "session.start", version: PROTOCOL_VERSION, lesson: "containers-vs-vms", size: { cols, rows } });
+    await this.waitFor(() => this.messages.some((m) => m.type === "session.ready") || this.closeCode !== null, "session.ready");
+    const ready = this.messages.find((m) => m.type === "session.ready");
+    if (!ready || ready.type !== "session.ready") {
+      throw new Error(`no session.ready: ${JSON.stringify(this.messages)} close ${this.closeCode}`);
+    }
+    return ready;
+  }
+
+  sendJson(value: unknown): void {
+    this.ws.send(JSON.stringify(value));
+  }
+
+  type(text: string): void {
+    this.ws.send(Buffer.from(text, "utf8"), { binary: true });
+  }
+
+  /** Run a command and return what it printed between two unique markers. */
+  async run(command: string, timeoutMs = 20_000): Promise<string> {
+    const tag = Math.random().toString(36).slice(2, 8);
+    const begin = `__B${tag}__`;
+    const end = `__E${tag}__`;
+    const from = this.output.length;
+    // The markers are printed by printf so the echoed command line never matches them.
+    this.type(`printf '%s\\n' ${begin.slice(0, 4)}''${begin.slice(4)}; ${command}; printf '%s\\n' ${end.slice(0, 4)}''${end.slice(4)}\r`);
+    await this.waitFor(() => this.output.indexOf(`${end}\r\n`, from) >= 0, `output of ${command}`, timeoutMs);
+    const text = this.output.slice(from);
+    const start = text.indexOf(`${begin}\r\n`) + begin.length + 2;
+    return text.slice(start, text.indexOf(`${end}\r\n`, start)).replace(/\r\n/g, "\n").trimEnd();
+  }
+
+  errors(): Array<Extract<ServerMessage, { type: "error" }>> {
+    return this.messages.filter((m): m is Extract<ServerMessage, { type: "error" }> => m.type === "error");
+  }
+
+  async waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${what}; output so far: ${JSON.stringify(this.output.slice(-500))}`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async closed(): Promise<number> {
+    await this.waitFor(() => this.closeCode !== null, "socket close");
+    return this.closeCode ?? 0;
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}

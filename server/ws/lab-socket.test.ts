@@ -1,0 +1,268 @@
+// The foundation slice end to end, minus the browser: a real server, real sockets, real
+// sandboxes. Proves the sandbox is what the lesson says it is, that closing the socket leaves
+// nothing behind, and that bad input gets a clear answer while everything else carries on.
+import fs from "node:fs";
+import http from "node:http";
+import net from "node:net";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { CloseCode, MAX_FRAME_BYTES } from "../../common/protocol";
+import { checkHostFeatures } from "../kernel/features";
+import { mountsContaining, namespaceInode } from "../kernel/proc";
+import { createLabServer } from "../http/lab-server";
+import { hostCgroupDriver } from "../sandbox/cgroup";
+import type { CgroupDriver } from "../sandbox/cgroup";
+import { SandboxHost } from "../sandbox/host";
+import { LabClient } from "../testing/lab-client";
+import { LAUNCHER, ROOTFS, sandboxUnavailable } from "../testing/kernel";
+
+const unavailable = sandboxUnavailable();
+const STATE_DIR = `/run/nslab-test-ws-${process.pid}`;
+const CGROUP_PARENT = `/nslab-test-ws-${process.pid}`;
+
+function notFound(_req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.writeHead(404);
+  res.end();
+}
+
+async function startServer(host: SandboxHost | null, reason = "") {
+  const lab = createLabServer({
+    host,
+    unsupportedReason: reason,
+    features: checkHostFeatures({ launcher: LAUNCHER, rootfs: ROOTFS }),
+    handleRequest: notFound,
+    allowedOrigins: [],
+    dev: false,
+  });
+  const port = await lab.listen(0, "127.0.0.1");
+  return { lab, url: `ws://127.0.0.1:${port}/ws`, port };
+}
+
+/** Every trace a session could leave on the host, by its id. */
+function traces(driver: CgroupDriver, sessionId: string) {
+  const cgroupDirs = Object.values(driver.open(sessionId).dirs).filter((d) => fs.existsSync(d));
+  const mounts = mountsContaining(sessionId);
+  const processes: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cgroup`, "utf8").includes(sessionId)) processes.push(Number(entry));
+      // A process still in the session's private mount namespace would show its mounts here.
+      if (fs.readFileSync(`/proc/${entry}/mountinfo`, "utf8").includes(sessionId)) processes.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return { cgroupDirs, mounts, processes, stateDir: fs.existsSync(`${STATE_DIR}/sessions/${sessionId}`) };
+}
+
+describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
+  let host: SandboxHost;
+  let driver: CgroupDriver;
+  let server: Awaited<ReturnType<typeof startServer>>;
+
+  beforeAll(async () => {
+    const found = hostCgroupDriver(CGROUP_PARENT);
+    if (!("driver" in found)) throw new Error(found.reason);
+    driver = found.driver;
+    host = new SandboxHost(driver, {
+      launcherPath: LAUNCHER,
+      rootfs: ROOTFS,
+      stateDir: STATE_DIR,
+      maxSessions: 3,
+      layerBytes: 64 * 1024 * 1024,
+      layerInodes: 16384,
+      tmpBytes: 16 * 1024 * 1024,
+    });
+    server = await startServer(host);
+  });
+
+  afterAll(async () => {
+    await server?.lab.close();
+    await host?.destroyAll();
+    // Session cgroups are gone by now; the per-test parent is empty and can go too.
+    for (const parent of Object.values(driver?.parents ?? {})) if (fs.existsSync(parent)) fs.rmdirSync(parent);
+    fs.rmSync(STATE_DIR, { recursive: true, force: true });
+  });
+
+  it("gives the learner a shell that is pid 1 in its own namespaces, limited by its own cgroup", async () => {
+    const client = new LabClient(server.url);
+    const ready = await client.start();
+    expect(ready.hostname).toMatch(/^lab-[0-9a-f]{6}$/);
+    expect(ready.hostPid).toBeGreaterThan(1);
+    expect(ready.limits).toEqual({ memoryBytes: 268435456, memorySwapBytes: 268435456, cpus: 0.5, pids: 100 });
+    expect(ready.startup.map((s) => s.step)).toEqual(expect.arrayContaining(["clone", "uid-map", "overlay", "cgroup", "pivot-root", "exec"]));
+
+    expect(await client.run("echo $$")).toBe("1");
+    expect(await client.run("hostname")).toBe(ready.hostname);
+
+    const sandboxNet = Number((await client.run("readlink /proc/self/ns/net")).replace(/^net:\[(\d+)\]$/, "$1"));
+    expect(sandboxNet).toBeGreaterThan(0);
+    expect(sandboxNet).not.toBe(namespaceInode("self", "net"));
+    // The host sees the same inode for the sandbox's pid 1 as the learner sees inside.
+    expect(namespaceInode(ready.hostPid, "net")).toBe(sandboxNet);
+    for (const type of ["pid", "mnt", "uts", "ipc", "user", "cgroup"]) {
+      expect(namespaceInode(ready.hostPid, type), type).not.toBe(namespaceInode("self", type));
+    }
+
+    const limitFile = ready.cgroupVersion === 1 ? "/sys/fs/cgroup/memory/memory.limit_in_bytes" : "/sys/fs/cgroup/memory.max";
+    expect(await client.run(`cat ${limitFile}`)).toBe("268435456");
+    expect(await client.run("id -u; cat /proc/self/uid_map")).toMatch(/^0\n\s+0\s+\d+\s+65536$/);
+
+    client.close();
+    await client.closed();
+  });
+
+  it("writes to /etc land in the session's own upper layer, and go with the session", async () => {
+    const client = new LabClient(server.url);
+    const ready = await client.start();
+    expect(await client.run("echo written-by-learner >> /etc/motd && tail -n 1 /etc/motd")).toBe("written-by-learner");
+    const sandbox = [...(host as unknown as { live: Set<{ sessionId: string; upperDir: string }> }).live].find(
+      (s) => s.sessionId === ready.sessionId,
+    );
+    expect(sandbox).toBeDefined();
+    const upperMotd = `${sandbox?.upperDir}/etc/motd`;
+    expect(fs.readFileSync(upperMotd, "utf8")).toMatch(/written-by-learner\n$/);
+    // The image itself is untouched.
+    expect(fs.readFileSync(`${ROOTFS}/etc/motd`, "utf8")).not.toContain("written-by-learner");
+
+    client.close();
+    await client.closed();
+    await waitUntil(() => !fs.existsSync(upperMotd), "upper layer gone");
+    // A new session starts from the clean image.
+    const next = new LabClient(server.url);
+    await next.start();
+    expect(await next.run("grep -c written-by-learner /etc/motd || true")).toBe("0");
+    next.close();
+    await next.closed();
+  });
+
+  it("leaves no cgroup, mount, process or state behind once the socket closes", async () => {
+    const client = new LabClient(server.url);
+    const ready = await client.start();
+    // Background work the learner leaves running must not survive the session either.
+    await client.run("sleep 1000 & sleep 1001 & (sleep 1002 &) ; true");
+    const during = traces(driver, ready.sessionId);
+    expect(during.cgroupDirs.length).toBeGreaterThan(0);
+    expect(during.processes.length).toBeGreaterThanOrEqual(4);
+
+    client.close();
+    await client.closed();
+    await waitUntil(() => {
+      const t = traces(driver, ready.sessionId);
+      return t.cgroupDirs.length === 0 && t.processes.length === 0 && !t.stateDir;
+    }, "session traces gone");
+    expect(traces(driver, ready.sessionId)).toEqual({ cgroupDirs: [], mounts: [], processes: [], stateDir: false });
+    expect(fs.readdirSync(`${STATE_DIR}/uid-slots`).length).toBe(host.sessionCount);
+  });
+
+  it("answers bad frames with error frames and keeps the session working", async () => {
+    const client = new LabClient(server.url);
+    await client.start();
+    client.ws.send("{not json");
+    client.sendJson({ type: "shell.exec", cmd: "reboot" });
+    client.sendJson({ type: "pty.resize", size: { cols: 0, rows: 0 } });
+    client.sendJson({ type: "pty.resize", size: { cols: 100000, rows: 24 } });
+    client.sendJson({ type: "pty.ack", bytes: -1 });
+    await client.waitFor(() => client.errors().length >= 5, "five error frames");
+    expect(client.errors().map((e) => e.code)).toEqual(["bad_json", "unknown_type", "bad_resize", "bad_resize", "bad_message"]);
+    expect(client.errors()[1]?.message).toBe('Unknown message type "shell.exec".');
+    expect(client.closeCode).toBeNull();
+
+    client.sendJson({ type: "pty.resize", size: { cols: 132, rows: 40 } });
+    expect(await client.run("stty size")).toBe("40 132");
+    client.close();
+    await client.closed();
+  });
+
+  it("closes with 1009 on an oversized frame, and other sessions carry on", async () => {
+    const bystander = new LabClient(server.url);
+    await bystander.start();
+    const attacker = new LabClient(server.url);
+    await attacker.start();
+    attacker.ws.send(Buffer.alloc(MAX_FRAME_BYTES + 1, 0x61), { binary: true });
+    expect(await attacker.closed()).toBe(CloseCode.MessageTooBig);
+    expect(await bystander.run("echo still-here")).toBe("still-here");
+    bystander.close();
+    await bystander.closed();
+  });
+
+  it("closes after too many bad frames", async () => {
+    const client = new LabClient(server.url);
+    await client.opened();
+    for (let i = 0; i < 25; i++) client.ws.send("garbage");
+    expect(await client.closed()).toBe(CloseCode.TooManyErrors);
+  });
+
+  it("says the lab is full when every sandbox is taken", async () => {
+    const clients = [new LabClient(server.url), new LabClient(server.url), new LabClient(server.url)];
+    await Promise.all(clients.map((c) => c.start()));
+    const late = new LabClient(server.url);
+    await late.opened();
+    late.sendJson({ type: "session.start", version: 1, size: { cols: 80, rows: 24 } });
+    expect(await late.closed()).toBe(CloseCode.LabFull);
+    expect(late.errors().map((e) => e.code)).toEqual(["lab_full"]);
+    for (const c of clients) c.close();
+    await Promise.all(clients.map((c) => c.closed()));
+  });
+
+  it("ends the session with session.exit and 4000 when the shell exits", async () => {
+    const client = new LabClient(server.url);
+    await client.start();
+    client.type("exit 7\r");
+    expect(await client.closed()).toBe(CloseCode.SessionEnded);
+    expect(client.messages.find((m) => m.type === "session.exit")).toEqual({ type: "session.exit", exitCode: 7, signal: null });
+  });
+
+  it("refuses upgrades on other paths and WebSockets from foreign origins", async () => {
+    expect(await rawUpgrade(server.port, "/other")).toMatch(/^HTTP\/1\.1 404/);
+    expect(await rawUpgrade(server.port, "/ws", "http://evil.example")).toMatch(/^HTTP\/1\.1 403/);
+    expect(await rawUpgrade(server.port, "/ws", `http://127.0.0.1:${server.port}`)).toMatch(/^HTTP\/1\.1 101/);
+  });
+});
+
+describe("a host that cannot create sandboxes", () => {
+  it("tells the page why, with its own close code", async () => {
+    const { lab, url } = await startServer(null, "This server cannot create sandboxes: user namespaces (user.max_user_namespaces = 0).");
+    const client = new LabClient(url);
+    await client.opened();
+    client.sendJson({ type: "session.start", version: 1, size: { cols: 80, rows: 24 } });
+    expect(await client.closed()).toBe(CloseCode.KernelUnsupported);
+    expect(client.errors()).toEqual([
+      { type: "error", code: "kernel_unsupported", message: "This server cannot create sandboxes: user namespaces (user.max_user_namespaces = 0)." },
+    ]);
+    await lab.close();
+  });
+});
+
+async function waitUntil(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Send a raw upgrade request and return the status line the server answers with. */
+function rawUpgrade(port: number, path: string, origin?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => {
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n` +
+          (origin ? `Origin: ${origin}\r\n` : "") +
+          "\r\n",
+      );
+    });
+    socket.once("data", (data) => {
+      resolve(data.toString("utf8").split("\r\n")[0] ?? "");
+      socket.destroy();
+    });
+    socket.once("error", reject);
+    setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer to the upgrade on ${path}`));
+    }, 5_000);
+  });
+}

@@ -10,6 +10,8 @@
 
 import { z } from "zod";
 
+import { LabSteps } from "./lab-steps";
+
 /** A lesson's slug: its file name and its URL segment. Same alphabet as the protocol's `lesson`. */
 export const LessonSlug = z.string().regex(/^[a-z0-9-]{1,64}$/, "a slug of a-z, 0-9 and -");
 export type LessonSlug = z.infer<typeof LessonSlug>;
@@ -145,4 +147,108 @@ function unquote(value: string): string {
   const trimmed = value.trim();
   const quoted = /^(["'])(.*)\1$/.exec(trimmed);
   return quoted ? (quoted[2] ?? "") : trimmed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Code blocks a lesson offers to run in the learner's terminal.
+//
+// A fenced block's info string carries, after its language, the words that say what the page may
+// do with it, e.g. ```` ```sh run ```` or ```` ```sh run destructive exit=137 ````:
+//
+//   run          the page offers a Run button that types the block into the terminal and presses
+//                Enter, one line at a time (comment lines are skipped);
+//   destructive  Run only types the command: the learner reads it and presses Enter themselves.
+//                Such a block is one command line, so that no newline can submit it;
+//   cgroup=v1    Run is offered only on a host of that cgroup version (the other gets its own
+//   cgroup=v2    block); the lesson test runs only the blocks for the host it runs on;
+//   exit=N       the block's last command exits with status N, as the lesson says it will
+//                (137 for a process the OOM killer ends);
+//   fails        the block's last command fails (any status but 0), as the lesson says it will.
+//
+// Without `exit=` or `fails`, every command of a runnable block must succeed: the lesson test
+// (lessons/lesson-commands.test.ts) runs each one in a real sandbox and holds it to that.
+
+export type CgroupVersionName = "v1" | "v2";
+
+export interface CodeMeta {
+  run: boolean;
+  destructive: boolean;
+  cgroup: CgroupVersionName | null;
+  /** What the block's last command does: succeed, exit with this status, or fail somehow. */
+  expect: { kind: "success" } | { kind: "exit"; status: number } | { kind: "fails" };
+}
+
+export const NO_CODE_META: CodeMeta = { run: false, destructive: false, cgroup: null, expect: { kind: "success" } };
+
+/** Why a code block's info string or text is not acceptable; the caller adds file and line. */
+export class CodeMetaError extends Error {
+  override name = "CodeMetaError";
+}
+
+/** Parses the words after a code block's language. Throws CodeMetaError naming the bad word. */
+export function parseCodeMeta(meta: string | null | undefined): CodeMeta {
+  const result: CodeMeta = { ...NO_CODE_META };
+  const seen = new Set<string>();
+  for (const word of (meta ?? "").trim().split(/\s+/).filter(Boolean)) {
+    const [name = "", value] = word.split("=", 2) as [string, string | undefined];
+    if (seen.has(name)) throw new CodeMetaError(`"${name}" is given twice`);
+    seen.add(name);
+    if (name === "run" && value === undefined) result.run = true;
+    else if (name === "destructive" && value === undefined) result.destructive = true;
+    else if (name === "fails" && value === undefined) result.expect = { kind: "fails" };
+    else if (name === "cgroup" && (value === "v1" || value === "v2")) result.cgroup = value;
+    else if (name === "exit" && value !== undefined && /^\d{1,3}$/.test(value) && Number(value) <= 255) {
+      result.expect = { kind: "exit", status: Number(value) };
+    } else {
+      throw new CodeMetaError(`unknown word "${word}" (known: run, destructive, cgroup=v1|v2, exit=N, fails)`);
+    }
+  }
+  if (seen.has("exit") && seen.has("fails")) throw new CodeMetaError(`"exit=" and "fails" cannot be given together`);
+  if (!result.run && (result.destructive || result.cgroup !== null || seen.has("exit") || seen.has("fails"))) {
+    throw new CodeMetaError(`"destructive", "cgroup=", "exit=" and "fails" describe a runnable block: add "run"`);
+  }
+  return result;
+}
+
+/**
+ * The commands of a code block as a shell reads them: one per line, a line that ends in a
+ * backslash joined with the next, blank lines and `#` comment lines left out.
+ */
+export function commandLines(code: string): string[] {
+  const commands: string[] = [];
+  let pending = "";
+  for (const line of code.replace(/\n$/, "").split("\n")) {
+    if (pending === "" && (line.trim() === "" || line.trimStart().startsWith("#"))) continue;
+    if (line.endsWith("\\")) {
+      pending += `${line}\n`;
+      continue;
+    }
+    commands.push(pending + line);
+    pending = "";
+  }
+  if (pending !== "") commands.push(pending.replace(/\\\n$/, ""));
+  return commands;
+}
+
+/** Checks a runnable block's text against its meta. Throws CodeMetaError. */
+export function checkRunnableCode(code: string, meta: CodeMeta): void {
+  if (!meta.run) return;
+  const commands = commandLines(code);
+  if (commands.length === 0) throw new CodeMetaError("a runnable block needs at least one command");
+  if (meta.destructive && (commands.length !== 1 || commands[0]?.includes("\n"))) {
+    throw new CodeMetaError("a destructive block must be a single one-line command, so that Run never presses Enter for it");
+  }
+}
+
+/**
+ * Validates a lesson's `export const labSteps` (a lesson without one has no steps), naming the
+ * file and the step at fault.
+ */
+export function parseLabSteps(value: unknown, file: string): LabSteps {
+  if (value === undefined) return [];
+  const result = LabSteps.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue && issue.path.length > 0 ? `labSteps.${issue.path.map(String).join(".")}` : "labSteps";
+  throw new LessonSourceError(file, where, result.error.issues.map((i) => i.message).join("; "));
 }

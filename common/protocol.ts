@@ -9,6 +9,9 @@
 
 import { z } from "zod";
 
+import { SnapshotDelta } from "./lab-state";
+import { Limits } from "./limits";
+
 export const PROTOCOL_VERSION = 1;
 export const WS_PATH = "/ws";
 
@@ -67,6 +70,8 @@ export const ErrorCode = z.enum([
   "sandbox_failed",
   "lab_full",
   "kernel_unsupported",
+  "bad_limit",
+  "not_your_session",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
@@ -91,6 +96,14 @@ export const ClientMessage = z.discriminatedUnion("type", [
   /** Flow control: the browser has rendered this many bytes of pty output. */
   z.object({ type: z.literal("pty.ack"), bytes: z.number().int().min(0).max(1 << 30) }),
   z.object({ type: z.literal("ping"), at: z.number() }),
+  /** Start (true) or stop (false) the stream of kernel state for this session. */
+  z.object({ type: z.literal("state.watch"), watch: z.boolean() }),
+  /** Change the running sandbox's limits, as `docker update` would. Only the fields given change. */
+  z.object({
+    type: z.literal("limits.update"),
+    sessionId: z.string().regex(/^[0-9a-f]{16}$/),
+    limits: Limits.partial().refine((l) => Object.keys(l).length > 0, "give at least one limit"),
+  }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
@@ -105,6 +118,24 @@ export const LaunchStep = z.object({
 });
 export type LaunchStep = z.infer<typeof LaunchStep>;
 
+/** One limit as it went to the kernel: the docker flag, the cgroup file (relative to the
+ *  session's cgroup: "memory/memory.limit_in_bytes" on v1, "memory.max" on v2) and the value. */
+export const CgroupFileWrite = z.object({
+  flag: z.enum(["--memory", "--memory-swap", "--cpus", "--pids-limit"]),
+  file: z.string(),
+  value: z.string(),
+});
+export type CgroupFileWrite = z.infer<typeof CgroupFileWrite>;
+
+/** A lab step of a lesson and whether the learner has done it. */
+export const StepProgress = z.object({
+  id: z.string(),
+  done: z.boolean(),
+  /** When the check first held, in milliseconds since the epoch. */
+  completedAtMs: z.number().nullable(),
+});
+export type StepProgress = z.infer<typeof StepProgress>;
+
 export const ServerMessage = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("session.ready"),
@@ -114,20 +145,31 @@ export const ServerMessage = z.discriminatedUnion("type", [
     /** The sandbox's pid 1 as the host sees it. */
     hostPid: z.number().int(),
     cgroupVersion: z.union([z.literal(1), z.literal(2)]),
-    limits: z.object({
-      memoryBytes: z.number().int(),
-      memorySwapBytes: z.number().int(),
-      cpus: z.number(),
-      pids: z.number().int(),
-    }),
+    limits: Limits,
+    /** Where each limit lives on this host, and the value written. */
+    cgroupFiles: z.array(CgroupFileWrite),
+    /** What the host has: the upper bounds for the limits panel. */
+    host: z.object({ cpus: z.number().positive(), memoryBytes: z.number().int().positive(), kernelRelease: z.string() }),
     startup: z.array(LaunchStep),
   }),
+  /** Kernel state, while the page watches: first a full snapshot, then only what changed. */
+  z.object({ type: z.literal("state.delta"), delta: SnapshotDelta }),
+  /** The limits after a limits.update, with the files written. */
+  z.object({ type: z.literal("limits.updated"), limits: Limits, cgroupFiles: z.array(CgroupFileWrite) }),
+  /** The learner's progress through the lesson's lab steps, checked against kernel state. */
+  z.object({ type: z.literal("progress"), lesson: z.string(), steps: z.array(StepProgress) }),
   z.object({
     type: z.literal("session.exit"),
     exitCode: z.number().int().nullable(),
     signal: z.number().int().nullable(),
   }),
-  z.object({ type: z.literal("error"), code: ErrorCode, message: z.string() }),
+  z.object({
+    type: z.literal("error"),
+    code: ErrorCode,
+    message: z.string(),
+    /** For bad_limit: the limit at fault (memoryBytes, memorySwapBytes, cpus, pids). */
+    field: z.string().optional(),
+  }),
   z.object({ type: z.literal("pong"), at: z.number() }),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;

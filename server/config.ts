@@ -10,6 +10,8 @@ const EnvSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
   /** The read-only image every sandbox's root filesystem starts from (native/rootfs.mjs). */
   NSLAB_ROOTFS: z.string().startsWith("/").default("/var/lib/nslab/rootfs"),
+  /** Where the database of classes and progress lives (nslab.db). */
+  NSLAB_DATA_DIR: z.string().startsWith("/").default("/var/lib/nslab"),
   /** Host directory for per-session state (mount points, launcher status files). */
   NSLAB_STATE_DIR: z.string().startsWith("/").default("/run/nslab"),
   /** The launcher binary (built by `npm install` into build/). */

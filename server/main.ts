@@ -9,6 +9,8 @@ import { log } from "./log";
 import { createLabServer } from "./http/lab-server";
 import { hostCgroupDriver } from "./sandbox/cgroup";
 import { SandboxHost } from "./sandbox/host";
+import { LessonCatalog } from "./lessons/lesson-steps";
+import { ProgressStore } from "./store/progress-store";
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -44,8 +46,12 @@ async function main(): Promise<void> {
   await app.prepare();
   const handle = app.getRequestHandler();
 
+  const lessons = new LessonCatalog(path.join(projectRoot, "lessons"));
+  const progress = new ProgressStore(path.join(config.NSLAB_DATA_DIR, "nslab.db"));
   const lab = createLabServer({
     host,
+    lessons,
+    progress,
     unsupportedReason: reason,
     features,
     handleRequest: (req, res) => handle(req, res),
@@ -62,6 +68,7 @@ async function main(): Promise<void> {
     log.info({ signal }, "shutting down");
     await lab.close();
     await host?.destroyAll();
+    progress.close();
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));

@@ -1,5 +1,6 @@
 // `nslab run` flags, with the meaning and the checks `docker run` gives them. Everything is
 // validated here, before anything is created; a bad value gets one line naming the flag.
+import { MIN_MEMORY_BYTES, parseSize } from "../../common/limits";
 import { DEFAULT_LIMITS, type Limits } from "../sandbox/limits";
 
 export interface RunOptions {
@@ -25,18 +26,9 @@ Run one command in a fresh sandbox, exactly as a lab session does. Exits with CM
       --timeline FILE      write the launcher's steps with timestamps as JSON lines
 `;
 
-const MIN_MEMORY = 6 * 1024 * 1024; // docker's minimum
+const MIN_MEMORY = MIN_MEMORY_BYTES;
 
-/** Docker's size syntax (go-units RAMInBytes): 1024-based, unit letter optional, "b"/"ib" optional. */
-export function parseSize(text: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp])?(i?b)?$/i.exec(text.trim());
-  if (!m) return null;
-  const unit = (m[2] ?? "").toLowerCase();
-  const power = unit ? "kmgtp".indexOf(unit) + 1 : 0;
-  if (!unit && m[3]) return null; // "12ib" is not a size
-  const bytes = Math.floor(Number(m[1]) * 1024 ** power);
-  return Number.isSafeInteger(bytes) ? bytes : null;
-}
+export { parseSize };
 
 export function parseRunArgs(argv: string[], host: { cpus: number; memoryBytes: number }): RunArgsResult {
   let memory: number | undefined;

@@ -1,6 +1,7 @@
 // The one HTTP server of nslab: Next's pages, /healthz, and the lab's WebSocket at /ws, all on
 // one port. Only /ws upgrades are ours; in development Next's hot reload upgrades under
 // /_next/ are left to Next; every other upgrade is refused with 404 rather than left hanging.
+import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { Duplex } from "node:stream";
 
@@ -9,6 +10,7 @@ import { WebSocketServer } from "ws";
 import { MAX_FRAME_BYTES, WS_PATH } from "../../common/protocol";
 import type { HostFeatures } from "../kernel/features";
 import { log } from "../log";
+import { LEARNER_ID_PATTERN } from "../store/progress-store";
 import { type LabSocketContext, LabSocket } from "../ws/lab-socket";
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
@@ -23,6 +25,28 @@ export interface LabServerOptions extends LabSocketContext {
 }
 
 const HEARTBEAT_MS = 30_000;
+
+/** An anonymous learner is this cookie: an opaque random id, nothing else about them. */
+export const LEARNER_COOKIE = "nslab_learner";
+const LEARNER_COOKIE_MAX_AGE_S = 365 * 24 * 3600;
+
+/** The learner id in the request's cookies, if there is a valid one. */
+export function learnerFromCookies(header: string | undefined): string | null {
+  for (const part of (header ?? "").split(";")) {
+    const [name, value] = part.trim().split("=");
+    if (name === LEARNER_COOKIE && value && LEARNER_ID_PATTERN.test(value)) return value;
+  }
+  return null;
+}
+
+/** The request's learner, issuing a new id (and its cookie) to a first-time visitor. */
+function learnerFor(req: http.IncomingMessage, res: http.ServerResponse): string {
+  const known = learnerFromCookies(req.headers.cookie);
+  if (known) return known;
+  const id = randomBytes(16).toString("hex");
+  res.appendHeader("set-cookie", `${LEARNER_COOKIE}=${id}; Path=/; Max-Age=${LEARNER_COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax`);
+  return id;
+}
 
 function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -61,11 +85,24 @@ export function createLabServer(options: LabServerOptions) {
       res.end(JSON.stringify(body));
       return;
     }
+    if (url.pathname === "/api/progress") {
+      void progressResponse(learnerFor(req, res), options).then((body) => {
+        res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+        res.end(JSON.stringify(body));
+      }, (err: unknown) => {
+        log.error({ err: (err as Error).message }, "progress request failed");
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: "Progress is not available right now." }));
+      });
+      return;
+    }
     if (url.pathname === WS_PATH) {
       res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });
       res.end("This address is the lab's WebSocket; open a lesson page instead.\n");
       return;
     }
+    // Pages hand out the learner cookie, so the page's WebSocket carries it.
+    if (req.method === "GET" && !url.pathname.startsWith("/_next/")) learnerFor(req, res);
     Promise.resolve(options.handleRequest(req, res)).catch((err: unknown) => {
       log.error({ url: req.url, err: (err as Error).message }, "request failed");
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
@@ -88,7 +125,10 @@ export function createLabServer(options: LabServerOptions) {
     wss.handleUpgrade(req, socket, head, (ws) => {
       alive.set(ws, true);
       ws.on("pong", () => alive.set(ws, true));
-      const lab = new LabSocket(ws, options, req.socket.remoteAddress ?? "unknown");
+      // A client without the cookie (a script, a test) still gets a session; its progress is
+      // kept under an id nobody will present again.
+      const learner = learnerFromCookies(req.headers.cookie) ?? randomBytes(16).toString("hex");
+      const lab = new LabSocket(ws, options, req.socket.remoteAddress ?? "unknown", learner);
       sockets.add(lab);
       ws.on("close", () => sockets.delete(lab));
     });
@@ -129,4 +169,16 @@ export function createLabServer(options: LabServerOptions) {
       server.closeAllConnections();
     },
   };
+}
+
+/** GET /api/progress: this learner's steps done per lesson, for the course page. */
+async function progressResponse(learner: string, options: LabServerOptions) {
+  const lessons: Record<string, { steps: Array<{ id: string; done: boolean; completedAtMs: number | null }>; total: number }> = {};
+  if (!options.lessons) return { lessons };
+  for (const slug of options.lessons.lessonSlugs()) {
+    const ids = (await options.lessons.steps(slug)).map((s) => s.id);
+    const steps = options.progress ? options.progress.progress(learner, slug, ids) : ids.map((id) => ({ id, done: false, completedAtMs: null }));
+    lessons[slug] = { steps, total: ids.length };
+  }
+  return { lessons };
 }

@@ -2,19 +2,10 @@
 // session (the first lesson's own example: --memory 256m --memory-swap 256m --cpus 0.5
 // --pids-limit 100).
 
-export interface Limits {
-  /** Hard memory limit in bytes (docker --memory). */
-  memoryBytes: number;
-  /** Memory plus swap in bytes (docker --memory-swap); equal to memoryBytes means no swap,
-   *  -1 means unlimited swap. */
-  memorySwapBytes: number;
-  /** CPUs as a fraction of one core (docker --cpus). */
-  cpus: number;
-  /** Maximum number of processes and threads (docker --pids-limit). */
-  pids: number;
-}
+import { type Limits, MiB } from "../../common/limits";
 
-export const MiB = 1024 * 1024;
+export type { Limits };
+export { MiB };
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   memoryBytes: 256 * MiB,

@@ -10,7 +10,7 @@ import * as pty from "node-pty";
 import type { LaunchStep } from "../../common/protocol";
 import { type Logger, log as rootLog } from "../log";
 import { SIGKILL, signalIfInCgroup } from "../kernel/pidfd";
-import type { CgroupDriver, SessionCgroup } from "./cgroup";
+import type { CgroupDriver, LimitWrite, SessionCgroup } from "./cgroup";
 import type { CgroupV2Driver } from "./cgroup/v2";
 import { launcherArgv, sandboxEnv } from "./launcher-args";
 import type { Limits } from "./limits";
@@ -103,6 +103,9 @@ export class Sandbox {
   /** The sandbox's pid 1, as the host sees it (0 until started). */
   hostPid = 0;
   startup: LaunchStep[] = [];
+  /** The limits in force, and where each lives on this host with the value written. */
+  limits: Limits;
+  cgroupFiles: LimitWrite[];
   private exitInfo: { exitCode: number | null; signal: number | null } | null = null;
   private readonly exitWaiters: Array<(info: { exitCode: number | null; signal: number | null }) => void> = [];
   private destroying: Promise<void> | null = null;
@@ -116,8 +119,10 @@ export class Sandbox {
     readonly cgroup: SessionCgroup,
     private readonly slot: UidSlot,
     readonly stateDir: string,
-    readonly limits: Limits,
+    limits: Limits,
   ) {
+    this.limits = limits;
+    this.cgroupFiles = [...cgroup.writes];
     this.sessionId = cgroup.sessionId;
     this.hostname = `lab-${this.sessionId.slice(0, 6)}`;
     this.log = rootLog.child({ sessionId: this.sessionId });
@@ -281,6 +286,16 @@ export class Sandbox {
   onExit(listener: (info: { exitCode: number | null; signal: number | null }) => void): void {
     if (this.exitInfo) listener(this.exitInfo);
     else this.exitWaiters.push(listener);
+  }
+
+  /** docker update: apply new limits to the running sandbox's cgroup. Throws (naming the file)
+   *  when the kernel refuses, e.g. a memory limit below what is in use right now. */
+  setLimits(limits: Limits): LimitWrite[] {
+    const writes = this.driver.update(this.cgroup, limits);
+    this.limits = { ...limits };
+    this.cgroupFiles = writes;
+    this.log.info({ limits }, "sandbox limits changed");
+    return writes;
   }
 
   /** The launcher process (outside the sandbox, in its own mount namespace). */

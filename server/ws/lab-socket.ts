@@ -1,8 +1,12 @@
 // One WebSocket = one lab session. The first frame asks for a sandbox; from then on terminal
 // bytes flow as binary frames both ways and control messages as validated JSON. The socket
 // owns its sandbox: when either ends, the other is ended too.
+import os from "node:os";
+
 import type { WebSocket } from "ws";
 
+import type { LabStep } from "../../common/lab-steps";
+import { type Limits, checkLimits } from "../../common/limits";
 import {
   type ClientMessage,
   CloseCode,
@@ -11,7 +15,11 @@ import {
   type ServerMessage,
   parseClientMessage,
 } from "../../common/protocol";
+import { checkHolds } from "../lessons/checks";
+import type { LessonCatalog } from "../lessons/lesson-steps";
 import { log } from "../log";
+import { ProbeLoop } from "../probes/probe-loop";
+import type { ProgressStore } from "../store/progress-store";
 import type { SandboxHost } from "../sandbox/host";
 import { DEFAULT_LIMITS } from "../sandbox/limits";
 import { type Sandbox, SandboxStartFailure } from "../sandbox/sandbox";
@@ -25,11 +33,24 @@ export const MAX_BAD_FRAMES = 20;
 export const INPUT_BYTES_PER_SECOND = 256 * 1024;
 const START_TIMEOUT_MS = 15_000;
 
+/** What the host has: the upper bounds of the limits a learner may set. */
+export function hostCapacity() {
+  return { cpus: os.cpus().length, memoryBytes: os.totalmem(), kernelRelease: os.release() };
+}
+
 export interface LabSocketContext {
   /** null when this host cannot create sandboxes; `unsupportedReason` says why. */
   host: SandboxHost | null;
   unsupportedReason: string;
+  /** The lessons' lab steps, and where progress through them is kept (absent in tests that
+   *  need neither). */
+  lessons?: LessonCatalog | null;
+  progress?: ProgressStore | null;
 }
+
+/** Lab-step checks also run on this timer while the page watches: a child cgroup's limit
+ *  changes nothing the probes stream, so no delta would trigger them. */
+const CHECK_INTERVAL_MS = 1_000;
 
 export class LabSocket {
   private sandbox: Sandbox | null = null;
@@ -40,11 +61,18 @@ export class LabSocket {
   private inputBudget = INPUT_BYTES_PER_SECOND;
   private inputRefilledAt = Date.now();
   private readonly startTimer: NodeJS.Timeout;
+  private probes: ProbeLoop | null = null;
+  private checkTimer: NodeJS.Timeout | null = null;
+  private lesson: string | null = null;
+  private steps: LabStep[] = [];
+  private readonly doneSteps = new Map<string, number>();
 
   constructor(
     private readonly ws: WebSocket,
     private readonly ctx: LabSocketContext,
     private readonly remote: string,
+    /** Who is at the page (the nslab_learner cookie): progress is kept under this id. */
+    private readonly learnerId: string,
   ) {
     ws.binaryType = "nodebuffer";
     ws.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
@@ -72,6 +100,7 @@ export class LabSocket {
     if (this.state === "closed") return;
     this.state = "closed";
     clearTimeout(this.startTimer);
+    this.stopProbes();
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code);
     void this.sandbox?.destroy();
   }
@@ -144,7 +173,113 @@ export class LabSocket {
       case "ping":
         this.send({ type: "pong", at: message.at });
         return;
+      case "state.watch":
+        if (this.state !== "running") {
+          this.badFrame("not_ready", "Watching starts once the session is ready.");
+          return;
+        }
+        if (message.watch) this.startProbes();
+        else this.stopProbes();
+        return;
+      case "limits.update":
+        this.updateLimits(message.sessionId, message.limits);
+        return;
     }
+  }
+
+  /** docker update, checked twice: the protocol's types, then docker's rules against this host. */
+  private updateLimits(sessionId: string, change: Partial<Limits>): void {
+    const sandbox = this.sandbox;
+    if (this.state !== "running" || !sandbox) {
+      this.badFrame("not_ready", "Limits can change once the session is ready.");
+      return;
+    }
+    if (sessionId !== sandbox.sessionId) {
+      this.badFrame("not_your_session", "That session is not this page's; nothing was changed.");
+      return;
+    }
+    const limits = { ...sandbox.limits, ...change };
+    const check = checkLimits(limits, hostCapacity());
+    if (!check.ok) {
+      this.send({ type: "error", code: "bad_limit", message: check.message, field: check.field });
+      return;
+    }
+    try {
+      const cgroupFiles = sandbox.setLimits(limits);
+      this.send({ type: "limits.updated", limits: { ...sandbox.limits }, cgroupFiles: [...cgroupFiles] });
+    } catch (err) {
+      const text = (err as Error).message;
+      const message = /EBUSY/.test(text)
+        ? "The sandbox uses more memory than that right now; free some, or choose a higher limit."
+        : `The kernel refused the change: ${text}`;
+      const field = /memory\.(limit_in_bytes|max)/.test(text) ? "memoryBytes" : /memsw|swap/.test(text) ? "memorySwapBytes" : undefined;
+      this.send({ type: "error", code: "bad_limit", message, ...(field ? { field } : {}) });
+    }
+  }
+
+  /** Stream kernel state while the page watches: a full snapshot, then what changed. */
+  private startProbes(): void {
+    const sandbox = this.sandbox;
+    if (!sandbox || this.probes) return;
+    const probes = new ProbeLoop({ logger: log.child({ sessionId: sandbox.sessionId }) });
+    this.probes = probes;
+    probes.start(sandbox, (delta) => {
+      this.send({ type: "state.delta", delta });
+      this.evaluateSteps();
+    });
+    this.checkTimer = setInterval(() => this.evaluateSteps(), CHECK_INTERVAL_MS);
+    this.checkTimer.unref();
+  }
+
+  private stopProbes(): void {
+    this.probes?.stop();
+    this.probes = null;
+    if (this.checkTimer) clearInterval(this.checkTimer);
+    this.checkTimer = null;
+  }
+
+  /** Tick every lab step whose check now holds, keep it, and tell the page. */
+  private evaluateSteps(): void {
+    const snapshot = this.probes?.latest();
+    const sandbox = this.sandbox;
+    if (!snapshot || !sandbox || !this.lesson) return;
+    const pending = this.steps.filter((step) => !this.doneSteps.has(step.id));
+    if (pending.length === 0) return;
+    const ctx = { snapshot, shellHostPid: sandbox.hostPid, cgroup: sandbox.cgroup };
+    let changed = false;
+    for (const step of pending) {
+      if (!checkHolds(step.check, ctx)) continue;
+      const atMs = Date.now();
+      this.ctx.progress?.complete(this.learnerId, this.lesson, step.id, atMs);
+      this.doneSteps.set(step.id, atMs);
+      changed = true;
+      log.info({ sessionId: sandbox.sessionId, lesson: this.lesson, step: step.id }, "lab step done");
+    }
+    if (changed) this.sendProgress();
+  }
+
+  private sendProgress(): void {
+    if (!this.lesson) return;
+    this.send({
+      type: "progress",
+      lesson: this.lesson,
+      steps: this.steps.map((s) => ({ id: s.id, done: this.doneSteps.has(s.id), completedAtMs: this.doneSteps.get(s.id) ?? null })),
+    });
+  }
+
+  /** The lesson's steps, and what this learner has already done of them. */
+  private async loadSteps(lesson: string): Promise<void> {
+    if (!this.ctx.lessons) return;
+    try {
+      this.steps = await this.ctx.lessons.steps(lesson);
+    } catch (err) {
+      log.error({ lesson, err: (err as Error).message }, "lesson steps could not be loaded");
+      return;
+    }
+    if (this.steps.length === 0) return;
+    this.lesson = lesson;
+    for (const [id, atMs] of this.ctx.progress?.completed(this.learnerId, lesson) ?? []) this.doneSteps.set(id, atMs);
+    this.sendProgress();
   }
 
   private async start(cols: number, rows: number, lesson: string | undefined): Promise<void> {
@@ -183,9 +318,12 @@ export class LabSocket {
       hostPid: sandbox.hostPid,
       cgroupVersion: sandbox.cgroup.version,
       limits: { ...sandbox.limits },
+      cgroupFiles: [...sandbox.cgroupFiles],
+      host: hostCapacity(),
       startup: sandbox.startup,
     });
     sandbox.onData((chunk) => this.onOutput(chunk));
+    if (lesson) await this.loadSteps(lesson);
     sandbox.onExit(({ exitCode, signal }) => {
       this.send({ type: "session.exit", exitCode, signal: signal || null });
       this.close(CloseCode.SessionEnded);
@@ -211,6 +349,7 @@ export class LabSocket {
     const wasRunning = this.sandbox?.sessionId;
     this.state = "closed";
     clearTimeout(this.startTimer);
+    this.stopProbes();
     if (this.sandbox) {
       log.info({ sessionId: wasRunning }, "session socket closed");
       void this.sandbox.destroy();

@@ -5,17 +5,14 @@
 // Drivers write cgroup files directly with fs calls (a few hundred microseconds for a whole
 // session), never through shells or helper programs.
 
+import type { CgroupFileWrite } from "../../../common/protocol";
 import type { Limits } from "../limits";
 
 export type CgroupVersion = 1 | 2;
 
-export interface LimitWrite {
-  /** The docker run flag this limit comes from. */
-  flag: "--memory" | "--memory-swap" | "--cpus" | "--pids-limit";
-  /** Path of the cgroup file relative to the session's cgroup directory. */
-  file: string;
-  value: string;
-}
+/** One limit as written: the docker flag, the file relative to the session's cgroup
+ *  ("memory/memory.limit_in_bytes" on v1, "memory.max" on v2), and the value. */
+export type LimitWrite = CgroupFileWrite;
 
 export interface SessionCgroup {
   readonly version: CgroupVersion;
@@ -40,6 +37,9 @@ export interface CgroupDriver {
    * limit files, so the learner can subdivide their limits but not raise them.
    */
   create(sessionId: string, limits: Limits, delegateTo?: number): SessionCgroup;
+  /** docker update: write new limits to a live session's cgroup, in an order the kernel
+   *  accepts. Returns what was written where; throws naming the file if the kernel refuses. */
+  update(cg: SessionCgroup, limits: Limits): LimitWrite[];
   /** Host pids of every process in the session's cgroup, its children included. */
   pids(cg: SessionCgroup): number[];
   /** Remove the session's cgroup and any child cgroups the learner made. Idempotent; fails

@@ -81,13 +81,30 @@ export class CgroupV1Driver implements CgroupDriver {
   create(sessionId: string, limits: Limits, delegateTo?: number): SessionCgroup {
     const dirs = this.dirsFor(sessionId);
     for (const dir of Object.values(dirs)) fs.mkdirSync(dir, { recursive: true });
+    const writes = this.writeLimits(dirs, this.limitWrites(limits));
+    if (delegateTo !== undefined) for (const dir of Object.values(dirs)) delegate(dir, V1_DELEGATED_FILES, delegateTo);
+    return { version: 1, sessionId, dirs, writes };
+  }
+
+  update(cg: SessionCgroup, limits: Limits): LimitWrite[] {
     const writes = this.limitWrites(limits);
+    // The kernel keeps memsw (memory + swap) >= the memory limit at every moment, so raising
+    // the memory limit above the current memsw must write memsw first.
+    const memsw = writes.findIndex((w) => w.flag === "--memory-swap");
+    if (memsw > 0) {
+      const memoryDir = cg.dirs[this.hierarchyName("memory")] ?? "";
+      const current = Number(fs.readFileSync(path.join(memoryDir, "memory.memsw.limit_in_bytes"), "utf8").trim());
+      if (limits.memoryBytes > current) writes.unshift(...writes.splice(memsw, 1));
+    }
+    return this.writeLimits(cg.dirs, writes);
+  }
+
+  private writeLimits(dirs: Readonly<Record<string, string>>, writes: LimitWrite[]): LimitWrite[] {
     for (const w of writes) {
       const [hierarchy, file] = splitFile(w.file);
       writeCgroupFile(dirs[hierarchy] ?? "", file, w.value);
     }
-    if (delegateTo !== undefined) for (const dir of Object.values(dirs)) delegate(dir, V1_DELEGATED_FILES, delegateTo);
-    return { version: 1, sessionId, dirs, writes };
+    return writes;
   }
 
   open(sessionId: string): SessionCgroup {

@@ -79,14 +79,23 @@ export class CgroupV2Driver implements CgroupDriver {
   create(sessionId: string, limits: Limits, delegateTo?: number): SessionCgroup {
     const dir = this.dirFor(sessionId);
     fs.mkdirSync(dir);
+    const writes = this.writeLimits(dir, limits);
+    if (delegateTo !== undefined) delegate(dir, V2_DELEGATED_FILES, delegateTo);
+    return { version: 2, sessionId, dirs: { unified: dir }, writes };
+  }
+
+  update(cg: SessionCgroup, limits: Limits): LimitWrite[] {
+    return this.writeLimits(cg.dirs.unified ?? "", limits);
+  }
+
+  private writeLimits(dir: string, limits: Limits): LimitWrite[] {
     // memory.swap.max is absent when the kernel runs without swap accounting; with no swap
-    // to account, there is nothing to cap either. (Checked before writing: a fresh cgroup
-    // directory already holds every control file its controllers provide.)
+    // to account, there is nothing to cap either. (A fresh cgroup directory already holds
+    // every control file its controllers provide.)
     const noSwapFile = !fs.existsSync(path.join(dir, "memory.swap.max")) && fs.existsSync(path.join(dir, "memory.max"));
     const writes = this.limitWrites(limits).filter((w) => !(noSwapFile && w.file === "memory.swap.max"));
     for (const w of writes) writeCgroupFile(dir, w.file, w.value);
-    if (delegateTo !== undefined) delegate(dir, V2_DELEGATED_FILES, delegateTo);
-    return { version: 2, sessionId, dirs: { unified: dir }, writes };
+    return writes;
   }
 
   open(sessionId: string): SessionCgroup {

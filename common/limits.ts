@@ -1,0 +1,76 @@
+// A sandbox's resource limits in `docker run`'s terms, and the rules docker applies to them.
+// Shared: the limits panel checks a value at the control before sending it, the server checks
+// it again before writing anything to the kernel, and `nslab run` checks its flags the same way.
+
+import { z } from "zod";
+
+export const MiB = 1024 * 1024;
+/** docker's minimum for --memory. */
+export const MIN_MEMORY_BYTES = 6 * MiB;
+/** The kernel's pid_max ceiling. */
+export const MAX_PIDS = 4194304;
+
+export const Limits = z.object({
+  /** Hard memory limit in bytes (docker --memory). */
+  memoryBytes: z.number().int().positive(),
+  /** Memory plus swap in bytes (docker --memory-swap); equal to memoryBytes means no swap,
+   *  -1 unlimited swap. */
+  memorySwapBytes: z.number().int().min(-1),
+  /** CPUs as a fraction of one core (docker --cpus). */
+  cpus: z.number().positive(),
+  /** Process and thread limit (docker --pids-limit); -1 means none. */
+  pids: z.number().int().min(-1),
+});
+export type Limits = z.infer<typeof Limits>;
+
+/** What the host has, for the upper bounds. */
+export interface HostCapacity {
+  cpus: number;
+  memoryBytes: number;
+}
+
+export type LimitField = keyof Limits;
+
+export type LimitsCheck = { ok: true } | { ok: false; field: LimitField; message: string };
+
+/** Docker's size syntax (go-units RAMInBytes): 1024-based, unit letter optional, "b"/"ib" optional. */
+export function parseSize(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp])?(i?b)?$/i.exec(text.trim());
+  if (!m) return null;
+  const unit = (m[2] ?? "").toLowerCase();
+  if (!unit && m[3]) return null; // "12ib" is not a size
+  const power = unit ? "kmgtp".indexOf(unit) + 1 : 0;
+  const bytes = Math.floor(Number(m[1]) * 1024 ** power);
+  return Number.isSafeInteger(bytes) ? bytes : null;
+}
+
+/** 268435456 -> "256m", 1536 MiB -> "1536m", 1 GiB -> "1g": the shortest exact docker size. */
+export function formatSize(bytes: number): string {
+  if (bytes < 0) return "-1";
+  for (const [unit, size] of [["g", 1024 * MiB], ["m", MiB], ["k", 1024]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** The checks `docker run` and `docker update` make, with their meaning in one sentence each. */
+export function checkLimits(limits: Limits, host: HostCapacity): LimitsCheck {
+  if (limits.memoryBytes < MIN_MEMORY_BYTES) return { ok: false, field: "memoryBytes", message: "The minimum memory limit is 6m." };
+  if (limits.memoryBytes > host.memoryBytes) {
+    return { ok: false, field: "memoryBytes", message: `This host has only ${formatSize(host.memoryBytes)} of memory.` };
+  }
+  if (limits.memorySwapBytes !== -1 && limits.memorySwapBytes < limits.memoryBytes) {
+    return {
+      ok: false,
+      field: "memorySwapBytes",
+      message: "--memory-swap is memory plus swap, so it cannot be below --memory (equal means no swap, -1 unlimited).",
+    };
+  }
+  if (limits.cpus < 0.01 || limits.cpus > host.cpus) {
+    return { ok: false, field: "cpus", message: `CPUs range from 0.01 to ${host.cpus.toFixed(2)} on this host.` };
+  }
+  if (limits.pids === 0 || limits.pids > MAX_PIDS) {
+    return { ok: false, field: "pids", message: `The pids limit is a number from 1 to ${MAX_PIDS}, or -1 for none.` };
+  }
+  return { ok: true };
+}

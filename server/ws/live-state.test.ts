@@ -1,0 +1,224 @@
+// Live kernel state, limits and lab-step progress over a real socket and real sandboxes: what
+// the learner does in the shell shows up in the stream, limits change the kernel's files, and
+// lab steps tick from kernel state and stay ticked across reconnects.
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { type ProbeSnapshot, applySnapshotDelta } from "../../common/lab-state";
+import type { ServerMessage } from "../../common/protocol";
+import { checkHostFeatures } from "../kernel/features";
+import { createLabServer } from "../http/lab-server";
+import { LessonCatalog } from "../lessons/lesson-steps";
+import { hostCgroupDriver } from "../sandbox/cgroup";
+import type { CgroupDriver } from "../sandbox/cgroup";
+import { SandboxHost } from "../sandbox/host";
+import { ProgressStore } from "../store/progress-store";
+import { LabClient } from "../testing/lab-client";
+import { LAUNCHER, ROOTFS, sandboxUnavailable } from "../testing/kernel";
+
+const unavailable = sandboxUnavailable();
+const STATE_DIR = `/run/nslab-test-live-${process.pid}`;
+const CGROUP_PARENT = `/nslab-test-live-${process.pid}`;
+const LEARNER = "abcdefabcdefabcdefabcdefabcdef01";
+
+/** The client's view of the stream: deltas applied in order, as the page does. */
+function liveState(client: LabClient): ProbeSnapshot | null {
+  let snapshot: ProbeSnapshot | null = null;
+  for (const m of client.messages) if (m.type === "state.delta") snapshot = applySnapshotDelta(snapshot, m.delta);
+  return snapshot;
+}
+
+function lastProgress(client: LabClient): Array<{ id: string; done: boolean }> {
+  const progress = client.messages.filter((m): m is Extract<ServerMessage, { type: "progress" }> => m.type === "progress");
+  return (progress.at(-1)?.steps ?? []).map(({ id, done }) => ({ id, done }));
+}
+
+describe.skipIf(unavailable !== null)(`live state, limits and progress${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
+  let host: SandboxHost;
+  let driver: CgroupDriver;
+  let store: ProgressStore;
+  let lab: ReturnType<typeof createLabServer>;
+  let url: string;
+  let dbDir: string;
+
+  beforeAll(async () => {
+    const found = hostCgroupDriver(CGROUP_PARENT);
+    if (!("driver" in found)) throw new Error(found.reason);
+    driver = found.driver;
+    host = new SandboxHost(driver, {
+      launcherPath: LAUNCHER, rootfs: ROOTFS, stateDir: STATE_DIR, maxSessions: 4,
+      layerBytes: 64 << 20, layerInodes: 16384, tmpBytes: 16 << 20,
+    });
+    dbDir = fs.mkdtempSync(path.join(os.tmpdir(), "nslab-live-"));
+    store = new ProgressStore(path.join(dbDir, "nslab.db"));
+    lab = createLabServer({
+      host,
+      unsupportedReason: "",
+      features: checkHostFeatures({ launcher: LAUNCHER, rootfs: ROOTFS }),
+      handleRequest: (_req: http.IncomingMessage, res: http.ServerResponse) => {
+        res.writeHead(404);
+        res.end();
+      },
+      allowedOrigins: [],
+      dev: false,
+      lessons: new LessonCatalog(path.join(import.meta.dirname, "../lessons/fixtures")),
+      progress: store,
+    });
+    url = `ws://127.0.0.1:${await lab.listen(0, "127.0.0.1")}/ws`;
+  });
+
+  afterAll(async () => {
+    await lab?.close();
+    await host?.destroyAll();
+    store?.close();
+    for (const parent of Object.values(driver?.parents ?? {})) if (fs.existsSync(parent)) fs.rmdirSync(parent);
+    fs.rmSync(STATE_DIR, { recursive: true, force: true });
+    fs.rmSync(dbDir, { recursive: true, force: true });
+  });
+
+  async function startSession(lesson?: string) {
+    const client = new LabClient(url, { cookie: `nslab_learner=${LEARNER}` });
+    await client.opened();
+    client.sendJson({ type: "session.start", version: 1, ...(lesson ? { lesson } : {}), size: { cols: 120, rows: 30 } });
+    await client.waitFor(() => client.messages.some((m) => m.type === "session.ready"), "session.ready");
+    const ready = client.messages.find((m) => m.type === "session.ready");
+    if (ready?.type !== "session.ready") throw new Error("no session.ready");
+    return { client, ready };
+  }
+
+  it("streams the sandbox's processes and namespaces; a new net namespace appears with the inode the learner sees", async () => {
+    const { client, ready } = await startSession();
+    client.sendJson({ type: "state.watch", watch: true });
+    await client.waitFor(() => liveState(client)?.processes.some((p) => p.hostPid === ready.hostPid) === true, "the shell in the stream");
+    const first = liveState(client)!;
+    const shell = first.processes.find((p) => p.hostPid === ready.hostPid)!;
+    expect(shell.nsPids).toEqual([ready.hostPid, 1]);
+    expect(shell.command).toBe("bash");
+    expect(shell.namespaces.net).not.toBe(first.hostNamespaces.net);
+    expect(first.cgroup.memory.limitBytes.value).toBe(268435456);
+
+    await client.run("unshare --net sleep 1000 & sleep 0.2");
+    const inner = Number((await client.run("readlink /proc/$!/ns/net")).match(/\[(\d+)\]/)?.[1]);
+    await client.waitFor(() => liveState(client)?.processes.some((p) => p.namespaces.net === inner) === true, "the new net namespace in the stream");
+    const sleeper = liveState(client)!.processes.find((p) => p.namespaces.net === inner)!;
+    expect(sleeper.command).toBe("sleep");
+    expect(inner).not.toBe(shell.namespaces.net);
+
+    await client.run("kill %1; wait");
+    await client.waitFor(() => !liveState(client)?.processes.some((p) => p.namespaces.net === inner), "the namespace gone with its process");
+    // Only changes travel after the first snapshot.
+    const deltas = client.messages.filter((m) => m.type === "state.delta");
+    expect(deltas[0]).toMatchObject({ delta: { kind: "full" } });
+    expect(deltas.slice(1).every((m) => m.type === "state.delta" && m.delta.kind === "change")).toBe(true);
+    client.close();
+    await client.closed();
+  });
+
+  it("lowers the memory limit like docker update, and a hog's OOM kill shows in the stream", async () => {
+    const { client, ready } = await startSession();
+    client.sendJson({ type: "state.watch", watch: true });
+    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { memoryBytes: 32 << 20, memorySwapBytes: 32 << 20 } });
+    await client.waitFor(() => client.messages.some((m) => m.type === "limits.updated"), "limits.updated");
+    const updated = client.messages.find((m) => m.type === "limits.updated");
+    expect(updated).toMatchObject({ limits: { memoryBytes: 33554432, memorySwapBytes: 33554432, cpus: 0.5, pids: 100 } });
+    const limitFile = ready.cgroupVersion === 1 ? "/sys/fs/cgroup/memory/memory.limit_in_bytes" : "/sys/fs/cgroup/memory.max";
+    expect(await client.run(`cat ${limitFile}`)).toBe("33554432");
+    if (updated?.type === "limits.updated") {
+      expect(updated.cgroupFiles.find((f) => f.flag === "--memory")).toEqual({
+        flag: "--memory",
+        file: ready.cgroupVersion === 1 ? "memory/memory.limit_in_bytes" : "memory.max",
+        value: "33554432",
+      });
+    }
+
+    await client.waitFor(() => liveState(client)?.cgroup.memory.oomKillCount.value === 0, "the OOM count at 0");
+    await client.run("tail /dev/zero; echo hog-status=$?");
+    await client.waitFor(() => liveState(client)?.cgroup.memory.oomKillCount.value === 1, "the OOM kill in the stream");
+    expect(client.output).toContain("hog-status=137");
+    expect(await client.run("echo shell-alive")).toBe("shell-alive");
+    client.close();
+    await client.closed();
+  });
+
+  it("rejects bad limits with a protocol error and writes nothing to the kernel", async () => {
+    const { client, ready } = await startSession();
+    const limitFile = ready.cgroupVersion === 1 ? "/sys/fs/cgroup/memory/memory.limit_in_bytes" : "/sys/fs/cgroup/memory.max";
+    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { memoryBytes: "64m" } });
+    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { pids: -5 } });
+    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { memoryBytes: 2 ** 52 } });
+    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { memoryBytes: 128 << 20, memorySwapBytes: 64 << 20 } });
+    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { cpus: 1000 } });
+    client.sendJson({ type: "limits.update", sessionId: "0000000000000000", limits: { memoryBytes: 64 << 20 } });
+    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: {} });
+    await client.waitFor(() => client.errors().length >= 7, "seven errors");
+    expect(client.errors().map((e) => [e.code, e.field ?? null])).toEqual([
+      ["bad_message", null],
+      ["bad_message", null],
+      ["bad_limit", "memoryBytes"],
+      ["bad_limit", "memorySwapBytes"],
+      ["bad_limit", "cpus"],
+      ["not_your_session", null],
+      ["bad_message", null],
+    ]);
+    expect(client.messages.some((m) => m.type === "limits.updated")).toBe(false);
+    expect(await client.run(`cat ${limitFile}`)).toBe("268435456");
+    client.close();
+    await client.closed();
+  });
+
+  it("ticks lab steps from kernel state, keeps them in SQLite, and resends them on the next visit", async () => {
+    const { client } = await startSession("checks-demo");
+    await client.waitFor(() => lastProgress(client).length === 4, "the lesson's steps");
+    expect(lastProgress(client).every((s) => !s.done)).toBe(true);
+    client.sendJson({ type: "state.watch", watch: true });
+
+    await client.run("unshare --net sleep 1000 & true");
+    await client.waitFor(() => lastProgress(client).find((s) => s.id === "new-netns")?.done === true, "new-netns ticked");
+    expect(lastProgress(client).filter((s) => s.done).map((s) => s.id)).toEqual(["new-netns"]);
+
+    await client.run("unshare -p -f --mount-proc unshare -p -f --mount-proc sleep 1000 & true");
+    await client.waitFor(() => lastProgress(client).find((s) => s.id === "nested-pidns")?.done === true, "nested-pidns ticked");
+
+    const memory = "/sys/fs/cgroup/memory";
+    const isV1 = (await client.run(`test -d ${memory} && echo v1 || echo v2`)) === "v1";
+    const child = isV1 ? `${memory}/hog` : "/sys/fs/cgroup/hog";
+    await client.run(
+      isV1
+        ? `mkdir ${child} && echo 67108864 > ${child}/memory.limit_in_bytes && echo 67108864 > ${child}/memory.memsw.limit_in_bytes`
+        : `mkdir ${child} && echo 67108864 > ${child}/memory.max && echo 0 > ${child}/memory.swap.max`,
+    );
+    await client.waitFor(() => lastProgress(client).find((s) => s.id === "child-limit")?.done === true, "child-limit ticked");
+
+    await client.run(`sh -c 'echo $$ > ${child}/cgroup.procs; exec tail /dev/zero'`);
+    await client.waitFor(() => lastProgress(client).find((s) => s.id === "oom")?.done === true, "oom ticked");
+    expect(await client.run("echo survived")).toBe("survived");
+    client.close();
+    await client.closed();
+
+    // A new session for the same learner starts with everything already done.
+    const again = await startSession("checks-demo");
+    await again.client.waitFor(() => lastProgress(again.client).length === 4, "progress on the next visit");
+    expect(lastProgress(again.client)).toEqual([
+      { id: "new-netns", done: true },
+      { id: "nested-pidns", done: true },
+      { id: "child-limit", done: true },
+      { id: "oom", done: true },
+    ]);
+    again.client.close();
+    await again.client.closed();
+  });
+
+  it("serves a learner's progress as JSON, and gives a first-time visitor a cookie", async () => {
+    const base = url.replace("ws://", "http://").replace("/ws", "");
+    const known = await fetch(`${base}/api/progress`, { headers: { cookie: `nslab_learner=${LEARNER}` } });
+    expect(await known.json()).toMatchObject({ lessons: { "checks-demo": { total: 4 } } });
+    const fresh = await fetch(`${base}/api/progress`);
+    expect(fresh.headers.get("set-cookie")).toMatch(/^nslab_learner=[0-9a-f]{32}; Path=\/; Max-Age=31536000; HttpOnly; SameSite=Lax$/);
+    const body = (await fresh.json()) as { lessons: Record<string, { steps: Array<{ done: boolean }> }> };
+    expect(body.lessons["checks-demo"]?.steps.map((s) => s.done)).toEqual([false, false, false, false]);
+  });
+});

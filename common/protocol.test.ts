@@ -65,6 +65,28 @@ describe("client messages", () => {
   });
 });
 
+describe("state and limits messages", () => {
+  it("accepts state.watch on and off", () => {
+    expect(parseClientMessage('{"type":"state.watch","watch":true}').ok).toBe(true);
+    expect(parseClientMessage('{"type":"state.watch","watch":"yes"}').ok).toBe(false);
+  });
+
+  it("accepts a partial limits.update for a session id, and nothing else", () => {
+    const update = (limits: unknown, sessionId = "0123456789abcdef") => parseClientMessage(JSON.stringify({ type: "limits.update", sessionId, limits }));
+    expect(update({ memoryBytes: 67108864 })).toEqual({
+      ok: true,
+      message: { type: "limits.update", sessionId: "0123456789abcdef", limits: { memoryBytes: 67108864 } },
+    });
+    expect(update({ memorySwapBytes: -1, cpus: 0.25, pids: -1 }).ok).toBe(true);
+    expect(update({}).ok).toBe(false);
+    expect(update({ memoryBytes: "64m" }).ok).toBe(false);
+    expect(update({ memoryBytes: -1 }).ok).toBe(false);
+    expect(update({ pids: -2 }).ok).toBe(false);
+    expect(update({ cpus: 0 }).ok).toBe(false);
+    expect(update({ memoryBytes: 67108864 }, "../../etc").ok).toBe(false);
+  });
+});
+
 describe("server messages", () => {
   it("parses session.ready with startup steps", () => {
     const msg = {
@@ -75,6 +97,8 @@ describe("server messages", () => {
       hostPid: 4242,
       cgroupVersion: 1,
       limits: { memoryBytes: 268435456, memorySwapBytes: 268435456, cpus: 0.5, pids: 100 },
+      cgroupFiles: [{ flag: "--memory", file: "memory/memory.limit_in_bytes", value: "268435456" }],
+      host: { cpus: 2, memoryBytes: 25769803776, kernelRelease: "6.18.44" },
       startup: [{ step: "clone", atMs: 1.5 }],
     };
     expect(parseServerMessage(JSON.stringify(msg))).toEqual({ ok: true, message: msg });

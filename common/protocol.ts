@@ -72,6 +72,8 @@ export const ErrorCode = z.enum([
   "kernel_unsupported",
   "bad_limit",
   "not_your_session",
+  /** nslab ended the sandbox because it went past a bound (too many cgroups). */
+  "resource_limit",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 

@@ -489,20 +489,23 @@ static void net_loopback_up(void) {
 
 /* The capabilities the sandbox's root keeps, chosen for what the course runs: unshare, nsenter,
  * mount, pivot_root, chroot, ip (netns, links, addresses), child cgroups, kill, ps/ptrace, and
- * the ordinary root of a shell (chown, permission overrides, setuid/setgid, su/setpriv).
+ * the ordinary root of a shell (chown, permission overrides, setuid/setgid, setpriv).
  * CAP_SETFCAP stays because `unshare -Ur` maps uid 0 of the parent namespace, which the kernel
  * allows only to a creator holding it (user_namespaces(7), since Linux 5.12); CAP_SETPCAP so a
- * lesson can drop capabilities itself (capsh --drop). Everything else leaves the bounding set,
- * so no exec can ever give it back (capabilities(7)). Most dropped ones are checked against the
- * initial user namespace and mean nothing here already; the bounding set also takes away the
- * few that act on what the sandbox's own namespaces own: CAP_SYS_BOOT (reboot(2) kills the
- * pid namespace), CAP_NET_RAW (raw sockets in its network namespace), CAP_CHECKPOINT_RESTORE
- * (ns_last_pid, choosing pids), CAP_SYS_TIME (time namespace offsets), CAP_MKNOD,
- * CAP_SYS_RESOURCE, CAP_DAC_READ_SEARCH (open_by_handle_at, the "shocker" escape). */
+ * lesson can drop capabilities itself (capsh --drop); CAP_SYS_TIME because outside the initial
+ * namespace all it grants is a time namespace's offsets (`unshare --time --boottime`,
+ * time_namespaces(7)) — the clock itself wants it in the initial namespace. Everything else
+ * leaves the bounding set, so no exec can ever give it back (capabilities(7)). Most dropped ones
+ * are checked against the initial user namespace and mean nothing here already; the bounding
+ * set also takes away the few that act on what the sandbox's own namespaces own: CAP_SYS_BOOT
+ * (reboot(2) kills the pid namespace), CAP_NET_RAW (raw sockets in its network namespace),
+ * CAP_CHECKPOINT_RESTORE (choosing pids), CAP_MKNOD, CAP_SYS_RESOURCE (IPC namespace limits),
+ * CAP_DAC_READ_SEARCH (open_by_handle_at, the "shocker" escape). */
 static const int caps_kept[] = {
     CAP_CHOWN,     CAP_DAC_OVERRIDE, CAP_FOWNER,     CAP_FSETID,     CAP_KILL,
     CAP_SETGID,    CAP_SETUID,       CAP_SETPCAP,    CAP_SETFCAP,    CAP_NET_BIND_SERVICE,
     CAP_NET_ADMIN, CAP_IPC_OWNER,    CAP_SYS_CHROOT, CAP_SYS_PTRACE, CAP_SYS_ADMIN,
+    CAP_SYS_TIME,
 };
 
 static bool cap_is_kept(int cap) {
@@ -654,6 +657,18 @@ int main(int argc, char **argv) {
     char t[32];
     snprintf(t, sizeof t, "%" PRIu64, start);
     report("start", t);
+  }
+  /* The caller's stdin, stdout and stderr reach the command as they are. A directory among
+   * them would be a way into the host's tree from inside (/proc/self/fd/0/..., the kind of
+   * leaked directory CVE-2024-21626 exploited as a working directory): refuse it. */
+  for (int fd = 0; fd <= 2; fd++) {
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+      if (errno == EBADF) continue; /* closed: nothing to leak */
+      die_errno("fstat descriptor %d", fd);
+    }
+    if (S_ISDIR(st.st_mode))
+      die("descriptor %d (stdin, stdout or stderr) is a directory; it would lead into the host's file tree", fd);
   }
   /* Non-dumpable: nothing in a sandbox can ptrace us or open our /proc/<pid>/exe or memory
    * (CVE-2016-9962, CVE-2019-5736). The child inherits this until exec. */

@@ -152,6 +152,10 @@ const ETC_FILES = {
   "root/.profile": "[ -n \"$BASH\" ] && [ -r ~/.bashrc ] && . ~/.bashrc\n",
 };
 
+// Commands Debian provides through its alternatives system (which the image does not run):
+// the generic name, and the program that answers to it here.
+const ALTERNATIVES = { "usr/bin/awk": "mawk", "usr/bin/pager": "less", "usr/bin/nawk": "mawk" };
+
 // Mount points the launcher uses; they must exist in the image.
 const MOUNT_POINTS = ["proc", "sys", "dev", "tmp", "root", "run", "var/tmp", "usr/local/bin", "usr/local/sbin", "mnt", "home", "opt", "srv"];
 
@@ -165,6 +169,7 @@ export function buildRootfs(dest, { log = console.log } = {}) {
     .update(manifest)
     .update(JSON.stringify(ETC_FILES))
     .update(MOUNT_POINTS.join())
+    .update(JSON.stringify(ALTERNATIVES))
     .digest("hex");
   const stampFile = path.join(dest, ".nslab-image");
   if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, "utf8").trim() === stamp) {
@@ -194,6 +199,10 @@ export function buildRootfs(dest, { log = console.log } = {}) {
   fs.chmodSync(path.join(tmp, "tmp"), 0o1777);
   fs.chmodSync(path.join(tmp, "var/tmp"), 0o1777);
   fs.chmodSync(path.join(tmp, "root"), 0o700);
+  for (const [rel, target] of Object.entries(ALTERNATIVES)) {
+    const link = path.join(tmp, rel);
+    if (!isLink(link) && !fs.existsSync(link) && fs.existsSync(path.join(path.dirname(link), target))) fs.symlinkSync(target, link);
+  }
   for (const [rel, text] of Object.entries(ETC_FILES)) {
     const file = path.join(tmp, rel);
     ensureParent(file);

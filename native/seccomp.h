@@ -9,10 +9,11 @@
  *   open_by_handle_at (the "shocker" escape), the kernel log, swap, accounting, quotas, NUMA
  *   page moves, TIOCSTI/TIOCLINUX on ttys (CVE-2017-5226) and tty line disciplines
  *   (CVE-2017-2636 n_hdlc, CVE-2023-6546 n_gsm), every socket family but unix, inet, inet6 and
- *   netlink (packet sockets sniff, vsock is not network-namespaced and reaches the hypervisor,
- *   and the rest — alg, tipc, rds, kcm, … — is exploit surface no lesson needs), raw inet
- *   sockets, netfilter's netlink (nf_tables: CVE-2022-1015, CVE-2023-32233, CVE-2024-1086),
- *   and every syscall of a foreign ABI (x32, i386), whose numbers would slip past this list.
+ *   netlink (packet sockets sniff, vsock talks to the hypervisor past the sandbox's
+ *   loopback-only network, and the rest — alg, tipc, rds, kcm, … — is exploit surface no
+ *   lesson needs), raw inet sockets, netfilter's netlink (nf_tables: CVE-2022-1015,
+ *   CVE-2023-32233, CVE-2024-1086), and every syscall of a foreign ABI (x32, i386), whose
+ *   numbers would slip past this list.
  * The file-system context calls (fsopen, fsconfig, fsmount, fspick; CVE-2022-0185) answer
  * ENOSYS rather than EPERM, so that libmount falls back to mount(2), which the lessons use.
  * Installed as the last step before exec, after no_new_privs, as bubblewrap and nsjail do.

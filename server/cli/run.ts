@@ -55,7 +55,7 @@ export async function runCommand(argv: string[], projectRoot: string): Promise<n
       command,
       cols: process.stdout.columns || 80,
       rows: process.stdout.rows || 24,
-      stdio: tty ? "pty" : "inherit",
+      stdio: tty ? "pty" : "pipes",
       ...(hostname ? { hostname } : {}),
       ...(tty && process.env.TERM ? { term: process.env.TERM } : {}),
       env: tty && process.env.TERM ? { TERM: process.env.TERM } : {},
@@ -72,6 +72,14 @@ export async function runCommand(argv: string[], projectRoot: string): Promise<n
   process.on("SIGTERM", forward);
   process.on("SIGHUP", forward);
 
+  if (sandbox.pipes) {
+    const { stdin, stdout, stderr } = sandbox.pipes;
+    process.stdin.pipe(stdin);
+    // The command may exit without reading all of its input.
+    stdin.on("error", () => undefined);
+    stdout.pipe(process.stdout);
+    stderr.pipe(process.stderr);
+  }
   if (tty) {
     process.stdin.setRawMode(true);
     process.stdin.on("data", (data: Buffer) => sandbox.write(data));
@@ -92,7 +100,18 @@ export async function runCommand(argv: string[], projectRoot: string): Promise<n
     });
   });
   await sandbox.destroy();
+  if (sandbox.pipes) {
+    // Everything the command wrote is copied out before nslab exits: the streams end once the
+    // last sandbox process holding them is gone, which destroy() has made sure of.
+    const { stdout, stderr } = sandbox.pipes;
+    await Promise.all([stdout, stderr].map((stream) => new Promise<void>((resolve) => {
+      if ((stream as NodeJS.ReadableStream & { readableEnded?: boolean }).readableEnded) resolve();
+      else stream.once("end", () => resolve());
+    })));
+  }
+  if (sandbox.endReason) process.stderr.write(`nslab run: ${sandbox.endReason}\n`);
   if (tty) process.stdin.setRawMode(false);
+  process.stdin.unpipe();
   process.stdin.pause();
   if (exitCode !== null && exitCode !== undefined && !signal) return exitCode;
   return signal ? 128 + signal : EXIT_NSLAB;

@@ -81,6 +81,19 @@ export function checkHostFeatures(paths: { launcher: string; rootfs: string }): 
     detail: layout.version === null ? layout.reason : `cgroup v${layout.version}`,
     fix: "mount cgroup v2 at /sys/fs/cgroup with memory, cpu and pids controllers, or v1 hierarchies for each",
   });
+  if (layout.version === 1) {
+    // A release_agent set on the host runs as host root whenever a cgroup empties; learners own
+    // the notify_on_release of the child cgroups they make (CVE-2022-0492 is this path).
+    const armed = layout.hierarchies
+      .map((h) => `${h.mountPoint}/release_agent`)
+      .filter((file) => (read(file) ?? "").trim() !== "");
+    checks.push({
+      name: "release_agent",
+      ok: armed.length === 0,
+      detail: armed.length ? `set in ${armed.join(", ")}` : "empty in every hierarchy",
+      fix: "clear it (echo > FILE) or move the host to cgroup v2: a learner's child cgroup could trigger it",
+    });
+  }
   checks.push({
     name: "launcher",
     ok: fs.existsSync(paths.launcher),

@@ -14,6 +14,8 @@ import type { CgroupDriver, LimitWrite, SessionCgroup } from "./cgroup";
 import type { CgroupV2Driver } from "./cgroup/v2";
 import { launcherArgv, sandboxEnv } from "./launcher-args";
 import type { Limits } from "./limits";
+import { MAX_CHILD_CGROUPS } from "./cgroup/driver";
+import { countDescendants } from "./cgroup/fs-ops";
 import type { UidSlot, UidSlots } from "./uid-slots";
 
 export interface SandboxHostSettings {
@@ -35,9 +37,10 @@ export interface SandboxSpec {
   hostname?: string;
   /** Extra environment for the command (on top of the allow-listed base). */
   env?: Record<string, string>;
-  /** "pty" (default): a new terminal the server reads and writes. "inherit": the caller's own
-   *  stdin/stdout/stderr, for `nslab run` with pipes. */
-  stdio?: "pty" | "inherit";
+  /** "pty" (default): a new terminal the server reads and writes. "pipes": stdin, stdout and
+   *  stderr are pipes the caller copies to and from (`nslab run` without a terminal): the
+   *  sandbox never holds the caller's own files, whose host paths it could see and reopen. */
+  stdio?: "pty" | "pipes";
   /** Shown in the learner's prompt; default TERM of the sandbox. */
   term?: string;
 }
@@ -70,6 +73,7 @@ interface StatusLine {
 }
 
 const READY_TIMEOUT_MS = 10_000;
+const CGROUP_WATCHDOG_MS = 250;
 const KILL_TIMEOUT_MS = 5_000;
 
 function signalNumber(signal: NodeJS.Signals): number {
@@ -156,6 +160,7 @@ export class Sandbox {
     if (spec.hostname) (sandbox as { hostname: string }).hostname = spec.hostname;
     try {
       await sandbox.launch(spec);
+      sandbox.watchChildCgroups();
     } catch (err) {
       await sandbox.destroy();
       throw err;
@@ -196,8 +201,9 @@ export class Sandbox {
     // The launcher's own environment: it passes none of it on (the shell gets --env only).
     // (Typed loosely: Next's global types make NODE_ENV a required key of ProcessEnv.)
     const launcherEnv = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } as unknown as NodeJS.ProcessEnv;
-    if (spec.stdio === "inherit") {
-      const child = spawn(file, args, { stdio: "inherit", cwd: "/", env: launcherEnv });
+    if (spec.stdio === "pipes") {
+      const child = spawn(file, args, { stdio: "pipe", cwd: "/", env: launcherEnv });
+      this.pipes = { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr };
       child.on("exit", (code, signal) => onExit(code, signal ? signalNumber(signal) : null));
       this.process = {
         pid: child.pid ?? 0,
@@ -288,6 +294,51 @@ export class Sandbox {
     else this.exitWaiters.push(listener);
   }
 
+  /** With stdio "pipes": the command's standard streams. */
+  pipes: { stdin: NodeJS.WritableStream; stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream } | null = null;
+
+  /** Why nslab ended the sandbox itself (a bound the learner went past), or null. */
+  endReason: string | null = null;
+  private watchers: fs.FSWatcher[] = [];
+  private watchdog: NodeJS.Timeout | null = null;
+
+  /**
+   * End the sandbox if it holds more than MAX_CHILD_CGROUPS child cgroups in any hierarchy.
+   * inotify on each session directory reacts to a flood of mkdirs within milliseconds; the
+   * timer catches cgroups made deeper down, which those watches do not see.
+   */
+  private watchChildCgroups(): void {
+    let pending = false;
+    const check = () => {
+      pending = false;
+      if (this.destroying) return;
+      for (const dir of Object.values(this.cgroup.dirs)) {
+        const held = countDescendants(dir, MAX_CHILD_CGROUPS);
+        if (held <= MAX_CHILD_CGROUPS) continue;
+        this.endReason = `Your sandbox made more than ${MAX_CHILD_CGROUPS} cgroups, so it was ended. Child cgroups are for dividing your limits; a few are enough.`;
+        this.log.warn({ dir, limit: MAX_CHILD_CGROUPS }, "sandbox ended: too many child cgroups");
+        void this.destroy();
+        return;
+      }
+    };
+    const soon = () => {
+      if (pending) return;
+      pending = true;
+      setImmediate(check);
+    };
+    for (const dir of Object.values(this.cgroup.dirs)) {
+      try {
+        const watcher = fs.watch(dir, soon);
+        watcher.on("error", () => watcher.close());
+        this.watchers.push(watcher);
+      } catch {
+        // The timer still checks this hierarchy.
+      }
+    }
+    this.watchdog = setInterval(check, CGROUP_WATCHDOG_MS);
+    this.watchdog.unref();
+  }
+
   /** docker update: apply new limits to the running sandbox's cgroup. Throws (naming the file)
    *  when the kernel refuses, e.g. a memory limit below what is in use right now. */
   setLimits(limits: Limits): LimitWrite[] {
@@ -342,6 +393,8 @@ export class Sandbox {
   }
 
   private async teardown(): Promise<void> {
+    for (const watcher of this.watchers.splice(0)) watcher.close();
+    if (this.watchdog) clearInterval(this.watchdog);
     const marker = `/${this.sessionId}`;
     const deadline = Date.now() + KILL_TIMEOUT_MS;
     // pid 1 first: the kernel then kills every process of the pid namespace at once.

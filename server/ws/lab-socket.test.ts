@@ -205,6 +205,8 @@ describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (s
     expect(late.errors().map((e) => e.code)).toEqual(["lab_full"]);
     for (const c of clients) c.close();
     await Promise.all(clients.map((c) => c.closed()));
+    // The next test needs a free sandbox: wait for these three to be torn down.
+    await waitUntil(() => host.sessionCount === 0, "the three sessions torn down");
   });
 
   it("ends the session with session.exit and 4000 when the shell exits", async () => {

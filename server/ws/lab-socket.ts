@@ -325,6 +325,7 @@ export class LabSocket {
     sandbox.onData((chunk) => this.onOutput(chunk));
     if (lesson) await this.loadSteps(lesson);
     sandbox.onExit(({ exitCode, signal }) => {
+      if (sandbox.endReason) this.error("resource_limit", sandbox.endReason);
       this.send({ type: "session.exit", exitCode, signal: signal || null });
       this.close(CloseCode.SessionEnded);
     });

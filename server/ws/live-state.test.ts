@@ -93,7 +93,11 @@ describe.skipIf(unavailable !== null)(`live state, limits and progress${unavaila
   it("streams the sandbox's processes and namespaces; a new net namespace appears with the inode the learner sees", async () => {
     const { client, ready } = await startSession();
     client.sendJson({ type: "state.watch", watch: true });
-    await client.waitFor(() => liveState(client)?.processes.some((p) => p.hostPid === ready.hostPid) === true, "the shell in the stream");
+    // The launcher reports "exec" just before execve: until then pid 1 still has its name.
+    await client.waitFor(
+      () => liveState(client)?.processes.some((p) => p.hostPid === ready.hostPid && p.command === "bash") === true,
+      "the shell in the stream",
+    );
     const first = liveState(client)!;
     const shell = first.processes.find((p) => p.hostPid === ready.hostPid)!;
     expect(shell.nsPids).toEqual([ready.hostPid, 1]);

@@ -51,6 +51,12 @@ export interface CgroupDriver {
   open(sessionId: string): SessionCgroup;
 }
 
+/** Child cgroups a learner may hold in any hierarchy. Lessons need a handful; each one costs
+ *  the host kernel memory the session's own limit is barely charged for, and memory cgroup
+ *  ids are a host-wide pool of 65535. cgroup v2 enforces it (cgroup.max.descendants); v1 has
+ *  no such knob, so the sandbox's watchdog ends a session that goes past it. */
+export const MAX_CHILD_CGROUPS = 256;
+
 /** Where session cgroups go unless NSLAB_CGROUP_PARENT says otherwise. */
 export const DEFAULT_PARENT = "/nslab";
 

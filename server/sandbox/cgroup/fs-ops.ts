@@ -11,41 +11,87 @@ export function writeCgroupFile(dir: string, file: string, value: string): void 
   }
 }
 
+/**
+ * Visit `dir` and every cgroup below it. A learner can nest cgroups deeper than PATH_MAX, so
+ * the walk never builds long paths: each level is opened through the previous level's file
+ * descriptor (/proc/self/fd/N/name), and `visit` gets such a short path. `before` runs on the
+ * way down, `after` on the way up (children first: the order rmdir needs). Stops descending
+ * below `maxDepth`. A directory removed during the walk is skipped.
+ */
+export function walkCgroupTree(
+  dir: string,
+  visit: { before?: (dir: string) => void; after?: (dir: string) => void },
+  maxDepth = 4096,
+): void {
+  visit.before?.(dir);
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch {
+    return;
+  }
+  try {
+    if (maxDepth > 0) {
+      const here = `/proc/self/fd/${fd}`;
+      let entries: fs.Dirent[] = [];
+      try {
+        entries = fs.readdirSync(here, { withFileTypes: true });
+      } catch {
+        // removed meanwhile
+      }
+      for (const entry of entries) if (entry.isDirectory()) walkCgroupTree(`${here}/${entry.name}`, visit, maxDepth - 1);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  visit.after?.(dir);
+}
+
 /** Pids listed in cgroup.procs of `dir` and every cgroup below it. */
 export function readProcsRecursive(dir: string): number[] {
   const pids: number[] = [];
-  let text = "";
-  try {
-    text = fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8");
-  } catch {
-    return pids; // already removed
-  }
-  for (const line of text.split("\n")) if (line) pids.push(Number(line));
-  for (const child of childCgroups(dir)) pids.push(...readProcsRecursive(child));
+  walkCgroupTree(dir, {
+    before: (sub) => {
+      try {
+        for (const line of fs.readFileSync(`${sub}/cgroup.procs`, "utf8").split("\n")) if (line) pids.push(Number(line));
+      } catch {
+        // removed meanwhile
+      }
+    },
+  });
   return pids;
 }
 
-export function childCgroups(dir: string): string[] {
-  let entries: fs.Dirent[];
+/** How many cgroups `dir` holds below itself, counting no further than `cap`. */
+export function countDescendants(dir: string, cap: number): number {
+  let count = -1; // `dir` itself is not a descendant
   try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return [];
+    walkCgroupTree(dir, {
+      before: () => {
+        count++;
+        if (count > cap) throw new CountCapReached();
+      },
+    });
+  } catch (err) {
+    if (!(err instanceof CountCapReached)) throw err;
   }
-  return entries.filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name));
+  return Math.max(0, count);
 }
+
+class CountCapReached extends Error {}
 
 /** rmdir the cgroup and its descendants, deepest first. True when nothing is left. */
 export function removeTree(dir: string): boolean {
-  if (!fs.existsSync(dir)) return true;
   let ok = true;
-  for (const child of childCgroups(dir)) ok = removeTree(child) && ok;
-  try {
-    fs.rmdirSync(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== "ENOENT") ok = false;
-  }
+  walkCgroupTree(dir, {
+    after: (sub) => {
+      try {
+        fs.rmdirSync(sub);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") ok = false;
+      }
+    },
+  });
   return ok;
 }
 

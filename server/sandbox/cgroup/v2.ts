@@ -7,11 +7,13 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { CPU_PERIOD_US, cpuQuotaUs, type Limits } from "../limits";
-import { DEFAULT_PARENT } from "./driver";
+import { DEFAULT_PARENT, MAX_CHILD_CGROUPS } from "./driver";
 import { type CgroupDriver, type LimitWrite, type SessionCgroup, SESSION_ID_PATTERN, assertSessionId } from "./driver";
 import { delegate, listSessionDirs, readProcsRecursive, removeTree, writeCgroupFile } from "./fs-ops";
 
 const CONTROLLERS = ["memory", "cpu", "pids"];
+/** How deep a learner may nest cgroups (v2 enforces it in the kernel). */
+const MAX_CGROUP_DEPTH = 16;
 /** The files cgroup v2 delegation hands over (cgroup-v2.rst, "Delegation Containment"). */
 const V2_DELEGATED_FILES = ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control"] as const;
 
@@ -80,6 +82,10 @@ export class CgroupV2Driver implements CgroupDriver {
     const dir = this.dirFor(sessionId);
     fs.mkdirSync(dir);
     const writes = this.writeLimits(dir, limits);
+    // The kernel's own bound on what a delegated learner can create (root's files, not
+    // delegated): see MAX_CHILD_CGROUPS.
+    writeCgroupFile(dir, "cgroup.max.descendants", String(MAX_CHILD_CGROUPS));
+    writeCgroupFile(dir, "cgroup.max.depth", String(MAX_CGROUP_DEPTH));
     if (delegateTo !== undefined) delegate(dir, V2_DELEGATED_FILES, delegateTo);
     return { version: 2, sessionId, dirs: { unified: dir }, writes };
   }

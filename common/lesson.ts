@@ -163,7 +163,8 @@ function unquote(value: string): string {
 //   cgroup=v2    block); the lesson test runs only the blocks for the host it runs on;
 //   exit=N       the block's last command exits with status N, as the lesson says it will
 //                (137 for a process the OOM killer ends);
-//   fails        the block's last command fails (any status but 0), as the lesson says it will.
+//   fails        the block's last command fails (any status but 0), as the lesson says it will;
+//   host         the block runs on a Docker host, not in the lab (no Run; labelled as such).
 //
 // Without `exit=` or `fails`, every command of a runnable block must succeed: the lesson test
 // (lessons/lesson-commands.test.ts) runs each one in a real sandbox and holds it to that.
@@ -173,12 +174,14 @@ export type CgroupVersionName = "v1" | "v2";
 export interface CodeMeta {
   run: boolean;
   destructive: boolean;
+  /** A command for a host with Docker, shown for comparison; the lab cannot run it. */
+  host: boolean;
   cgroup: CgroupVersionName | null;
   /** What the block's last command does: succeed, exit with this status, or fail somehow. */
   expect: { kind: "success" } | { kind: "exit"; status: number } | { kind: "fails" };
 }
 
-export const NO_CODE_META: CodeMeta = { run: false, destructive: false, cgroup: null, expect: { kind: "success" } };
+export const NO_CODE_META: CodeMeta = { run: false, destructive: false, host: false, cgroup: null, expect: { kind: "success" } };
 
 /** Why a code block's info string or text is not acceptable; the caller adds file and line. */
 export class CodeMetaError extends Error {
@@ -195,15 +198,17 @@ export function parseCodeMeta(meta: string | null | undefined): CodeMeta {
     seen.add(name);
     if (name === "run" && value === undefined) result.run = true;
     else if (name === "destructive" && value === undefined) result.destructive = true;
+    else if (name === "host" && value === undefined) result.host = true;
     else if (name === "fails" && value === undefined) result.expect = { kind: "fails" };
     else if (name === "cgroup" && (value === "v1" || value === "v2")) result.cgroup = value;
     else if (name === "exit" && value !== undefined && /^\d{1,3}$/.test(value) && Number(value) <= 255) {
       result.expect = { kind: "exit", status: Number(value) };
     } else {
-      throw new CodeMetaError(`unknown word "${word}" (known: run, destructive, cgroup=v1|v2, exit=N, fails)`);
+      throw new CodeMetaError(`unknown word "${word}" (known: run, destructive, cgroup=v1|v2, exit=N, fails, host)`);
     }
   }
   if (seen.has("exit") && seen.has("fails")) throw new CodeMetaError(`"exit=" and "fails" cannot be given together`);
+  if (result.host && result.run) throw new CodeMetaError(`"host" marks a block the lab cannot run: it cannot have "run"`);
   if (!result.run && (result.destructive || result.cgroup !== null || seen.has("exit") || seen.has("fails"))) {
     throw new CodeMetaError(`"destructive", "cgroup=", "exit=" and "fails" describe a runnable block: add "run"`);
   }

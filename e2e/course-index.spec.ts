@@ -8,7 +8,7 @@ test("the course page lists the first lesson and links to it", async ({ page }) 
   const link = lessons.getByRole("link", { name: /Containers vs VMs/ });
   await expect(link).toBeVisible();
   await expect(link).toHaveAttribute("href", "/lessons/containers-vs-vms");
-  await expect(link).toContainText("18 min read");
+  await expect(link).toContainText("25 min read");
 
   await link.click();
   await expect(page).toHaveURL(/\/lessons\/containers-vs-vms$/);

@@ -11,11 +11,18 @@ const LESSON = "/lessons/containers-vs-vms";
 const ready: ServerMessage = {
   type: "session.ready",
   version: PROTOCOL_VERSION,
-  sessionId: "test-session",
+  sessionId: "00c0ffee00c0ffee",
   hostname: "lab-00c0ff",
   hostPid: 31337,
   cgroupVersion: 2,
   limits: { memoryBytes: 256 * 1024 * 1024, memorySwapBytes: 256 * 1024 * 1024, cpus: 0.5, pids: 100 },
+  cgroupFiles: [
+    { flag: "--memory", file: "memory.max", value: "268435456" },
+    { flag: "--memory-swap", file: "memory.swap.max", value: "0" },
+    { flag: "--cpus", file: "cpu.max", value: "50000 100000" },
+    { flag: "--pids-limit", file: "pids.max", value: "100" },
+  ],
+  host: { cpus: 2, memoryBytes: 4 * 1024 * 1024 * 1024, kernelRelease: "6.18.0" },
   startup: [{ step: "exec", atMs: 4.2 }],
 };
 
@@ -134,8 +141,10 @@ test("the keyboard reaches the terminal, Tab completes in the shell, and Shift+T
   const terminalHasFocus = () =>
     page.evaluate(() => document.querySelector("[data-testid=terminal]")?.contains(document.activeElement) ?? false);
 
-  // Tab through the page until focus lands in the terminal; the header and lesson links come first.
-  for (let presses = 0; presses < 40 && !(await terminalHasFocus()); presses++) {
+  // Tab through the page until focus lands in the terminal; the header, the lesson's links and
+  // its Run and Copy buttons come first. The bound only stops a walk that never gets there.
+  const focusable = await page.locator("a[href], button, input, textarea, [tabindex]:not([tabindex='-1'])").count();
+  for (let presses = 0; presses <= focusable && !(await terminalHasFocus()); presses++) {
     await page.keyboard.press("Tab");
   }
   expect(await terminalHasFocus()).toBe(true);

@@ -3,20 +3,44 @@
 // flow-control acks as JSON text frames. Every text frame from the server is parsed with the
 // shared schema before the page acts on it.
 //
-// The socket belongs to the component that uses this hook: it closes when that component
+// The socket belongs to the LabProvider, the one user of this hook: it closes when the provider
 // unmounts, and the server ends a session whose socket closes. React's StrictMode mounts,
 // unmounts and mounts again in development; the first mount's cleanup closes whatever it
 // opened (usually nothing yet, as the terminal code is still loading), so only one session
-// is ever live per panel and dev leaves no sandbox behind.
+// is ever live per page and dev leaves no sandbox behind.
+//
+// This hook speaks the terminal's part of the protocol itself (start, ready, exit, acks,
+// resizes) and hands every other parsed frame to `onMessage`: kernel state, limits and
+// progress are the provider's business.
 
 import { useCallback, useEffect, useRef, useState } from "react";
 
-import { ClientMessage, CloseCode, PROTOCOL_VERSION, WS_PATH, parseServerMessage, type TerminalSize } from "../../common/protocol";
-import { AckBatcher } from "./ack-batcher";
-import { ABNORMAL_CLOSURE, type LabError, type LabState, type SessionExit, closedState } from "./lab-state";
+import {
+  ClientMessage,
+  CloseCode,
+  PROTOCOL_VERSION,
+  type ServerMessage,
+  type TerminalSize,
+  WS_PATH,
+  parseServerMessage,
+} from "../../common/protocol";
+import { AckBatcher } from "../terminal/ack-batcher";
+import { ABNORMAL_CLOSURE, type LabError, type LabState, type SessionExit, closedState } from "../terminal/lab-state";
 
 /** Receives each chunk of pty output; call `rendered` once the chunk is on screen (flow control). */
 export type OutputSink = (chunk: Uint8Array, rendered: () => void) => void;
+
+export type LabSocketEvents = {
+  onOutput: OutputSink;
+  /**
+   * Every parsed frame, after the socket has handled its own part. For an `error` frame,
+   * return true when it answered something of the caller's (a limits.update): the status line
+   * then does not repeat it.
+   */
+  onMessage(message: ServerMessage): boolean | void;
+  /** The connection ended, for whatever reason (closed by the server, by the page, or broken). */
+  onDisconnect(): void;
+};
 
 export type LabSocket = {
   state: LabState;
@@ -28,6 +52,8 @@ export type LabSocket = {
   resize(size: TerminalSize): void;
   /** The terminal cannot run at all; show why instead of a connection state. */
   markBroken(reason: string): void;
+  /** Sends a control message on the live session; false when there is none to send it on. */
+  send(message: ClientMessage): boolean;
 };
 
 /** Everything that belongs to one socket; a reconnect makes a new one. */
@@ -50,9 +76,11 @@ function labSocketUrl(location: Location): string {
   return `${scheme}//${location.host}${WS_PATH}`;
 }
 
-function sendMessage(socket: WebSocket, message: ClientMessage): void {
+function sendMessage(socket: WebSocket, message: ClientMessage): boolean {
   // A socket that is closing or closed drops the frame; the close handler reports why.
-  if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  if (socket.readyState !== WebSocket.OPEN) return false;
+  socket.send(JSON.stringify(message));
+  return true;
 }
 
 function isValidSize(size: TerminalSize): boolean {
@@ -63,21 +91,22 @@ function sameSize(a: TerminalSize, b: TerminalSize): boolean {
   return a.cols === b.cols && a.rows === b.rows;
 }
 
-export function useLabSocket(lesson: string, onOutput: OutputSink): LabSocket {
+export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket {
   const [state, setState] = useState<LabState>({ phase: "loading" });
   const connectionRef = useRef<Connection | null>(null);
 
-  // The latest sink, read when a frame arrives, so a new sink never needs a new socket.
-  const onOutputRef = useRef(onOutput);
+  // The latest handlers, read when a frame arrives, so new handlers never need a new socket.
+  const eventsRef = useRef(events);
   useEffect(() => {
-    onOutputRef.current = onOutput;
-  }, [onOutput]);
+    eventsRef.current = events;
+  }, [events]);
 
   const disconnect = useCallback(() => {
     const connection = connectionRef.current;
     connectionRef.current = null;
     if (!connection) return;
     connection.acks.dispose();
+    eventsRef.current.onDisconnect();
     // A close the page asked for is not news for the status line, so stop listening first.
     connection.socket.onopen = null;
     connection.socket.onmessage = null;
@@ -115,7 +144,7 @@ export function useLabSocket(lesson: string, onOutput: OutputSink): LabSocket {
       socket.onmessage = (event: MessageEvent<unknown>) => {
         if (event.data instanceof ArrayBuffer) {
           const chunk = new Uint8Array(event.data);
-          onOutputRef.current(chunk, () => connection.acks.rendered(chunk.byteLength));
+          eventsRef.current.onOutput(chunk, () => connection.acks.rendered(chunk.byteLength));
           return;
         }
         if (typeof event.data !== "string") return;
@@ -135,26 +164,34 @@ export function useLabSocket(lesson: string, onOutput: OutputSink): LabSocket {
               connection.ptySize = connection.wantedSize;
               sendMessage(socket, { type: "pty.resize", size: connection.wantedSize });
             }
+            // The provider learns of the session before the page renders it as ready, so that
+            // whatever reacts to "ready" finds the session's limits already in place.
+            eventsRef.current.onMessage(message);
             setState({ phase: "ready", session: message, notice: null });
-            break;
+            return;
           case "session.exit":
             connection.exit = message;
             break;
-          case "error":
+          case "error": {
+            const answered = eventsRef.current.onMessage(message) === true;
+            if (answered) return;
             connection.lastError = message;
             if (connection.ready) {
               setState((current) => (current.phase === "ready" ? { ...current, notice: message.message } : current));
             }
-            break;
-          case "pong":
+            return;
+          }
+          default:
             break;
         }
+        eventsRef.current.onMessage(message);
       };
 
       socket.onclose = (event: CloseEvent) => {
         if (connectionRef.current !== connection) return;
         connectionRef.current = null;
         connection.acks.dispose();
+        eventsRef.current.onDisconnect();
         setState(closedState(event.code, connection.lastError, connection.exit));
       };
     },
@@ -185,8 +222,13 @@ export function useLabSocket(lesson: string, onOutput: OutputSink): LabSocket {
     [disconnect],
   );
 
+  const send = useCallback((message: ClientMessage) => {
+    const connection = connectionRef.current;
+    return connection?.ready === true && sendMessage(connection.socket, message);
+  }, []);
+
   // Unmounting ends the session: the server tears a sandbox down when its socket closes.
   useEffect(() => disconnect, [disconnect]);
 
-  return { state, connect, sendInput, resize, markBroken };
+  return { state, connect, sendInput, resize, markBroken, send };
 }

@@ -1,20 +1,35 @@
-// How lesson MDX turns into markup: plain elements get the lesson's typography, and the few
-// components a lesson may use by name (<Note>) are defined here. A lesson that names any other
-// component fails the build, because MDX throws for components it was not given.
+// How lesson MDX turns into markup: plain elements get the lesson's typography, fenced code
+// blocks become <CodeBlock> (Copy, and Run where the lesson allows it), and the components a
+// lesson may use by name are listed here. A lesson that names any other component fails the
+// build, because MDX throws for components it was not given. <LabSteps /> is bound per lesson
+// in lesson-body.tsx, since it lists that lesson's own steps.
 
 import type { MDXComponents } from "mdx/types";
-import type { ReactNode } from "react";
+import { type ReactElement, type ReactNode, isValidElement } from "react";
 
-export function Note({ title, children }: { title?: string; children?: ReactNode }) {
-  return (
-    <aside
-      role="note"
-      className="my-6 rounded-lg border-l-4 border-sky-600 bg-sky-50 px-4 py-3 text-zinc-800 dark:border-sky-400 dark:bg-sky-950/40 dark:text-zinc-200"
-    >
-      {title ? <p className="mb-1 text-sm font-semibold tracking-wide text-sky-800 uppercase dark:text-sky-300">{title}</p> : null}
-      <div className="[&>p]:my-1">{children}</div>
-    </aside>
-  );
+import { NO_CODE_META, parseCodeMeta } from "../../common/lesson";
+import { DensityEstimate } from "../diagrams/density-estimate";
+import { StackDiagram } from "../diagrams/stack-diagram";
+import { StartupTimeline } from "../diagrams/startup-timeline";
+import { KeyIdea, Note, Pitfall, ProPractice } from "./callouts";
+import { CodeBlock } from "./code-block";
+import { LimitFiles } from "./limit-files";
+
+type CodeElementProps = { className?: string; "data-meta"?: string; children?: ReactNode };
+
+/**
+ * A fenced block arrives as <pre><code className="language-x" data-meta="…">text</code></pre>.
+ * This runs on the server, where the <code> element is still a plain element whose props can be
+ * read, and hands the client component plain strings.
+ */
+function Pre({ children }: { children?: ReactNode }) {
+  if (!isValidElement(children)) return <pre>{children}</pre>;
+  const props = (children as ReactElement<CodeElementProps>).props;
+  const code = typeof props.children === "string" ? props.children.replace(/\n$/, "") : "";
+  const language = /(?:^|\s)language-(\S+)/.exec(props.className ?? "")?.[1] ?? null;
+  // rehypeLessonCode has checked the meta already; a failure here is a broken invariant.
+  const meta = props["data-meta"] ? parseCodeMeta(props["data-meta"]) : NO_CODE_META;
+  return <CodeBlock code={code} language={language} meta={meta} />;
 }
 
 export const lessonComponents: MDXComponents = {
@@ -23,17 +38,17 @@ export const lessonComponents: MDXComponents = {
   p: (props) => <p className="my-4 leading-7" {...props} />,
   a: (props) => <a className="font-medium text-sky-700 underline underline-offset-2 hover:text-sky-900 dark:text-sky-400 dark:hover:text-sky-300" {...props} />,
   ul: (props) => <ul className="my-4 list-disc space-y-1 pl-6 leading-7" {...props} />,
-  ol: (props) => <ol className="my-4 list-decimal space-y-1 pl-6 leading-7" {...props} />,
+  ol: (props) => <ol className="my-4 list-decimal space-y-2 pl-6 leading-7" {...props} />,
   strong: (props) => <strong className="font-semibold text-zinc-950 dark:text-white" {...props} />,
   blockquote: (props) => <blockquote className="my-6 border-l-4 border-zinc-300 pl-4 italic dark:border-zinc-700" {...props} />,
-  // Inline code gets a tinted background; inside a <pre> that styling is reset below, so a
-  // code block reads as one surface.
   code: (props) => <code className="rounded bg-zinc-100 px-1 py-0.5 font-mono wrap-anywhere text-[0.9em] dark:bg-zinc-800" {...props} />,
-  pre: (props) => (
-    <pre
-      className="my-5 overflow-x-auto rounded-lg bg-zinc-900 p-4 font-mono text-sm leading-6 text-zinc-100 dark:bg-black/60 dark:ring-1 dark:ring-zinc-800 [&>code]:bg-transparent [&>code]:p-0 [&>code]:text-inherit"
-      {...props}
-    />
-  ),
+  pre: Pre,
   Note,
+  KeyIdea,
+  Pitfall,
+  ProPractice,
+  LimitFiles,
+  StackDiagram,
+  StartupTimeline,
+  DensityEstimate,
 };

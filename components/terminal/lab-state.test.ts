@@ -53,11 +53,18 @@ describe("status text", () => {
     const session: SessionReady = {
       type: "session.ready",
       version: 1,
-      sessionId: "s1",
+      sessionId: "0123456789abcdef",
       hostname: "lab-1a2b3c",
       hostPid: 4242,
       cgroupVersion: 1,
       limits: { memoryBytes: 268435456, memorySwapBytes: 268435456, cpus: 0.5, pids: 100 },
+      cgroupFiles: [
+        { flag: "--memory", file: "memory/memory.limit_in_bytes", value: "268435456" },
+        { flag: "--memory-swap", file: "memory/memory.memsw.limit_in_bytes", value: "268435456" },
+        { flag: "--cpus", file: "cpu/cpu.cfs_quota_us", value: "50000" },
+        { flag: "--pids-limit", file: "pids/pids.max", value: "100" },
+      ],
+      host: { cpus: 2, memoryBytes: 4 * 1024 ** 3, kernelRelease: "6.18.0" },
       startup: [],
     };
     expect(statusText({ phase: "ready", session, notice: null })).toBe("ready");

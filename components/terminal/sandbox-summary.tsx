@@ -1,6 +1,8 @@
 // The few facts about the learner's sandbox that the first lesson points at: its hostname, the
-// pid its shell has on the host, the cgroup version, and the limits it runs under.
+// pid its shell has on the host, the cgroup version, and the limits it runs under now (the
+// limits panel may have changed them since the session started).
 
+import type { Limits } from "../../common/limits";
 import type { SessionReady } from "./lab-state";
 
 const MiB = 1024 * 1024;
@@ -21,8 +23,7 @@ function formatStartup(session: SessionReady): string | null {
   return last ? `started in ${last.atMs < 10 ? last.atMs.toFixed(1) : Math.round(last.atMs)} ms` : null;
 }
 
-export function SandboxSummary({ session }: { session: SessionReady }) {
-  const { limits } = session;
+export function SandboxSummary({ session, limits }: { session: SessionReady; limits: Limits }) {
   const startup = formatStartup(session);
   return (
     <dl className="flex flex-wrap gap-x-4 gap-y-1 text-xs text-zinc-600 dark:text-zinc-400">
@@ -46,7 +47,7 @@ export function SandboxSummary({ session }: { session: SessionReady }) {
         <dt className="sr-only">Limits</dt>
         <dd>
           {formatBytes(limits.memoryBytes)} · {formatSwap(limits.memoryBytes, limits.memorySwapBytes)} · {limits.cpus} CPU ·{" "}
-          {limits.pids} pids
+          {limits.pids === -1 ? "no pids limit" : `${limits.pids} pids`}
         </dd>
       </div>
       {startup ? (

@@ -1,6 +1,8 @@
 "use client";
 
-// The lab half of a lesson page: a real shell in the learner's own sandbox, drawn by xterm.js.
+// The learner's shell in their own sandbox, drawn by xterm.js. The session itself belongs to the
+// page's LabProvider: this panel opens it once its terminal exists, draws its output, and
+// registers the terminal so that the lesson's Run buttons can type into it.
 //
 // xterm.js is imported inside an effect, not at the top, so the lesson beside it renders and
 // reads before any terminal code has loaded; the server-rendered panel is only its frame and
@@ -12,11 +14,11 @@ import "@xterm/xterm/css/xterm.css";
 import type { Terminal } from "@xterm/xterm";
 import { useCallback, useEffect, useRef } from "react";
 
+import { useTerminalBridge } from "../lab/terminal-bridge";
 import { Button } from "../ui/button";
 import { type LabState, statusText } from "./lab-state";
 import { SandboxSummary } from "./sandbox-summary";
 import { DARK_SCHEME_QUERY, terminalTheme } from "./terminal-theme";
-import { type OutputSink, useLabSocket } from "./use-lab-socket";
 
 /** Wait this long after the last change of the panel's size before refitting the terminal. */
 const RESIZE_DEBOUNCE_MS = 100;
@@ -34,16 +36,24 @@ function bytesFromBinaryString(data: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(data, (char) => char.charCodeAt(0) & 0xff);
 }
 
-export function TerminalPanel({ lesson }: { lesson: string }) {
+/**
+ * Types `text` into the terminal as the learner would: each character goes to the shell
+ * through xterm.js's input path, so the socket sees ordinary keystrokes. Text of several lines
+ * is pasted instead (bracketed, when the shell asks for it) so that no line runs before the
+ * learner presses Enter; a trailing line break is never typed — `submit` is the only Enter.
+ */
+function typeInto(terminal: Terminal, text: string, submit: boolean): void {
+  const line = text.replace(/[\r\n]+$/, "");
+  if (/[\r\n]/.test(line)) terminal.paste(line);
+  else if (line) terminal.input(line, true);
+  if (submit) terminal.input("\r", true);
+  terminal.focus();
+}
+
+export function TerminalPanel() {
   const containerRef = useRef<HTMLDivElement>(null);
   const terminalRef = useRef<Terminal | null>(null);
-
-  const writeOutput = useCallback<OutputSink>((chunk, rendered) => {
-    const terminal = terminalRef.current;
-    if (terminal) terminal.write(chunk, rendered);
-    else rendered();
-  }, []);
-  const { state, connect, sendInput, resize, markBroken } = useLabSocket(lesson, writeOutput);
+  const { state, limits, connect, sendInput, resize, markBroken, attachTerminal } = useTerminalBridge();
 
   useEffect(() => {
     const container = containerRef.current;
@@ -77,7 +87,13 @@ export function TerminalPanel({ lesson }: { lesson: string }) {
       terminal.open(container);
       fit.fit();
       terminalRef.current = terminal;
+      const detach = attachTerminal({
+        write: (chunk, rendered) => terminal.write(chunk, rendered),
+        type: (text, submit) => typeInto(terminal, text, submit),
+        focus: () => terminal.focus(),
+      });
       cleanups.push(() => {
+        detach();
         terminalRef.current = null;
         terminal.dispose();
       });
@@ -115,7 +131,7 @@ export function TerminalPanel({ lesson }: { lesson: string }) {
       disposed = true;
       for (const cleanup of cleanups.reverse()) cleanup();
     };
-  }, [connect, sendInput, resize, markBroken]);
+  }, [connect, sendInput, resize, markBroken, attachTerminal]);
 
   const startAgain = useCallback(() => {
     const terminal = terminalRef.current;
@@ -135,7 +151,7 @@ export function TerminalPanel({ lesson }: { lesson: string }) {
           Your sandbox
         </h2>
         {state.phase === "ready" ? (
-          <SandboxSummary session={state.session} />
+          <SandboxSummary session={state.session} limits={limits ?? state.session.limits} />
         ) : (
           <p className="text-xs text-zinc-600 dark:text-zinc-400">A Linux shell in namespaces and cgroups of its own.</p>
         )}

@@ -59,15 +59,16 @@ function buildProbe(): { file: string } | { reason: string } {
 const probe = buildProbe();
 const PROBE = "file" in probe ? fs.readFileSync(probe.file) : null;
 const itWithProbe = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  PROBE ? it(name, fn, timeout) : it.skip(`${name} (skipped: ${"reason" in probe ? probe.reason : ""})`, fn);
+  it.skipIf(!PROBE)(PROBE ? name : `${name} (skipped: ${"reason" in probe ? probe.reason : ""})`, fn, timeout);
 
 /** The scripts read limits and counters where cgroup v1 keeps them (memory.oom_control,
  *  pids.events, cpu.stat under /sys/fs/cgroup/<controller>/): on a v2 host those tests skip. */
 const CGROUP_V1 = unavailable === null && hostCgroupLayout().version === 1;
+const V1_ONLY = " (skipped: written for cgroup v1 paths, this host has v2)";
 const itOnV1 = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  CGROUP_V1 ? it(name, fn, timeout) : it.skip(`${name} (skipped: written for cgroup v1 paths, this host has v2)`, fn);
+  it.skipIf(!CGROUP_V1)(CGROUP_V1 ? name : `${name}${V1_ONLY}`, fn, timeout);
 const itOnV1WithProbe = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  CGROUP_V1 ? itWithProbe(name, fn, timeout) : it.skip(`${name} (skipped: written for cgroup v1 paths, this host has v2)`, fn);
+  CGROUP_V1 ? itWithProbe(name, fn, timeout) : it.skipIf(true)(`${name}${V1_ONLY}`, fn, timeout);
 
 /** Shell lines that install the probe from stdin as /tmp/probe (pass PROBE as stdin). */
 const INSTALL_PROBE = "cat > /tmp/probe && chmod +x /tmp/probe\n";

@@ -7,8 +7,8 @@ import path from "node:path";
 import { evaluate } from "@mdx-js/mdx";
 import * as runtime from "react/jsx-runtime";
 
-import { type LabStep, LabSteps } from "../../common/lab-steps";
-import { Course, splitFrontmatter } from "../../common/lesson";
+import type { LabStep } from "../../common/lab-steps";
+import { Course, parseLabSteps, splitFrontmatter } from "../../common/lesson";
 
 export interface LessonSteps {
   slug: string;
@@ -45,12 +45,6 @@ export class LessonCatalog {
     const file = path.join(this.lessonsDir, `${slug}.mdx`);
     const { body } = splitFrontmatter(fs.readFileSync(file, "utf8"), `lessons/${slug}.mdx`);
     const module = (await evaluate(body, { ...runtime, baseUrl: `file://${file}` })) as { labSteps?: unknown };
-    if (module.labSteps === undefined) return [];
-    const parsed = LabSteps.safeParse(module.labSteps);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new Error(`lessons/${slug}.mdx: labSteps.${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
-    }
-    return parsed.data;
+    return parseLabSteps(module.labSteps, `lessons/${slug}.mdx`);
   }
 }

@@ -54,7 +54,7 @@ export default async function LessonPage({ params }: LessonPageProps) {
           aria-label="Lab"
           className="flex scroll-mt-20 flex-col gap-3 lg:sticky lg:top-20 lg:h-[calc(100dvh-6.5rem)] lg:self-start lg:overflow-y-auto"
         >
-          <div className="h-[28rem] shrink-0 lg:h-auto lg:min-h-[24rem] lg:flex-1">
+          <div className="h-[32rem] shrink-0 lg:h-auto lg:min-h-[24rem] lg:flex-1">
             <TerminalPanel />
           </div>
           <div className="flex shrink-0 flex-col">

@@ -1,0 +1,180 @@
+"use client";
+
+// The page's lab: one WebSocket, one sandbox, shared by everything on the lesson page. The
+// terminal panel draws the shell, the live views draw the kernel state, the limits panel
+// changes limits, and the lesson's own components (Run buttons, lab steps, diagrams) read the
+// same session through useLab(). It wraps the lesson text as well as the lab, so that text can
+// talk to the lab; it renders nothing of its own, so the text is server-rendered as before.
+
+import { type ReactNode, useCallback, useEffect, useMemo, useRef, useState } from "react";
+
+import type { Limits } from "../../common/limits";
+import { ClientMessage, type StepProgress } from "../../common/protocol";
+import type { LabState } from "../terminal/lab-state";
+import { type LabApi, LabContext, type LimitsUpdateResult } from "./lab-context";
+import { EMPTY_LIVE_STATE, type LiveState, applyLiveDelta } from "./live-state";
+import { PendingLimitUpdates, isLimitField } from "./pending-limit-updates";
+import { type TerminalBridge, TerminalBridgeContext, type TerminalHandle } from "./terminal-bridge";
+import { type LabSocketEvents, useLabSocket } from "./use-lab-socket";
+import { usePageVisible } from "./use-page-visible";
+
+type TypingRequest = { text: string; submit: boolean };
+
+export function LabProvider({ lesson, children }: { lesson: string; children: ReactNode }) {
+  const terminalRef = useRef<TerminalHandle | null>(null);
+  // The stream's state lives in a ref as well, because deltas arrive faster than React renders
+  // and each one must apply to the one before it, not to the last rendered state.
+  const liveRef = useRef<LiveState>(EMPTY_LIVE_STATE);
+  const [liveState, setLiveState] = useState<LiveState>(EMPTY_LIVE_STATE);
+  const [limits, setLimits] = useState<LabApi["limits"]>(null);
+  const [progress, setProgress] = useState<readonly StepProgress[]>([]);
+  const [pendingUpdates] = useState(() => new PendingLimitUpdates());
+  const pendingTypingRef = useRef<TypingRequest[]>([]);
+  const sendRef = useRef<(message: ClientMessage) => boolean>(() => false);
+
+  const replaceLive = useCallback((next: LiveState) => {
+    liveRef.current = next;
+    setLiveState(next);
+  }, []);
+
+  const events = useMemo<LabSocketEvents>(
+    () => ({
+      onOutput(chunk, rendered) {
+        const terminal = terminalRef.current;
+        if (terminal) terminal.write(chunk, rendered);
+        else rendered();
+      },
+      onMessage(message) {
+        switch (message.type) {
+          case "session.ready":
+            replaceLive(EMPTY_LIVE_STATE);
+            setLimits({ limits: message.limits, cgroupFiles: message.cgroupFiles });
+            return false;
+          case "state.delta": {
+            const update = applyLiveDelta(liveRef.current, message.delta);
+            if (update.ok) {
+              replaceLive(update.state);
+            } else {
+              // A change without its base (a frame lost to a bug): ask for the whole state again.
+              console.warn(`lab: ${update.reason}; asking for a full snapshot`);
+              sendRef.current({ type: "state.watch", watch: false });
+              sendRef.current({ type: "state.watch", watch: true });
+            }
+            return false;
+          }
+          case "limits.updated":
+            setLimits({ limits: message.limits, cgroupFiles: message.cgroupFiles });
+            pendingUpdates.answer({ ok: true, limits: message.limits, cgroupFiles: message.cgroupFiles });
+            return false;
+          case "progress":
+            setProgress(message.steps);
+            return false;
+          case "error":
+            return pendingUpdates.answerError(message.code, message.message, message.field);
+          default:
+            return false;
+        }
+      },
+      onDisconnect() {
+        pendingUpdates.failAll("The connection to the lab closed before it answered.");
+        // Commands meant for the shell that just ended are not typed into the next one.
+        pendingTypingRef.current = [];
+        // The last charts stay on screen (an OOM kill that ended the shell is worth seeing);
+        // only the "now" of the kernel state is gone.
+        if (liveRef.current.live !== null) replaceLive({ ...liveRef.current, live: null });
+      },
+    }),
+    [pendingUpdates, replaceLive],
+  );
+
+  const { state, connect, sendInput, resize, markBroken, send } = useLabSocket(lesson, events);
+  const stateRef = useRef<LabState>(state);
+  useEffect(() => {
+    stateRef.current = state;
+    sendRef.current = send;
+  }, [state, send]);
+
+  const session = state.phase === "ready" ? state.session : null;
+
+  // Stream kernel state only while someone can see it: the server probes ten times a second.
+  const visible = usePageVisible();
+  const watchingRef = useRef<{ session: object; watching: boolean } | null>(null);
+  useEffect(() => {
+    if (!session) return;
+    const watched = watchingRef.current?.session === session && watchingRef.current.watching;
+    if (visible === watched) return;
+    if (send({ type: "state.watch", watch: visible })) watchingRef.current = { session, watching: visible };
+  }, [session, visible, send]);
+
+  // Run buttons pressed while the sandbox was still starting type, in order, once it is ready.
+  useEffect(() => {
+    const terminal = terminalRef.current;
+    if (state.phase !== "ready" || !terminal) return;
+    const pending = pendingTypingRef.current;
+    pendingTypingRef.current = [];
+    for (const request of pending) terminal.type(request.text, request.submit);
+  }, [state.phase]);
+
+  const typeIntoTerminal = useCallback((text: string, options?: { submit?: boolean }) => {
+    const request = { text, submit: options?.submit === true };
+    const terminal = terminalRef.current;
+    if (terminal && stateRef.current.phase === "ready") {
+      terminal.type(request.text, request.submit);
+      return;
+    }
+    pendingTypingRef.current.push(request);
+    terminal?.focus();
+  }, []);
+
+  const updateLimits = useCallback(
+    async (change: Partial<Limits>): Promise<LimitsUpdateResult> => {
+      const current = stateRef.current;
+      if (current.phase !== "ready") {
+        return { ok: false, field: null, message: "The lab is not connected, so nothing was changed. Reconnect first." };
+      }
+      const parsed = ClientMessage.safeParse({ type: "limits.update", sessionId: current.session.sessionId, limits: change });
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const field = issue?.path[0] === "limits" ? String(issue.path[1] ?? "") : undefined;
+        return { ok: false, field: isLimitField(field) ? field : null, message: issue?.message ?? "The change is not valid." };
+      }
+      if (!send(parsed.data)) return { ok: false, field: null, message: "The lab is not connected, so nothing was changed." };
+      return pendingUpdates.add();
+    },
+    [send, pendingUpdates],
+  );
+
+  const attachTerminal = useCallback((handle: TerminalHandle) => {
+    terminalRef.current = handle;
+    return () => {
+      if (terminalRef.current === handle) terminalRef.current = null;
+    };
+  }, []);
+
+  const currentLimits = limits?.limits ?? null;
+  const bridge = useMemo<TerminalBridge>(
+    () => ({ state, limits: currentLimits, connect, sendInput, resize, markBroken, attachTerminal }),
+    [state, currentLimits, connect, sendInput, resize, markBroken, attachTerminal],
+  );
+
+  const lab = useMemo<LabApi>(
+    () => ({
+      state,
+      session,
+      live: liveState.live,
+      history: liveState.history,
+      oomEvents: liveState.oomEvents,
+      limits,
+      progress,
+      typeIntoTerminal,
+      updateLimits,
+    }),
+    [state, session, liveState, limits, progress, typeIntoTerminal, updateLimits],
+  );
+
+  return (
+    <LabContext.Provider value={lab}>
+      <TerminalBridgeContext.Provider value={bridge}>{children}</TerminalBridgeContext.Provider>
+    </LabContext.Provider>
+  );
+}

@@ -72,11 +72,15 @@ describe("state and limits messages", () => {
   });
 
   it("accepts a partial limits.update for a session id, and nothing else", () => {
-    const update = (limits: unknown, sessionId = "0123456789abcdef") => parseClientMessage(JSON.stringify({ type: "limits.update", sessionId, limits }));
+    const update = (limits: unknown, sessionId = "0123456789abcdef") =>
+      parseClientMessage(JSON.stringify({ type: "limits.update", requestId: "req-1", sessionId, limits }));
     expect(update({ memoryBytes: 67108864 })).toEqual({
       ok: true,
-      message: { type: "limits.update", sessionId: "0123456789abcdef", limits: { memoryBytes: 67108864 } },
+      message: { type: "limits.update", requestId: "req-1", sessionId: "0123456789abcdef", limits: { memoryBytes: 67108864 } },
     });
+    // A rejected request keeps its id, so the error can answer it.
+    expect(update({ memoryBytes: "64m" })).toMatchObject({ ok: false, code: "bad_message", requestId: "req-1" });
+    expect(parseClientMessage(JSON.stringify({ type: "limits.update", sessionId: "0123456789abcdef", limits: { cpus: 1 } })).ok).toBe(false);
     expect(update({ memorySwapBytes: -1, cpus: 0.25, pids: -1 }).ok).toBe(true);
     expect(update({}).ok).toBe(false);
     expect(update({ memoryBytes: "64m" }).ok).toBe(false);

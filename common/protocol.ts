@@ -83,6 +83,10 @@ export const TerminalSize = z.object({
 });
 export type TerminalSize = z.infer<typeof TerminalSize>;
 
+/** Names a request whose answer must find its way back (limits.update): echoed in the
+ *  limits.updated or error frame that answers it. */
+export const RequestId = z.string().regex(/^[A-Za-z0-9_-]{1,36}$/);
+
 // ---------------------------------------------------------------------------------------------
 // Browser -> server
 
@@ -103,6 +107,7 @@ export const ClientMessage = z.discriminatedUnion("type", [
   /** Change the running sandbox's limits, as `docker update` would. Only the fields given change. */
   z.object({
     type: z.literal("limits.update"),
+    requestId: RequestId,
     sessionId: z.string().regex(/^[0-9a-f]{16}$/),
     limits: Limits.partial().refine((l) => Object.keys(l).length > 0, "give at least one limit"),
   }),
@@ -157,7 +162,7 @@ export const ServerMessage = z.discriminatedUnion("type", [
   /** Kernel state, while the page watches: first a full snapshot, then only what changed. */
   z.object({ type: z.literal("state.delta"), delta: SnapshotDelta }),
   /** The limits after a limits.update, with the files written. */
-  z.object({ type: z.literal("limits.updated"), limits: Limits, cgroupFiles: z.array(CgroupFileWrite) }),
+  z.object({ type: z.literal("limits.updated"), requestId: RequestId, limits: Limits, cgroupFiles: z.array(CgroupFileWrite) }),
   /** The learner's progress through the lesson's lab steps, checked against kernel state. */
   z.object({ type: z.literal("progress"), lesson: z.string(), steps: z.array(StepProgress) }),
   z.object({
@@ -171,12 +176,17 @@ export const ServerMessage = z.discriminatedUnion("type", [
     message: z.string(),
     /** For bad_limit: the limit at fault (memoryBytes, memorySwapBytes, cpus, pids). */
     field: z.string().optional(),
+    /** The request this error answers, when it answers one. */
+    requestId: RequestId.optional(),
   }),
   z.object({ type: z.literal("pong"), at: z.number() }),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 
-export type ParseResult<T> = { ok: true; message: T } | { ok: false; code: ErrorCode; message: string };
+export type ParseResult<T> =
+  | { ok: true; message: T }
+  /** requestId: the frame's own, when it carried a well-formed one, so the error can answer it. */
+  | { ok: false; code: ErrorCode; message: string; requestId?: string };
 
 function parseWith<T>(schema: z.ZodType<T>, text: string): ParseResult<T> {
   let value: unknown;
@@ -194,7 +204,9 @@ function parseWith<T>(schema: z.ZodType<T>, text: string): ParseResult<T> {
   }
   const where = issue ? issue.path.join(".") || "message" : "message";
   const code: ErrorCode = type === "pty.resize" || type === "session.start" ? sizeCode(issue) : "bad_message";
-  return { ok: false, code, message: `Invalid ${String(type ?? "message")}: ${where}: ${issue?.message ?? "invalid"}.` };
+  const failure = { ok: false as const, code, message: `Invalid ${String(type ?? "message")}: ${where}: ${issue?.message ?? "invalid"}.` };
+  const requestId = RequestId.safeParse((value as { requestId?: unknown }).requestId);
+  return requestId.success ? { ...failure, requestId: requestId.data } : failure;
 }
 
 function sizeCode(issue: z.core.$ZodIssue | undefined): ErrorCode {

@@ -126,13 +126,22 @@ test("the limits panel checks values at the control, sends only valid changes, a
   const lab = await mockLab(page, (message, ws) => {
     if (message.type !== "limits.update") return;
     if (message.limits.memoryBytes === 8 * MiB) {
-      ws.send(JSON.stringify({ type: "error", code: "bad_limit", message: "The sandbox uses more memory than that right now.", field: "memoryBytes" } satisfies ServerMessage));
+      ws.send(
+        JSON.stringify({
+          type: "error",
+          code: "bad_limit",
+          message: "The sandbox uses more memory than that right now.",
+          field: "memoryBytes",
+          requestId: message.requestId,
+        } satisfies ServerMessage),
+      );
       return;
     }
     const limits = { ...ready.limits, ...message.limits };
     ws.send(
       JSON.stringify({
         type: "limits.updated",
+        requestId: message.requestId,
         limits,
         cgroupFiles: [{ flag: "--memory", file: "memory/memory.limit_in_bytes", value: String(limits.memoryBytes) }],
       } satisfies ServerMessage),
@@ -176,7 +185,9 @@ test("the limits panel checks values at the control, sends only valid changes, a
   await memoryInput.fill("8m");
   await memoryInput.press("Enter");
   await expect(page.getByTestId("limit-error-memoryBytes")).toHaveText("The sandbox uses more memory than that right now.");
-  expect(updates()).toEqual([{ type: "limits.update", sessionId: ready.sessionId, limits: { memoryBytes: 8 * MiB } }]);
+  expect(updates()).toEqual([
+    { type: "limits.update", requestId: expect.stringMatching(/^[A-Za-z0-9_-]+$/), sessionId: ready.sessionId, limits: { memoryBytes: 8 * MiB } },
+  ]);
 
   // Accepted: the new value, where it went, and the command it stands for.
   await memoryInput.fill("64m");

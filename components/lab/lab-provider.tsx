@@ -64,13 +64,13 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
           }
           case "limits.updated":
             setLimits({ limits: message.limits, cgroupFiles: message.cgroupFiles });
-            pendingUpdates.answer({ ok: true, limits: message.limits, cgroupFiles: message.cgroupFiles });
+            pendingUpdates.answer(message.requestId, { ok: true, limits: message.limits, cgroupFiles: message.cgroupFiles });
             return false;
           case "progress":
             setProgress(message.steps);
             return false;
           case "error":
-            return pendingUpdates.answerError(message.code, message.message, message.field);
+            return pendingUpdates.answerError(message.requestId, message.message, message.field);
           default:
             return false;
         }
@@ -132,14 +132,15 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
       if (current.phase !== "ready") {
         return { ok: false, field: null, message: "The lab is not connected, so nothing was changed. Reconnect first." };
       }
-      const parsed = ClientMessage.safeParse({ type: "limits.update", sessionId: current.session.sessionId, limits: change });
+      const requestId = pendingUpdates.nextId();
+      const parsed = ClientMessage.safeParse({ type: "limits.update", requestId, sessionId: current.session.sessionId, limits: change });
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         const field = issue?.path[0] === "limits" ? String(issue.path[1] ?? "") : undefined;
         return { ok: false, field: isLimitField(field) ? field : null, message: issue?.message ?? "The change is not valid." };
       }
       if (!send(parsed.data)) return { ok: false, field: null, message: "The lab is not connected, so nothing was changed." };
-      return pendingUpdates.add();
+      return pendingUpdates.add(requestId);
     },
     [send, pendingUpdates],
   );

@@ -34,50 +34,56 @@ const updated: LimitsUpdateResult = {
 };
 
 describe("limits.update answers", () => {
-  it("go to the requests in the order they were sent", async () => {
+  it("go to the request they name, in whatever order they come", async () => {
     const requests = new PendingLimitUpdates(manualTimer().timer);
-    const first = requests.add();
-    const second = requests.add();
-    expect(requests.answer(updated)).toBe(true);
-    expect(requests.answerError("bad_limit", "--memory-swap is memory plus swap…", "memorySwapBytes")).toBe(true);
+    const [a, b] = [requests.nextId(), requests.nextId()];
+    expect(a).not.toBe(b);
+    const first = requests.add(a);
+    const second = requests.add(b);
+    expect(requests.answerError(b, "--memory-swap is memory plus swap…", "memorySwapBytes")).toBe(true);
+    expect(requests.answer(a, updated)).toBe(true);
     expect(await first).toEqual(updated);
     expect(await second).toEqual({ ok: false, field: "memorySwapBytes", message: "--memory-swap is memory plus swap…" });
     expect(requests.size).toBe(0);
   });
 
-  it("are not taken from errors that answer other frames", () => {
+  it("are not taken from errors that answer no request, or another page's", () => {
     const requests = new PendingLimitUpdates(manualTimer().timer);
-    void requests.add();
-    expect(requests.answerError("bad_resize", "Invalid pty.resize", undefined)).toBe(false);
+    void requests.add(requests.nextId());
+    expect(requests.answerError(undefined, "Invalid pty.resize", undefined)).toBe(false);
+    expect(requests.answerError("someone-else", "no", "memoryBytes")).toBe(false);
     expect(requests.size).toBe(1);
   });
 
   it("name no field the protocol does not know", async () => {
     const requests = new PendingLimitUpdates(manualTimer().timer);
-    const answer = requests.add();
-    requests.answerError("bad_limit", "no", "memory");
+    const id = requests.nextId();
+    const answer = requests.add(id);
+    requests.answerError(id, "no", "memory");
     expect(await answer).toMatchObject({ ok: false, field: null });
   });
 
   it("time out with a sentence when the server never answers", async () => {
     const clock = manualTimer();
     const requests = new PendingLimitUpdates(clock.timer);
-    const answer = requests.add();
+    const id = requests.nextId();
+    const answer = requests.add(id);
     expect(clock.delays).toEqual([LIMITS_ANSWER_TIMEOUT_MS]);
     clock.fireAll();
     expect(await answer).toMatchObject({ ok: false, field: null, message: expect.stringMatching(/did not answer/) });
-    expect(requests.answer(updated)).toBe(false);
+    expect(requests.answer(id, updated)).toBe(false);
   });
 
   it("all fail when the connection closes, and their timers stop", async () => {
     const clock = manualTimer();
     const requests = new PendingLimitUpdates(clock.timer);
-    const answers = [requests.add(), requests.add()];
+    const answers = [requests.add(requests.nextId()), requests.add(requests.nextId())];
     requests.failAll("closed");
     expect(clock.pendingCount()).toBe(0);
     expect(await Promise.all(answers)).toEqual([
       { ok: false, field: null, message: "closed" },
       { ok: false, field: null, message: "closed" },
     ]);
+    expect(requests.size).toBe(0);
   });
 });

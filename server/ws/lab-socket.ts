@@ -51,6 +51,9 @@ export interface LabSocketContext {
 /** Lab-step checks also run on this timer while the page watches: a child cgroup's limit
  *  changes nothing the probes stream, so no delta would trigger them. */
 const CHECK_INTERVAL_MS = 1_000;
+/** With nothing changing, a bare `{kind: "change", takenAtMs}` this often tells the page the
+ *  stream is alive and idle rather than stopped (and moves its charts' clock on). */
+const STATE_HEARTBEAT_MS = 2_000;
 
 export class LabSocket {
   private sandbox: Sandbox | null = null;
@@ -66,6 +69,7 @@ export class LabSocket {
   private lesson: string | null = null;
   private steps: LabStep[] = [];
   private readonly doneSteps = new Map<string, number>();
+  private lastStateSentAt = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -105,13 +109,13 @@ export class LabSocket {
     void this.sandbox?.destroy();
   }
 
-  private badFrame(code: ErrorCode, message: string): void {
+  private badFrame(code: ErrorCode, message: string, requestId?: string): void {
     this.badFrames++;
     if (this.badFrames > MAX_BAD_FRAMES) {
       this.fail(code, `${message} Too many invalid messages; closing.`, CloseCode.TooManyErrors);
       return;
     }
-    this.error(code, message);
+    this.send({ type: "error", code, message, ...(requestId ? { requestId } : {}) });
   }
 
   private onFrame(data: Buffer, isBinary: boolean): void {
@@ -122,7 +126,7 @@ export class LabSocket {
     }
     const parsed = parseClientMessage(data.toString("utf8"));
     if (!parsed.ok) {
-      this.badFrame(parsed.code, parsed.message);
+      this.badFrame(parsed.code, parsed.message, parsed.requestId);
       return;
     }
     this.onMessage(parsed.message);
@@ -182,38 +186,38 @@ export class LabSocket {
         else this.stopProbes();
         return;
       case "limits.update":
-        this.updateLimits(message.sessionId, message.limits);
+        this.updateLimits(message.requestId, message.sessionId, message.limits);
         return;
     }
   }
 
   /** docker update, checked twice: the protocol's types, then docker's rules against this host. */
-  private updateLimits(sessionId: string, change: Partial<Limits>): void {
+  private updateLimits(requestId: string, sessionId: string, change: Partial<Limits>): void {
     const sandbox = this.sandbox;
     if (this.state !== "running" || !sandbox) {
-      this.badFrame("not_ready", "Limits can change once the session is ready.");
+      this.badFrame("not_ready", "Limits can change once the session is ready.", requestId);
       return;
     }
     if (sessionId !== sandbox.sessionId) {
-      this.badFrame("not_your_session", "That session is not this page's; nothing was changed.");
+      this.badFrame("not_your_session", "That session is not this page's; nothing was changed.", requestId);
       return;
     }
     const limits = { ...sandbox.limits, ...change };
     const check = checkLimits(limits, hostCapacity());
     if (!check.ok) {
-      this.send({ type: "error", code: "bad_limit", message: check.message, field: check.field });
+      this.send({ type: "error", code: "bad_limit", message: check.message, field: check.field, requestId });
       return;
     }
     try {
       const cgroupFiles = sandbox.setLimits(limits);
-      this.send({ type: "limits.updated", limits: { ...sandbox.limits }, cgroupFiles: [...cgroupFiles] });
+      this.send({ type: "limits.updated", requestId, limits: { ...sandbox.limits }, cgroupFiles: [...cgroupFiles] });
     } catch (err) {
       const text = (err as Error).message;
       const message = /EBUSY/.test(text)
         ? "The sandbox uses more memory than that right now; free some, or choose a higher limit."
         : `The kernel refused the change: ${text}`;
       const field = /memory\.(limit_in_bytes|max)/.test(text) ? "memoryBytes" : /memsw|swap/.test(text) ? "memorySwapBytes" : undefined;
-      this.send({ type: "error", code: "bad_limit", message, ...(field ? { field } : {}) });
+      this.send({ type: "error", code: "bad_limit", message, requestId, ...(field ? { field } : {}) });
     }
   }
 
@@ -225,9 +229,17 @@ export class LabSocket {
     this.probes = probes;
     probes.start(sandbox, (delta) => {
       this.send({ type: "state.delta", delta });
+      this.lastStateSentAt = Date.now();
       this.evaluateSteps();
     });
-    this.checkTimer = setInterval(() => this.evaluateSteps(), CHECK_INTERVAL_MS);
+    this.checkTimer = setInterval(() => {
+      this.evaluateSteps();
+      const latest = this.probes?.latest();
+      if (latest && Date.now() - this.lastStateSentAt >= STATE_HEARTBEAT_MS) {
+        this.send({ type: "state.delta", delta: { kind: "change", takenAtMs: latest.takenAtMs } });
+        this.lastStateSentAt = Date.now();
+      }
+    }, CHECK_INTERVAL_MS);
     this.checkTimer.unref();
   }
 

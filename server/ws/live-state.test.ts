@@ -114,6 +114,13 @@ describe.skipIf(unavailable !== null)(`live state, limits and progress${unavaila
 
     await client.run("kill %1; wait");
     await client.waitFor(() => !liveState(client)?.processes.some((p) => p.namespaces.net === inner), "the namespace gone with its process");
+    // With nothing changing, a heartbeat carries only the time of the last read.
+    const before = client.messages.length;
+    await client.waitFor(
+      () => client.messages.slice(before).some((m) => m.type === "state.delta" && m.delta.kind === "change" && Object.keys(m.delta).length === 2),
+      "a heartbeat",
+      10_000,
+    );
     // Only changes travel after the first snapshot.
     const deltas = client.messages.filter((m) => m.type === "state.delta");
     expect(deltas[0]).toMatchObject({ delta: { kind: "full" } });
@@ -125,10 +132,10 @@ describe.skipIf(unavailable !== null)(`live state, limits and progress${unavaila
   it("lowers the memory limit like docker update, and a hog's OOM kill shows in the stream", async () => {
     const { client, ready } = await startSession();
     client.sendJson({ type: "state.watch", watch: true });
-    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { memoryBytes: 32 << 20, memorySwapBytes: 32 << 20 } });
+    client.sendJson({ type: "limits.update", requestId: "lower", sessionId: ready.sessionId, limits: { memoryBytes: 32 << 20, memorySwapBytes: 32 << 20 } });
     await client.waitFor(() => client.messages.some((m) => m.type === "limits.updated"), "limits.updated");
     const updated = client.messages.find((m) => m.type === "limits.updated");
-    expect(updated).toMatchObject({ limits: { memoryBytes: 33554432, memorySwapBytes: 33554432, cpus: 0.5, pids: 100 } });
+    expect(updated).toMatchObject({ requestId: "lower", limits: { memoryBytes: 33554432, memorySwapBytes: 33554432, cpus: 0.5, pids: 100 } });
     const limitFile = ready.cgroupVersion === 1 ? "/sys/fs/cgroup/memory/memory.limit_in_bytes" : "/sys/fs/cgroup/memory.max";
     expect(await client.run(`cat ${limitFile}`)).toBe("33554432");
     if (updated?.type === "limits.updated") {
@@ -151,22 +158,25 @@ describe.skipIf(unavailable !== null)(`live state, limits and progress${unavaila
   it("rejects bad limits with a protocol error and writes nothing to the kernel", async () => {
     const { client, ready } = await startSession();
     const limitFile = ready.cgroupVersion === 1 ? "/sys/fs/cgroup/memory/memory.limit_in_bytes" : "/sys/fs/cgroup/memory.max";
-    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { memoryBytes: "64m" } });
-    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { pids: -5 } });
-    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { memoryBytes: 2 ** 52 } });
-    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { memoryBytes: 128 << 20, memorySwapBytes: 64 << 20 } });
-    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: { cpus: 1000 } });
-    client.sendJson({ type: "limits.update", sessionId: "0000000000000000", limits: { memoryBytes: 64 << 20 } });
-    client.sendJson({ type: "limits.update", sessionId: ready.sessionId, limits: {} });
+    const update = (requestId: string, limits: unknown, sessionId = ready.sessionId) =>
+      client.sendJson({ type: "limits.update", requestId, sessionId, limits });
+    update("r1", { memoryBytes: "64m" });
+    update("r2", { pids: -5 });
+    update("r3", { memoryBytes: 2 ** 52 });
+    update("r4", { memoryBytes: 128 << 20, memorySwapBytes: 64 << 20 });
+    update("r5", { cpus: 1000 });
+    update("r6", { memoryBytes: 64 << 20 }, "0000000000000000");
+    update("r7", {});
     await client.waitFor(() => client.errors().length >= 7, "seven errors");
-    expect(client.errors().map((e) => [e.code, e.field ?? null])).toEqual([
-      ["bad_message", null],
-      ["bad_message", null],
-      ["bad_limit", "memoryBytes"],
-      ["bad_limit", "memorySwapBytes"],
-      ["bad_limit", "cpus"],
-      ["not_your_session", null],
-      ["bad_message", null],
+    // Each error names the request it answers, so the page can match answers to requests.
+    expect(client.errors().map((e) => [e.requestId, e.code, e.field ?? null])).toEqual([
+      ["r1", "bad_message", null],
+      ["r2", "bad_message", null],
+      ["r3", "bad_limit", "memoryBytes"],
+      ["r4", "bad_limit", "memorySwapBytes"],
+      ["r5", "bad_limit", "cpus"],
+      ["r6", "not_your_session", null],
+      ["r7", "bad_message", null],
     ]);
     expect(client.messages.some((m) => m.type === "limits.updated")).toBe(false);
     expect(await client.run(`cat ${limitFile}`)).toBe("268435456");

@@ -442,6 +442,25 @@ static void mnt_dev(const char *root) {
   path_join(path, dev, "pts");
   mkdir_or_die(path, 0755);
   mount_or_die("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  /* The learner's terminal lives on the host's devpts, which the sandbox cannot see, so
+   * ttyname() (and `tty`) would find no name for it. Bound as /dev/console, as LXC does, the
+   * same device gets a name inside: glibc finds it by its device number. */
+  char tty[PATH_MAX];
+  struct stat by_fd, by_path;
+  /* Bound by its path: the descriptor itself belongs to the server's mount namespace, which
+   * mount(2) refuses as a source here. Only when the path is that very device. */
+  ssize_t n = isatty(STDIN_FILENO) ? readlink("/proc/self/fd/0", tty, sizeof tty - 1) : -1;
+  if (n > 0) {
+    tty[n] = 0;
+    if (fstat(STDIN_FILENO, &by_fd) == 0 && stat(tty, &by_path) == 0 && S_ISCHR(by_path.st_mode) &&
+        by_path.st_rdev == by_fd.st_rdev) {
+      path_join(path, dev, "console");
+      int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+      if (fd < 0) die_errno("create %s", path);
+      close(fd);
+      mount_or_die(tty, path, NULL, MS_BIND, NULL);
+    }
+  }
   path_join(path, dev, "shm");
   mkdir_or_die(path, 01777);
   snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=16384,mode=1777", opt.tmp_bytes);

@@ -40,6 +40,19 @@ describe.skipIf(unavailable !== null)(`nslab run${unavailable ? ` (skipped: ${un
     expect(r).toEqual({ status: 3, stdout: "got hello from pid 1\n", stderr: "oops\n" });
   });
 
+  it("gives the command a terminal when stdin is one, named inside as /dev/console", () => {
+    // script(1) runs nslab with a pseudo-terminal on stdin and stdout, as a person's shell does.
+    const r = spawnSync("script", ["-qec", `${process.execPath} ${NSLAB} run -- sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 5'`, "/dev/null"], {
+      env,
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(5);
+    // (script itself may echo a ^@ when its own stdin, not a terminal here, ends.)
+    const lines = r.stdout.replace(/\r/g, "").replace(/\^@/g, "").split("\n").filter(Boolean);
+    expect(lines).toEqual(["/dev/console", "stdin-is-a-tty"]);
+  });
+
   it("exits 128+9 when the OOM killer ends the command", () => {
     const r = nslab(["run", "--memory", "16m", "--memory-swap", "16m", "--", "tail", "/dev/zero"]);
     expect(r.status).toBe(137);

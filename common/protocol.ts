@@ -17,6 +17,11 @@ export const WS_PATH = "/ws";
 
 /** Largest frame either side accepts; larger ones close the socket with MessageTooBig. */
 export const MAX_FRAME_BYTES = 64 * 1024;
+/** Keystroke bytes the server accepts per second and session (a pasted script is fine, a
+ *  flood is not); the page refuses a larger paste before sending it. */
+export const INPUT_BYTES_PER_SECOND = 256 * 1024;
+/** The page sends terminal input in frames of at most this size (well under MAX_FRAME_BYTES). */
+export const INPUT_FRAME_BYTES = 16 * 1024;
 /** Terminal size bounds: xterm's own limits, and what a pty can sensibly be. */
 export const TERMINAL_LIMITS = { minCols: 2, maxCols: 1000, minRows: 1, maxRows: 500 } as const;
 

@@ -100,7 +100,7 @@ export function ResourceCharts() {
   const lab = useLab();
   const { history, oomEvents, limits } = lab;
   const latest = history.at(-1) ?? null;
-  const now = useStreamClock(latest?.atMs ?? null);
+  const now = useStreamClock(latest?.atMs ?? null, lab.live !== null);
   const timeWindow = now === null ? null : { now, windowMs: CHART_WINDOW_MS };
   const recent = timeWindow ? history.filter((s) => s.atMs >= timeWindow.now - timeWindow.windowMs) : [];
   const swapAllowed = limits ? limits.limits.memorySwapBytes === -1 || limits.limits.memorySwapBytes > limits.limits.memoryBytes : false;

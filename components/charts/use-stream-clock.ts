@@ -9,7 +9,12 @@ import { useEffect, useRef, useState } from "react";
 
 export const CLOCK_TICK_MS = 1000;
 
-export function useStreamClock(latestSampleAtMs: number | null): number | null {
+/**
+ * @param running false once the session is gone: the clock stops where the stream ended, so the
+ *   last minutes (an OOM kill that ended the shell, say) stay on the charts instead of sliding
+ *   off them.
+ */
+export function useStreamClock(latestSampleAtMs: number | null, running = true): number | null {
   const offsetRef = useRef<number | null>(null);
   const [now, setNow] = useState<number | null>(null);
 
@@ -20,12 +25,13 @@ export function useStreamClock(latestSampleAtMs: number | null): number | null {
   }, [latestSampleAtMs]);
 
   useEffect(() => {
+    if (!running) return;
     const timer = setInterval(() => {
       const offset = offsetRef.current;
       if (offset !== null) setNow(Date.now() + offset);
     }, CLOCK_TICK_MS);
     return () => clearInterval(timer);
-  }, []);
+  }, [running]);
 
   return now;
 }

@@ -160,7 +160,6 @@ export function StackDiagramView({ vm, container, facts }: { vm: StackModel; con
       </div>
       <div
         id="stack-layer-detail"
-        aria-live="polite"
         data-testid="stack-layer-detail"
         className="mt-4 min-h-20 rounded-lg bg-zinc-50 p-3 text-sm leading-6 dark:bg-zinc-900"
       >

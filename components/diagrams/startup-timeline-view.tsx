@@ -229,7 +229,7 @@ export function StartupTimelineView({ bars, mode }: { bars: readonly TimelineBar
         <span className="hidden @md:block" />
       </div>
 
-      <p id="startup-detail" aria-live="polite" data-testid="startup-detail" className="mt-3 min-h-12 rounded-lg bg-zinc-50 p-3 text-sm leading-6 dark:bg-zinc-900">
+      <p id="startup-detail" data-testid="startup-detail" className="mt-3 min-h-12 rounded-lg bg-zinc-50 p-3 text-sm leading-6 dark:bg-zinc-900">
         {detail}
       </p>
     </DiagramFrame>

@@ -47,7 +47,7 @@ const relationStyle: Record<NamespaceComparison["relation"], string> = {
 };
 
 function Inode({ inode }: { inode: number | null }) {
-  return inode === null ? <span className="text-zinc-500">—</span> : <span className="font-mono tabular-nums">{inode}</span>;
+  return inode === null ? <span className="text-zinc-500 dark:text-zinc-400">—</span> : <span className="font-mono tabular-nums">{inode}</span>;
 }
 
 /** A sentence for screen readers when a namespace group appears or goes away. */

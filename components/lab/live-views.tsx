@@ -61,6 +61,8 @@ export function LiveViews() {
   // phone the page scrolls, and each tab takes the height it needs.
   return (
     <section
+      id="live-views"
+      tabIndex={-1}
       aria-label="What the kernel sees"
       data-open={open}
       className={`flex min-h-0 flex-col overflow-hidden rounded-xl border border-zinc-200 bg-white shadow-sm dark:border-zinc-800 dark:bg-zinc-900 ${open ? "lg:h-[20rem]" : ""}`}

@@ -18,6 +18,8 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import {
   ClientMessage,
   CloseCode,
+  INPUT_BYTES_PER_SECOND,
+  INPUT_FRAME_BYTES,
   PROTOCOL_VERSION,
   type ServerMessage,
   type TerminalSize,
@@ -201,7 +203,20 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
   const sendInput = useCallback((data: string | Uint8Array<ArrayBuffer>) => {
     const connection = connectionRef.current;
     if (!connection?.ready || connection.socket.readyState !== WebSocket.OPEN) return;
-    connection.socket.send(typeof data === "string" ? utf8.encode(data) : data);
+    const bytes = typeof data === "string" ? utf8.encode(data) : data;
+    // xterm.js hands a whole paste over at once. The server takes frames of at most 64 KiB
+    // and 256 KiB of input a second: slice the paste, and refuse one the server would drop.
+    if (bytes.length > INPUT_BYTES_PER_SECOND) {
+      setState((current) =>
+        current.phase === "ready"
+          ? { ...current, notice: `That paste is ${Math.ceil(bytes.length / 1024)} KiB; paste at most ${INPUT_BYTES_PER_SECOND / 1024} KiB at a time.` }
+          : current,
+      );
+      return;
+    }
+    for (let offset = 0; offset < bytes.length; offset += INPUT_FRAME_BYTES) {
+      connection.socket.send(bytes.subarray(offset, offset + INPUT_FRAME_BYTES));
+    }
   }, []);
 
   const resize = useCallback((size: TerminalSize) => {

@@ -44,7 +44,8 @@ export const FLAG_ROWS: readonly FlagRow[] = [
 export function LimitFiles() {
   const lab = useOptionalLab();
   const version = lab?.session?.cgroupVersion ?? null;
-  const written = lab?.limits?.cgroupFiles ?? lab?.session?.cgroupFiles ?? [];
+  // Only while a session is live: the files of a sandbox that has ended are not "live" any more.
+  const written = lab?.session ? (lab.limits?.cgroupFiles ?? lab.session.cgroupFiles) : [];
   const highlight = (v: 1 | 2) => (version === v ? "bg-sky-50 font-medium dark:bg-sky-950/40" : "");
 
   return (

@@ -76,6 +76,9 @@ export function LimitsPanel() {
 
   const submit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
+    // While a change is on its way the controls stay focusable (disabling the focused one
+    // would drop keyboard focus to the page); a second submit just waits for the first.
+    if (sending) return;
     const read = readLimitsForm(inputs, current.limits, session.host);
     if (!read.ok) {
       setErrors(read.errors);
@@ -129,7 +132,8 @@ export function LimitsPanel() {
             cgroupVersion={session.cgroupVersion}
             written={filesForFlag(current.cgroupFiles, control.flag)}
             current={current.limits}
-            disabled={!ready || sending}
+            disabled={!ready}
+            busy={sending}
             inputRef={(element) => {
               inputRefs.current[control.field] = element;
             }}
@@ -139,7 +143,7 @@ export function LimitsPanel() {
       </div>
 
       <div className="flex flex-wrap items-center gap-3">
-        <Button type="submit" disabled={!ready || sending}>
+        <Button type="submit" disabled={!ready} aria-disabled={sending || undefined}>
           {sending ? "Applying…" : "Apply"}
         </Button>
         <code className="min-w-0 truncate font-mono text-xs text-zinc-600 dark:text-zinc-400" aria-hidden="true">
@@ -166,6 +170,7 @@ function LimitInput({
   written,
   current,
   disabled,
+  busy,
   inputRef,
   onChange,
 }: {
@@ -177,6 +182,8 @@ function LimitInput({
   written: readonly CgroupFileWrite[];
   current: Limits;
   disabled: boolean;
+  /** A change is being applied: the value cannot change, focus stays. */
+  busy: boolean;
   inputRef: (element: HTMLInputElement | null) => void;
   onChange: (text: string) => void;
 }) {
@@ -197,6 +204,8 @@ function LimitInput({
         value={value}
         onChange={(event) => onChange(event.target.value)}
         disabled={disabled}
+        readOnly={busy}
+        aria-busy={busy || undefined}
         inputMode={control.field === "cpus" ? "decimal" : "text"}
         autoComplete="off"
         spellCheck={false}

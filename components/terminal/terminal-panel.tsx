@@ -12,7 +12,7 @@
 import "@xterm/xterm/css/xterm.css";
 
 import type { Terminal } from "@xterm/xterm";
-import { useCallback, useEffect, useRef } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 
 import { useTerminalBridge } from "../lab/terminal-bridge";
 import { Button } from "../ui/button";
@@ -50,9 +50,26 @@ function typeInto(terminal: Terminal, text: string, submit: boolean): void {
   terminal.focus();
 }
 
+/** Where the learner's choice of screen-reader mode is remembered between visits. */
+const SCREEN_READER_KEY = "nslab.terminal.screenReaderMode";
+
 export function TerminalPanel() {
   const containerRef = useRef<HTMLDivElement>(null);
   const terminalRef = useRef<Terminal | null>(null);
+  // xterm.js draws its rows for the eye only (aria-hidden) unless screen-reader mode is on;
+  // then it keeps an accessible copy of the output and announces new lines.
+  const [screenReaderMode, setScreenReaderMode] = useState(false);
+  useEffect(() => {
+    setScreenReaderMode(window.localStorage.getItem(SCREEN_READER_KEY) === "on");
+  }, []);
+  const toggleScreenReaderMode = useCallback((on: boolean) => {
+    setScreenReaderMode(on);
+    window.localStorage.setItem(SCREEN_READER_KEY, on ? "on" : "off");
+  }, []);
+  useEffect(() => {
+    const terminal = terminalRef.current;
+    if (terminal) terminal.options.screenReaderMode = screenReaderMode;
+  }, [screenReaderMode]);
   const { state, limits, connect, sendInput, resize, markBroken, attachTerminal } = useTerminalBridge();
 
   useEffect(() => {
@@ -80,6 +97,7 @@ export function TerminalPanel() {
         cursorBlink: true,
         scrollback: 5000,
         theme: terminalTheme(colorScheme.matches),
+        screenReaderMode: window.localStorage.getItem(SCREEN_READER_KEY) === "on",
       });
       const fit = new FitAddon();
       terminal.loadAddon(fit);
@@ -159,13 +177,36 @@ export function TerminalPanel() {
 
       <div className="flex min-h-10 items-center justify-between gap-3 border-b border-zinc-200 px-4 py-2 dark:border-zinc-800">
         <LabStatus state={state} />
-        {state.phase === "closed" ? (
-          <Button onClick={startAgain} className="shrink-0">
-            {state.offer === "restart" ? "Restart shell" : "Reconnect"}
-          </Button>
-        ) : null}
+        <div className="flex shrink-0 items-center gap-3">
+          <label className="flex items-center gap-1.5 text-xs text-zinc-600 dark:text-zinc-400">
+            <input
+              type="checkbox"
+              checked={screenReaderMode}
+              onChange={(event) => toggleScreenReaderMode(event.target.checked)}
+              data-testid="screen-reader-mode"
+            />
+            Screen reader mode
+          </label>
+          {state.phase === "closed" ? (
+            <Button onClick={startAgain} className="shrink-0">
+              {state.offer === "restart" ? "Restart shell" : "Reconnect"}
+            </Button>
+          ) : null}
+        </div>
       </div>
 
+      {/* Tab belongs to the shell inside the terminal, so keyboard users get a way past it
+          going forwards too (Shift+Tab leaves it backwards). */}
+      <a
+        href="#live-views"
+        className="sr-only text-sm focus:not-sr-only focus:px-4 focus:py-1 focus:underline"
+        onClick={(event) => {
+          event.preventDefault();
+          document.getElementById("live-views")?.focus();
+        }}
+      >
+        Skip past the terminal to the live views
+      </a>
       {/* FitAddon measures the terminal's parent, so the padding sits on this wrapper. */}
       <div className="min-h-0 flex-1 bg-zinc-50 p-2 dark:bg-zinc-950">
         <div

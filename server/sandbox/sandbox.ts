@@ -48,7 +48,7 @@ export interface SandboxSpec {
 /** What the server holds of the launcher process, whichever way it was spawned. */
 interface LauncherProcess {
   pid: number;
-  write(data: string): void;
+  write(data: string | Buffer): void;
   resize(cols: number, rows: number): void;
   pause(): void;
   resume(): void;
@@ -365,7 +365,8 @@ export class Sandbox {
 
   write(data: string | Buffer): void {
     if (this.exitInfo || this.destroying) return;
-    this.process?.write(typeof data === "string" ? data : data.toString("utf8"));
+    // Bytes as they came: a frame may end inside a multi-byte character that the next completes.
+    this.process?.write(data);
   }
 
   resize(cols: number, rows: number): void {

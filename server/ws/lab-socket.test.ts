@@ -1,6 +1,7 @@
 // The foundation slice end to end, minus the browser: a real server, real sockets, real
 // sandboxes. Proves the sandbox is what the lesson says it is, that closing the socket leaves
 // nothing behind, and that bad input gets a clear answer while everything else carries on.
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -186,6 +187,25 @@ describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (s
     expect(await bystander.run("echo still-here")).toBe("still-here");
     bystander.close();
     await bystander.closed();
+  });
+
+  it("takes a 96 KiB paste in 16 KiB frames, multi-byte characters split across frames intact", async () => {
+    const client = new LabClient(server.url);
+    await client.start();
+    // Lines of 99 characters plus a newline; "é" is two bytes, so frame borders fall inside some.
+    const line = `${"é".repeat(40)}${"x".repeat(59)}\n`;
+    const paste = Buffer.from(line.repeat(700), "utf8");
+    client.type("stty -echo; cat > /tmp/paste\r");
+    await client.waitFor(() => client.output.includes("cat > /tmp/paste"), "cat started");
+    for (let offset = 0; offset < paste.length; offset += 16 * 1024) {
+      client.ws.send(paste.subarray(offset, offset + 16 * 1024), { binary: true });
+    }
+    client.type("\u0004");
+    const expected = createHash("sha256").update(paste).digest("hex");
+    expect(await client.run("stty echo; sha256sum < /tmp/paste | cut -d' ' -f1; wc -c < /tmp/paste")).toBe(`${expected}\n${paste.length}`);
+    expect(client.errors()).toEqual([]);
+    client.close();
+    await client.closed();
   });
 
   it("closes after too many bad frames", async () => {

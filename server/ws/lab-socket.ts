@@ -11,6 +11,7 @@ import {
   type ClientMessage,
   CloseCode,
   type ErrorCode,
+  INPUT_BYTES_PER_SECOND,
   PROTOCOL_VERSION,
   type ServerMessage,
   parseClientMessage,
@@ -29,8 +30,6 @@ export const FLOW_HIGH_WATER = 128 * 1024;
 export const FLOW_LOW_WATER = 32 * 1024;
 /** Bad frames tolerated before the connection is closed. */
 export const MAX_BAD_FRAMES = 20;
-/** Keystroke bytes accepted per second (a paste of a long script is fine, a flood is not). */
-export const INPUT_BYTES_PER_SECOND = 256 * 1024;
 const START_TIMEOUT_MS = 15_000;
 
 /** What the host has: the upper bounds of the limits a learner may set. */
@@ -144,7 +143,8 @@ export class LabSocket {
     );
     this.inputRefilledAt = now;
     if (data.length > this.inputBudget) {
-      this.badFrame("rate_limited", "Typing too fast: some input was dropped. Paste smaller pieces.");
+      // Not a malformed frame, so it does not count towards closing the socket.
+      this.error("rate_limited", "Typing too fast: some input was dropped. Paste smaller pieces.");
       return;
     }
     this.inputBudget -= data.length;

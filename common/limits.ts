@@ -74,3 +74,23 @@ export function checkLimits(limits: Limits, host: HostCapacity): LimitsCheck {
   }
   return { ok: true };
 }
+
+/**
+ * A learner may change their sandbox's limits from the page, but only within the ones the lab
+ * gave the session (its starting limits): lower is always fine, higher than that never. The
+ * operator's per-learner limits are what keep one learner from taking the host.
+ */
+export function checkWithinCeiling(limits: Limits, ceiling: Limits): LimitsCheck {
+  const over = (field: LimitField, what: string) => ({
+    ok: false as const,
+    field,
+    message: `This lab allows ${what} at most; lower is fine, higher is up to the lab's operator.`,
+  });
+  if (limits.memoryBytes > ceiling.memoryBytes) return over("memoryBytes", `--memory ${formatSize(ceiling.memoryBytes)}`);
+  if (ceiling.memorySwapBytes !== -1 && (limits.memorySwapBytes === -1 || limits.memorySwapBytes > ceiling.memorySwapBytes)) {
+    return over("memorySwapBytes", `--memory-swap ${formatSize(ceiling.memorySwapBytes)}`);
+  }
+  if (limits.cpus > ceiling.cpus) return over("cpus", `--cpus ${ceiling.cpus}`);
+  if (ceiling.pids !== -1 && (limits.pids === -1 || limits.pids > ceiling.pids)) return over("pids", `--pids-limit ${ceiling.pids}`);
+  return { ok: true };
+}

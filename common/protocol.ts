@@ -210,8 +210,9 @@ function parseWith<T>(schema: z.ZodType<T>, text: string): ParseResult<T> {
   const where = issue ? issue.path.join(".") || "message" : "message";
   const code: ErrorCode = type === "pty.resize" || type === "session.start" ? sizeCode(issue) : "bad_message";
   const failure = { ok: false as const, code, message: `Invalid ${String(type ?? "message")}: ${where}: ${issue?.message ?? "invalid"}.` };
-  const requestId = RequestId.safeParse((value as { requestId?: unknown }).requestId);
-  return requestId.success ? { ...failure, requestId: requestId.data } : failure;
+  // Any JSON value can arrive here (null, a number, an array): look for an id only in objects.
+  const requestId = typeof value === "object" && value !== null ? RequestId.safeParse((value as { requestId?: unknown }).requestId) : null;
+  return requestId?.success ? { ...failure, requestId: requestId.data } : failure;
 }
 
 function sizeCode(issue: z.core.$ZodIssue | undefined): ErrorCode {

@@ -48,6 +48,15 @@ function learnerFor(req: http.IncomingMessage, res: http.ServerResponse): string
   return id;
 }
 
+/** The request target as a URL, or null for one no URL can be made of (e.g. "http://[/"). */
+function parseRequestUrl(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? "/", "http://localhost");
+  } catch {
+    return null;
+  }
+}
+
 function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   socket.destroy();
@@ -72,7 +81,12 @@ export function createLabServer(options: LabServerOptions) {
   const alive = new WeakMap<object, boolean>();
 
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const url = parseRequestUrl(req.url);
+    if (!url) {
+      res.writeHead(400, { "content-type": "text/plain" });
+      res.end("Bad request target\n");
+      return;
+    }
     if (url.pathname === "/healthz") {
       const body = {
         ready: options.host !== null,
@@ -111,7 +125,11 @@ export function createLabServer(options: LabServerOptions) {
   });
 
   server.on("upgrade", (req, socket, head) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const url = parseRequestUrl(req.url);
+    if (!url) {
+      refuseUpgrade(socket, 400, "Bad Request");
+      return;
+    }
     if (url.pathname !== WS_PATH) {
       if (options.dev && url.pathname.startsWith("/_next/")) return; // Next's hot reload
       refuseUpgrade(socket, 404, "Not Found");

@@ -2,11 +2,11 @@
 // and cgroup, plus the memory limits of the child cgroups they made. Never against what they
 // typed: a step is done when the kernel says so.
 import fs from "node:fs";
-import path from "node:path";
 
 import type { ProbeSnapshot } from "../../common/lab-state";
 import type { LabCheck } from "../../common/lab-steps";
-import { cgroupSubtree } from "../probes/kernel-files";
+import { MAX_CHILD_CGROUPS } from "../sandbox/cgroup/driver";
+import { walkCgroupTree } from "../sandbox/cgroup/fs-ops";
 
 export interface CheckContext {
   snapshot: ProbeSnapshot;
@@ -23,14 +23,21 @@ export function memoryLimitsInSubtree(cgroup: CheckContext["cgroup"]): number[] 
       : [cgroup.dirs.unified, "memory.max"];
   if (!dir) return [];
   const limits: number[] = [];
-  for (const sub of cgroupSubtree(dir)) {
-    try {
-      const text = fs.readFileSync(path.join(sub, file), "utf8").trim();
-      if (/^\d+$/.test(text)) limits.push(Number(text));
-    } catch {
-      // removed while we looked
-    }
-  }
+  // Walked through directory descriptors: a learner can nest cgroups deeper than PATH_MAX.
+  walkCgroupTree(
+    dir,
+    {
+      before: (sub) => {
+        try {
+          const text = fs.readFileSync(`${sub}/${file}`, "utf8").trim();
+          if (/^\d+$/.test(text)) limits.push(Number(text));
+        } catch {
+          // removed while we looked
+        }
+      },
+    },
+    MAX_CHILD_CGROUPS,
+  );
   return limits;
 }
 

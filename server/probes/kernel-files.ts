@@ -8,9 +8,10 @@ import path from "node:path";
 /**
  * errno codes that mean the object went away: ENOENT for a missing /proc/<pid> or cgroup file,
  * ESRCH for a task that exited while its /proc entry was open, ENODEV for a cgroup file read
- * while its cgroup is being removed.
+ * while its cgroup is being removed. ENAMETOOLONG counts too: a learner can nest cgroups deeper
+ * than PATH_MAX, and what lies past it is out of the probes' reach, like something gone.
  */
-const GONE_CODES = new Set(["ENOENT", "ESRCH", "ENODEV"]);
+const GONE_CODES = new Set(["ENOENT", "ESRCH", "ENODEV", "ENAMETOOLONG"]);
 
 export function isGoneError(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;

@@ -16,6 +16,7 @@ import { launcherArgv, sandboxEnv } from "./launcher-args";
 import type { Limits } from "./limits";
 import { MAX_CHILD_CGROUPS } from "./cgroup/driver";
 import { countDescendants } from "./cgroup/fs-ops";
+import { PtyInput } from "./pty-input";
 import type { UidSlot, UidSlots } from "./uid-slots";
 
 export interface SandboxHostSettings {
@@ -109,6 +110,8 @@ export class Sandbox {
   startup: LaunchStep[] = [];
   /** The limits in force, and where each lives on this host with the value written. */
   limits: Limits;
+  /** The limits the session started with: the most a learner may set from the page. */
+  readonly initialLimits: Readonly<Limits>;
   cgroupFiles: LimitWrite[];
   private exitInfo: { exitCode: number | null; signal: number | null } | null = null;
   private readonly exitWaiters: Array<(info: { exitCode: number | null; signal: number | null }) => void> = [];
@@ -126,6 +129,7 @@ export class Sandbox {
     limits: Limits,
   ) {
     this.limits = limits;
+    this.initialLimits = Object.freeze({ ...limits });
     this.cgroupFiles = [...cgroup.writes];
     this.sessionId = cgroup.sessionId;
     this.hostname = `lab-${this.sessionId.slice(0, 6)}`;
@@ -223,6 +227,11 @@ export class Sandbox {
         encoding: null,
       } as pty.IPtyForkOptions);
       this.process = terminal;
+      // node-pty keeps the master's descriptor as `_fd` (not in its typings); input goes
+      // through our bounded writer (pty-input.ts) rather than node-pty's unbounded one.
+      const masterFd = (terminal as unknown as { _fd?: unknown })._fd;
+      if (typeof masterFd !== "number") throw new SandboxStartFailure({ kind: "failed", message: "node-pty did not expose the terminal's descriptor" });
+      this.input = new PtyInput(masterFd);
       // Output before the first listener attaches is kept, so nothing the shell prints is lost.
       this.buffered = [];
       this.dataSubscription = terminal.onData((data) => {
@@ -277,6 +286,7 @@ export class Sandbox {
     return steps;
   }
 
+  private input: PtyInput | null = null;
   private dataListener: ((chunk: Buffer) => void) | null = null;
   private buffered: Buffer[] | null = null;
   private dataSubscription: { dispose(): void } | null = null;
@@ -363,10 +373,14 @@ export class Sandbox {
     return this.exitInfo !== null;
   }
 
-  write(data: string | Buffer): void {
-    if (this.exitInfo || this.destroying) return;
-    // Bytes as they came: a frame may end inside a multi-byte character that the next completes.
-    this.process?.write(data);
+  /**
+   * Keystrokes for the terminal, as bytes (a frame may end inside a multi-byte character that
+   * the next completes). False when they were dropped: the program is not reading its input
+   * and the queue is full.
+   */
+  write(data: string | Buffer): boolean {
+    if (this.exitInfo || this.destroying || !this.input) return false;
+    return this.input.write(typeof data === "string" ? Buffer.from(data, "utf8") : data);
   }
 
   resize(cols: number, rows: number): void {
@@ -394,6 +408,7 @@ export class Sandbox {
   }
 
   private async teardown(): Promise<void> {
+    this.input?.stop();
     for (const watcher of this.watchers.splice(0)) watcher.close();
     if (this.watchdog) clearInterval(this.watchdog);
     const marker = `/${this.sessionId}`;

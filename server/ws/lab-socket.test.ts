@@ -166,8 +166,14 @@ describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (s
     client.sendJson({ type: "pty.resize", size: { cols: 0, rows: 0 } });
     client.sendJson({ type: "pty.resize", size: { cols: 100000, rows: 24 } });
     client.sendJson({ type: "pty.ack", bytes: -1 });
-    await client.waitFor(() => client.errors().length >= 5, "five error frames");
-    expect(client.errors().map((e) => e.code)).toEqual(["bad_json", "unknown_type", "bad_resize", "bad_resize", "bad_message"]);
+    // JSON that is valid but not an object at all.
+    client.ws.send("null");
+    client.ws.send("[1,2]");
+    client.ws.send("42");
+    await client.waitFor(() => client.errors().length >= 8, "eight error frames");
+    expect(client.errors().map((e) => e.code)).toEqual([
+      "bad_json", "unknown_type", "bad_resize", "bad_resize", "bad_message", "bad_message", "bad_message", "bad_message",
+    ]);
     expect(client.errors()[1]?.message).toBe('Unknown message type "shell.exec".');
     expect(client.closeCode).toBeNull();
 
@@ -208,6 +214,27 @@ describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (s
     await client.closed();
   });
 
+  it("drops input a program does not read, without queueing it for ever", async () => {
+    const client = new LabClient(server.url);
+    await client.start();
+    client.type("stty raw -echo; echo not-reading; sleep 30\r");
+    await client.waitFor(() => /not-reading\r?\n/.test(client.output.split("stty raw")[1] ?? ""), "the shell asleep");
+    // More than the queue holds, sent within the input budget (256 KiB a second).
+    const notReading = "The shell is not reading its input right now, so what you typed was dropped.";
+    for (let round = 0; round < 4 && !client.errors().some((e) => e.message === notReading); round++) {
+      for (let i = 0; i < 8; i++) client.ws.send(Buffer.alloc(16 * 1024, 0x61), { binary: true });
+      await new Promise((r) => setTimeout(r, 600));
+    }
+    await client.waitFor(() => client.errors().some((e) => e.message === notReading), "input refused");
+    // The server still answers at once, and the socket stays open.
+    const at = Date.now();
+    client.sendJson({ type: "ping", at });
+    await client.waitFor(() => client.messages.some((m) => m.type === "pong" && m.at === at), "pong");
+    expect(client.closeCode).toBeNull();
+    client.close();
+    await client.closed();
+  });
+
   it("closes after too many bad frames", async () => {
     const client = new LabClient(server.url);
     await client.opened();
@@ -237,6 +264,16 @@ describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (s
     expect(client.messages.find((m) => m.type === "session.exit")).toEqual({ type: "session.exit", exitCode: 7, signal: null });
   });
 
+  it("answers a request target no URL can be made of with 400, and keeps serving", async () => {
+    expect(await rawRequest(server.port, "GET http://[/ HTTP/1.1\r\nHost: x\r\n\r\n")).toMatch(/^HTTP\/1\.1 400/);
+    expect(await rawRequest(server.port, "GET http://[/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")).toMatch(/^HTTP\/1\.1 400/);
+    const client = new LabClient(server.url);
+    await client.start();
+    expect(await client.run("echo alive")).toBe("alive");
+    client.close();
+    await client.closed();
+  });
+
   it("refuses upgrades on other paths and WebSockets from foreign origins", async () => {
     expect(await rawUpgrade(server.port, "/other")).toMatch(/^HTTP\/1\.1 404/);
     expect(await rawUpgrade(server.port, "/ws", "http://evil.example")).toMatch(/^HTTP\/1\.1 403/);
@@ -264,6 +301,18 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 15_
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Send raw bytes and return the status line the server answers with. */
+function rawRequest(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(request));
+    socket.once("data", (data) => {
+      resolve(data.toString("utf8").split("\r\n")[0] ?? "");
+      socket.destroy();
+    });
+    socket.once("error", reject);
+  });
 }
 
 /** Send a raw upgrade request and return the status line the server answers with. */

@@ -6,7 +6,7 @@ import os from "node:os";
 import type { WebSocket } from "ws";
 
 import type { LabStep } from "../../common/lab-steps";
-import { type Limits, checkLimits } from "../../common/limits";
+import { type Limits, checkLimits, checkWithinCeiling } from "../../common/limits";
 import {
   type ClientMessage,
   CloseCode,
@@ -78,7 +78,16 @@ export class LabSocket {
     private readonly learnerId: string,
   ) {
     ws.binaryType = "nodebuffer";
-    ws.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    ws.on("message", (data, isBinary) => {
+      // A frame must never take the server down with it: whatever slips past the parsing is
+      // this connection's error, answered as a bad frame, and every other session carries on.
+      try {
+        this.onFrame(data as Buffer, isBinary);
+      } catch (err) {
+        log.error({ remote, err: (err as Error).message }, "frame handling failed");
+        this.badFrame("bad_message", "The lab could not handle that message.");
+      }
+    });
     ws.on("close", () => this.onClose());
     ws.on("error", (err) => log.warn({ remote, err: err.message }, "websocket error"));
     this.startTimer = setTimeout(() => {
@@ -148,7 +157,9 @@ export class LabSocket {
       return;
     }
     this.inputBudget -= data.length;
-    this.sandbox.write(data);
+    if (!this.sandbox.write(data)) {
+      this.error("rate_limited", "The shell is not reading its input right now, so what you typed was dropped.");
+    }
   }
 
   private onMessage(message: ClientMessage): void {
@@ -203,7 +214,8 @@ export class LabSocket {
       return;
     }
     const limits = { ...sandbox.limits, ...change };
-    const check = checkLimits(limits, hostCapacity());
+    const checked = checkLimits(limits, hostCapacity());
+    const check = checked.ok ? checkWithinCeiling(limits, sandbox.initialLimits) : checked;
     if (!check.ok) {
       this.send({ type: "error", code: "bad_limit", message: check.message, field: check.field, requestId });
       return;
@@ -230,10 +242,15 @@ export class LabSocket {
     probes.start(sandbox, (delta) => {
       this.send({ type: "state.delta", delta });
       this.lastStateSentAt = Date.now();
-      this.evaluateSteps();
+      this.evaluateSteps(); // a throw here is caught and logged by the probe loop
     });
     this.checkTimer = setInterval(() => {
-      this.evaluateSteps();
+      try {
+        this.evaluateSteps();
+      } catch (err) {
+        // A check that cannot be made now is made on a later tick; it never stops the server.
+        log.error({ sessionId: sandbox.sessionId, err: (err as Error).message }, "lab-step check failed");
+      }
       const latest = this.probes?.latest();
       if (latest && Date.now() - this.lastStateSentAt >= STATE_HEARTBEAT_MS) {
         this.send({ type: "state.delta", delta: { kind: "change", takenAtMs: latest.takenAtMs } });
@@ -262,7 +279,11 @@ export class LabSocket {
     for (const step of pending) {
       if (!checkHolds(step.check, ctx)) continue;
       const atMs = Date.now();
-      this.ctx.progress?.complete(this.learnerId, this.lesson, step.id, atMs);
+      try {
+        this.ctx.progress?.complete(this.learnerId, this.lesson, step.id, atMs);
+      } catch (err) {
+        log.error({ lesson: this.lesson, step: step.id, err: (err as Error).message }, "progress could not be stored");
+      }
       this.doneSteps.set(step.id, atMs);
       changed = true;
       log.info({ sessionId: sandbox.sessionId, lesson: this.lesson, step: step.id }, "lab step done");
@@ -290,7 +311,12 @@ export class LabSocket {
     }
     if (this.steps.length === 0) return;
     this.lesson = lesson;
-    for (const [id, atMs] of this.ctx.progress?.completed(this.learnerId, lesson) ?? []) this.doneSteps.set(id, atMs);
+    try {
+      for (const [id, atMs] of this.ctx.progress?.completed(this.learnerId, lesson) ?? []) this.doneSteps.set(id, atMs);
+    } catch (err) {
+      // The database is unreadable right now: the steps still tick; they are just not restored.
+      log.error({ lesson, err: (err as Error).message }, "progress could not be read");
+    }
     this.sendProgress();
   }
 

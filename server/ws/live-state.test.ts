@@ -167,7 +167,13 @@ describe.skipIf(unavailable !== null)(`live state, limits and progress${unavaila
     update("r5", { cpus: 1000 });
     update("r6", { memoryBytes: 64 << 20 }, "0000000000000000");
     update("r7", {});
-    await client.waitFor(() => client.errors().length >= 7, "seven errors");
+    // Within what the host has, but above what the lab gave this session: a stranger must not
+    // raise their own limits to the whole machine.
+    update("r8", { memoryBytes: 1 << 30, memorySwapBytes: 1 << 30 });
+    update("r9", { pids: -1 });
+    update("r10", { memorySwapBytes: -1 });
+    update("r11", { cpus: 2 });
+    await client.waitFor(() => client.errors().length >= 11, "eleven errors");
     // Each error names the request it answers, so the page can match answers to requests.
     expect(client.errors().map((e) => [e.requestId, e.code, e.field ?? null])).toEqual([
       ["r1", "bad_message", null],
@@ -177,7 +183,12 @@ describe.skipIf(unavailable !== null)(`live state, limits and progress${unavaila
       ["r5", "bad_limit", "cpus"],
       ["r6", "not_your_session", null],
       ["r7", "bad_message", null],
+      ["r8", "bad_limit", "memoryBytes"],
+      ["r9", "bad_limit", "pids"],
+      ["r10", "bad_limit", "memorySwapBytes"],
+      ["r11", "bad_limit", "cpus"],
     ]);
+    expect(client.errors()[7]?.message).toBe("This lab allows --memory 256m at most; lower is fine, higher is up to the lab's operator.");
     expect(client.messages.some((m) => m.type === "limits.updated")).toBe(false);
     expect(await client.run(`cat ${limitFile}`)).toBe("268435456");
     client.close();

@@ -243,6 +243,29 @@ test("a keyboard user can skip the lesson's buttons and land in the terminal", a
   }
   await expect(skip).toBeFocused();
   await page.keyboard.press("Enter");
+  // From the lab's top: the screen-reader toggle, the link past the terminal, the terminal.
+  await page.keyboard.press("Tab");
+  await expect(page.getByTestId("screen-reader-mode")).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("link", { name: "Skip past the terminal to the live views" })).toBeFocused();
   await page.keyboard.press("Tab");
   await expect.poll(() => page.evaluate(() => document.querySelector("[data-testid=terminal]")?.contains(document.activeElement) ?? false)).toBe(true);
+});
+
+test("a keyboard user can get past the terminal going forwards, and turn on screen-reader mode", async ({ page }) => {
+  await mockLab(page);
+  await page.goto(LESSON);
+  await expect(page.getByTestId("lab-status")).toContainText("ready");
+  const past = page.getByRole("link", { name: "Skip past the terminal to the live views" });
+  await past.focus();
+  await page.keyboard.press("Enter");
+  await expect(page.locator("#live-views")).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("tab", { name: "Namespaces" })).toBeFocused();
+
+  // xterm.js keeps an accessible copy of the output only in screen-reader mode; the choice is kept.
+  await page.getByTestId("screen-reader-mode").check();
+  await expect(page.locator(".xterm-accessibility")).toHaveCount(1);
+  await page.reload();
+  await expect(page.getByTestId("screen-reader-mode")).toBeChecked();
 });

@@ -608,11 +608,17 @@ static int child_main(int sync_fd) {
   /* Until the parent says "go", this process has no uid in its namespace and no cgroup; an
    * EOF instead means the parent failed and has said why. */
   if (read(sync_fd, &go, 1) != 1) _exit(EXIT_LAUNCHER);
-  close(sync_fd);
 
   /* Become the namespace's root: host uid/gid uid_base from here on, never host root. */
   if (setresgid(0, 0, 0) < 0) die_errno("setresgid 0");
   if (setresuid(0, 0, 0) < 0) die_errno("setresuid 0");
+  /* Changing credentials clears the parent-death signal (credentials(7)): set it again, then
+   * make sure the launcher did not die in between. It keeps its end of the socket open for
+   * as long as it lives, so a closed socket here means it is gone. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) die_errno("prctl PR_SET_PDEATHSIG");
+  char probe;
+  if (recv(sync_fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK) == 0) _exit(EXIT_LAUNCHER);
+  close(sync_fd);
   report("identity", NULL);
 
   /* The cgroup namespace is created now, after the parent moved us into the session cgroup,
@@ -667,6 +673,12 @@ int main(int argc, char **argv) {
   uint64_t start = now_ns();
   parse_args(argc, argv);
   if (geteuid() != 0) die("must run as root (it creates namespaces and cgroups for others)");
+  /* The launcher lives no longer than whoever started it (the server, or nslab run): its
+   * death then ends the sandbox too (the child's own parent-death signal, below). The check
+   * after the prctl catches a parent that died before it. */
+  pid_t starter = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) die_errno("prctl PR_SET_PDEATHSIG");
+  if (getppid() != starter) die("the process that started the launcher has already exited");
 
   /* Only 0, 1 and 2 survive: a leaked host fd is a path out (CVE-2024-21626). */
   if (syscall(SYS_close_range, 3, ~0U, 0) < 0) die_errno("close_range");

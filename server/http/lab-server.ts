@@ -182,9 +182,13 @@ export function createLabServer(options: LabServerOptions) {
     async close(): Promise<void> {
       clearInterval(heartbeat);
       await Promise.all([...sockets].map((s) => s.shutdown()));
+      // Pages were told (4006); a client that never answers the close handshake, or an HTTP
+      // request still in flight, must not hold the shutdown open.
+      for (const ws of wss.clients) ws.terminate();
       wss.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      await closed;
     },
   };
 }

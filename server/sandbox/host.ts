@@ -20,6 +20,7 @@ export class SandboxHost {
   private readonly slots: UidSlots;
   private readonly settings: SandboxHostSettings;
   private starting = 0;
+  private closing = false;
 
   constructor(
     readonly driver: CgroupDriver,
@@ -44,9 +45,15 @@ export class SandboxHost {
     if (this.live.size + this.starting >= this.options.maxSessions) {
       throw new SandboxStartFailure({ kind: "full", message: `all ${this.options.maxSessions} sandboxes are in use` });
     }
+    if (this.closing) throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
     this.starting++;
     try {
       const sandbox = await Sandbox.start(this.settings, this.driver, this.slots, spec);
+      if (this.closing) {
+        // Shutdown began while this one was starting: it must not outlive the server.
+        await sandbox.destroy();
+        throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
+      }
       this.live.add(sandbox);
       sandbox.onExit(() => {
         void sandbox.destroy().finally(() => this.live.delete(sandbox));
@@ -58,8 +65,11 @@ export class SandboxHost {
   }
 
   async destroyAll(): Promise<void> {
+    this.closing = true;
     await Promise.all([...this.live].map((s) => s.destroy()));
     this.live.clear();
+    // Those still starting see `closing` and destroy themselves; wait for them.
+    while (this.starting > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
   /**

@@ -156,6 +156,8 @@ export class Sandbox {
       fs.writeFileSync(path.join(stateDir, "owner"), `${process.pid}\n`);
       cgroup = driver.create(sessionId, spec.limits, slot.uidBase);
     } catch (err) {
+      // create() may have made some directories before it failed.
+      driver.remove(driver.open(sessionId));
       fs.rmSync(stateDir, { recursive: true, force: true });
       slots.release(slot);
       throw new SandboxStartFailure({ kind: "failed", message: `cannot prepare the sandbox: ${(err as Error).message}` });
@@ -164,7 +166,8 @@ export class Sandbox {
     if (spec.hostname) (sandbox as { hostname: string }).hostname = spec.hostname;
     try {
       await sandbox.launch(spec);
-      sandbox.watchChildCgroups();
+      // Not for a sandbox already exiting: its teardown may have run, and would not clear them.
+      if (!sandbox.exitInfo && !sandbox.destroying) sandbox.watchChildCgroups();
     } catch (err) {
       await sandbox.destroy();
       throw err;

@@ -28,6 +28,10 @@ import { type Sandbox, SandboxStartFailure } from "../sandbox/sandbox";
 /** Pause the shell when this much output is unacknowledged; resume below the low mark. */
 export const FLOW_HIGH_WATER = 128 * 1024;
 export const FLOW_LOW_WATER = 32 * 1024;
+/** Costly control messages (state.watch, limits.update, pty.resize) accepted per second: a page
+ *  sends a few; a script toggling state.watch in a loop would make the server read full
+ *  snapshots back to back. */
+export const CONTROL_FRAMES_PER_SECOND = 20;
 /** Bad frames tolerated before the connection is closed. */
 export const MAX_BAD_FRAMES = 20;
 const START_TIMEOUT_MS = 15_000;
@@ -62,6 +66,8 @@ export class LabSocket {
   private paused = false;
   private inputBudget = INPUT_BYTES_PER_SECOND;
   private inputRefilledAt = Date.now();
+  private controlBudget = CONTROL_FRAMES_PER_SECOND;
+  private controlRefilledAt = Date.now();
   private readonly startTimer: NodeJS.Timeout;
   private probes: ProbeLoop | null = null;
   private checkTimer: NodeJS.Timeout | null = null;
@@ -113,6 +119,7 @@ export class LabSocket {
     this.state = "closed";
     clearTimeout(this.startTimer);
     this.stopProbes();
+    this.stopResumeTimer();
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code);
     void this.sandbox?.destroy();
   }
@@ -137,7 +144,27 @@ export class LabSocket {
       this.badFrame(parsed.code, parsed.message, parsed.requestId);
       return;
     }
+    // Messages that make the server do real work (read a full snapshot, write cgroup files,
+    // resize the pty) are budgeted; acknowledgements and pings are not.
+    const costly = parsed.message.type === "state.watch" || parsed.message.type === "limits.update" || parsed.message.type === "pty.resize";
+    if (costly && !this.takeControlBudget()) {
+      const requestId = parsed.message.type === "limits.update" ? parsed.message.requestId : undefined;
+      this.send({ type: "error", code: "rate_limited", message: "Too many requests at once; one was dropped.", ...(requestId ? { requestId } : {}) });
+      return;
+    }
     this.onMessage(parsed.message);
+  }
+
+  private takeControlBudget(): boolean {
+    const now = Date.now();
+    this.controlBudget = Math.min(
+      CONTROL_FRAMES_PER_SECOND,
+      this.controlBudget + ((now - this.controlRefilledAt) / 1000) * CONTROL_FRAMES_PER_SECOND,
+    );
+    this.controlRefilledAt = now;
+    if (this.controlBudget < 1) return false;
+    this.controlBudget -= 1;
+    return true;
   }
 
   private onInput(data: Buffer): void {
@@ -180,8 +207,9 @@ export class LabSocket {
         return;
       case "pty.ack":
         this.unacked = Math.max(0, this.unacked - message.bytes);
-        if (this.paused && this.unacked < FLOW_LOW_WATER) {
+        if (this.paused && this.unacked < FLOW_LOW_WATER && this.ws.bufferedAmount < FLOW_LOW_WATER) {
           this.paused = false;
+          this.stopResumeTimer();
           this.sandbox?.resume();
         }
         return;
@@ -378,10 +406,37 @@ export class LabSocket {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.ws.send(chunk, { binary: true });
     this.unacked += chunk.length;
-    if (!this.paused && this.unacked > FLOW_HIGH_WATER) {
+    // The page's acknowledgements are a claim; the socket's own send buffer is a fact. Either
+    // one over the mark pauses the shell, so a client that stops reading cannot make the
+    // server buffer output without bound.
+    if (!this.paused && (this.unacked > FLOW_HIGH_WATER || this.ws.bufferedAmount > FLOW_HIGH_WATER)) {
       this.paused = true;
       this.sandbox?.pause();
+      this.resumeWhenDrained();
     }
+  }
+
+  private resumeTimer: NodeJS.Timeout | null = null;
+
+  private resumeWhenDrained(): void {
+    if (this.resumeTimer) return;
+    this.resumeTimer = setInterval(() => {
+      if (this.state === "closed") {
+        this.stopResumeTimer();
+        return;
+      }
+      if (this.unacked < FLOW_LOW_WATER && this.ws.bufferedAmount < FLOW_LOW_WATER) {
+        this.paused = false;
+        this.sandbox?.resume();
+        this.stopResumeTimer();
+      }
+    }, 50);
+    this.resumeTimer.unref();
+  }
+
+  private stopResumeTimer(): void {
+    if (this.resumeTimer) clearInterval(this.resumeTimer);
+    this.resumeTimer = null;
   }
 
   private onClose(): void {
@@ -389,6 +444,7 @@ export class LabSocket {
     this.state = "closed";
     clearTimeout(this.startTimer);
     this.stopProbes();
+    this.stopResumeTimer();
     if (this.sandbox) {
       log.info({ sessionId: wasRunning }, "session socket closed");
       void this.sandbox.destroy();

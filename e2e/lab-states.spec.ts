@@ -1,6 +1,7 @@
 import { type Page, type WebSocketRoute, expect, test } from "@playwright/test";
 
 import { type ClientMessage, CloseCode, PROTOCOL_VERSION, type ServerMessage, closeReason, parseClientMessage } from "../common/protocol";
+import { sessionReady } from "./fixtures";
 
 // The terminal panel against a stand-in for the lab server: Playwright answers the page's
 // WebSocket itself, so states a real server rarely produces on demand (full, unreachable,
@@ -8,23 +9,7 @@ import { type ClientMessage, CloseCode, PROTOCOL_VERSION, type ServerMessage, cl
 
 const LESSON = "/lessons/containers-vs-vms";
 
-const ready: ServerMessage = {
-  type: "session.ready",
-  version: PROTOCOL_VERSION,
-  sessionId: "00c0ffee00c0ffee",
-  hostname: "lab-00c0ff",
-  hostPid: 31337,
-  cgroupVersion: 2,
-  limits: { memoryBytes: 256 * 1024 * 1024, memorySwapBytes: 256 * 1024 * 1024, cpus: 0.5, pids: 100 },
-  cgroupFiles: [
-    { flag: "--memory", file: "memory.max", value: "268435456" },
-    { flag: "--memory-swap", file: "memory.swap.max", value: "0" },
-    { flag: "--cpus", file: "cpu.max", value: "50000 100000" },
-    { flag: "--pids-limit", file: "pids.max", value: "100" },
-  ],
-  host: { cpus: 2, memoryBytes: 4 * 1024 * 1024 * 1024, kernelRelease: "6.18.0" },
-  startup: [{ step: "exec", atMs: 4.2 }],
-};
+const ready = sessionReady(2);
 
 /** What the page sent over one mocked socket: its JSON frames parsed, its binary frames as text. */
 type PageFrames = { messages: ClientMessage[]; input: string[] };

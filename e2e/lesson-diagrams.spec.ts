@@ -1,6 +1,7 @@
 import { type Page, expect, test } from "@playwright/test";
 
-import { CloseCode, PROTOCOL_VERSION, type ServerMessage } from "../common/protocol";
+import { CloseCode, type ServerMessage } from "../common/protocol";
+import { sessionReady } from "./fixtures";
 
 // The first lesson's diagrams and engine pieces where the lab is not what it should be — full,
 // unreachable — and where it is a stand-in that says exactly what a test needs (Playwright
@@ -8,20 +9,7 @@ import { CloseCode, PROTOCOL_VERSION, type ServerMessage } from "../common/proto
 
 const LESSON = "/lessons/containers-vs-vms";
 
-const ready: ServerMessage = {
-  type: "session.ready",
-  version: PROTOCOL_VERSION,
-  sessionId: "00c0ffee00c0ffee",
-  hostname: "lab-00c0ff",
-  hostPid: 31337,
-  cgroupVersion: 2,
-  limits: { memoryBytes: 256 * 1024 * 1024, memorySwapBytes: 256 * 1024 * 1024, cpus: 0.5, pids: 100 },
-  cgroupFiles: [
-    { flag: "--memory", file: "memory.max", value: "268435456" },
-    { flag: "--memory-swap", file: "memory.swap.max", value: "0" },
-    { flag: "--cpus", file: "cpu.max", value: "50000 100000" },
-    { flag: "--pids-limit", file: "pids.max", value: "100" },
-  ],
+const ready = sessionReady(2, {
   host: { cpus: 2, memoryBytes: 4 * 1024 * 1024 * 1024, kernelRelease: "6.18.0-test" },
   startup: [
     { step: "start", atMs: 0.2 },
@@ -29,7 +17,7 @@ const ready: ServerMessage = {
     { step: "cgroup", atMs: 3.0 },
     { step: "exec", atMs: 4.2 },
   ],
-};
+});
 
 async function labFull(page: Page) {
   await page.routeWebSocket(/\/ws$/, (ws) => {

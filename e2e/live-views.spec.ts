@@ -1,7 +1,8 @@
 import { type Page, type WebSocketRoute, expect, test } from "@playwright/test";
 
 import type { SnapshotDelta } from "../common/lab-state";
-import { type ClientMessage, PROTOCOL_VERSION, type ServerMessage, parseClientMessage } from "../common/protocol";
+import { type ClientMessage, type ServerMessage, parseClientMessage } from "../common/protocol";
+import { sessionReady } from "./fixtures";
 import { MiB, SANDBOX_NAMESPACES, T0, process, snapshot } from "../components/lab/test-fixtures";
 
 // The live views against a stand-in for the lab server (Playwright answers the page's
@@ -10,23 +11,7 @@ import { MiB, SANDBOX_NAMESPACES, T0, process, snapshot } from "../components/la
 
 const LESSON = "/lessons/containers-vs-vms";
 
-const ready: ServerMessage = {
-  type: "session.ready",
-  version: PROTOCOL_VERSION,
-  sessionId: "0123456789abcdef",
-  hostname: "lab-00c0ff",
-  hostPid: 48213,
-  cgroupVersion: 1,
-  limits: { memoryBytes: 256 * MiB, memorySwapBytes: 256 * MiB, cpus: 0.5, pids: 100 },
-  cgroupFiles: [
-    { flag: "--memory", file: "memory/memory.limit_in_bytes", value: "268435456" },
-    { flag: "--memory-swap", file: "memory/memory.memsw.limit_in_bytes", value: "268435456" },
-    { flag: "--cpus", file: "cpu/cpu.cfs_quota_us", value: "50000" },
-    { flag: "--pids-limit", file: "pids/pids.max", value: "100" },
-  ],
-  host: { cpus: 2, memoryBytes: 4096 * MiB, kernelRelease: "6.18.0" },
-  startup: [{ step: "exec", atMs: 4.2 }],
-};
+const ready = sessionReady(1, { sessionId: "0123456789abcdef", hostPid: 48213 });
 
 type Lab = { messages: ClientMessage[]; ws: WebSocketRoute | null };
 

@@ -18,11 +18,3 @@ export function mountsContaining(marker: string, mountinfo = fs.readFileSync("/p
     .map((line) => line.split(" ")[4] ?? "")
     .filter((mountPoint) => mountPoint.includes(marker));
 }
-
-/** The inode of a namespace link such as /proc/self/ns/net ("net:[4026531833]" -> 4026531833). */
-export function namespaceInode(pid: number | "self", type: string): number {
-  const link = fs.readlinkSync(`/proc/${pid}/ns/${type}`);
-  const m = /\[(\d+)\]$/.exec(link);
-  if (!m) throw new Error(`unexpected namespace link ${link}`);
-  return Number(m[1]);
-}

@@ -8,9 +8,11 @@ import net from "node:net";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import type { NamespaceType } from "../../common/lab-state";
 import { CloseCode, MAX_FRAME_BYTES } from "../../common/protocol";
 import { checkHostFeatures } from "../kernel/features";
-import { mountsContaining, namespaceInode } from "../kernel/proc";
+import { mountsContaining } from "../kernel/proc";
+import { readNamespaceInodes } from "../probes/namespaces";
 import { createLabServer } from "../http/lab-server";
 import { hostCgroupDriver } from "../sandbox/cgroup";
 import type { CgroupDriver } from "../sandbox/cgroup";
@@ -38,6 +40,11 @@ async function startServer(host: SandboxHost | null, reason = "") {
   });
   const port = await lab.listen(0, "127.0.0.1");
   return { lab, url: `ws://127.0.0.1:${port}/ws`, port };
+}
+
+/** The inode of one of a process's namespaces (the probes' own reader). */
+function namespaceInode(pid: number | "self", type: NamespaceType): number | null {
+  return readNamespaceInodes(pid)?.[type] ?? null;
 }
 
 /** Every trace a session could leave on the host, by its id. */
@@ -103,7 +110,8 @@ describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (s
     expect(sandboxNet).not.toBe(namespaceInode("self", "net"));
     // The host sees the same inode for the sandbox's pid 1 as the learner sees inside.
     expect(namespaceInode(ready.hostPid, "net")).toBe(sandboxNet);
-    for (const type of ["pid", "mnt", "uts", "ipc", "user", "cgroup"]) {
+    for (const type of ["pid", "mnt", "uts", "ipc", "user", "cgroup"] as const) {
+      expect(namespaceInode(ready.hostPid, type), type).toBeGreaterThan(0);
       expect(namespaceInode(ready.hostPid, type), type).not.toBe(namespaceInode("self", type));
     }
 

@@ -18,11 +18,10 @@ import path from "node:path";
 import { hostCgroupDriver } from "../server/sandbox/cgroup";
 import { SandboxHost } from "../server/sandbox/host";
 import { DEFAULT_LIMITS } from "../server/sandbox/limits";
-import { parseStatusLines } from "../server/sandbox/sandbox";
 import { LAUNCHER, PROJECT_ROOT, ROOTFS } from "../server/testing/kernel";
 
 const rounds = Number(process.argv[2] ?? 30);
-const STATE_DIR = `/run/nslab-bench-${process.pid}`;
+const RUN_DIR = `/run/nslab-bench-${process.pid}`;
 
 function timeSpawn(cmd: string, args: string[]): number {
   const t = process.hrtime.bigint();
@@ -40,7 +39,7 @@ async function main(): Promise<void> {
   const found = hostCgroupDriver(`/nslab-bench-${process.pid}`);
   if (!("driver" in found)) throw new Error(found.reason);
   const host = new SandboxHost(found.driver, {
-    launcherPath: LAUNCHER, rootfs: ROOTFS, stateDir: STATE_DIR, maxSessions: 1,
+    launcherPath: LAUNCHER, rootfs: ROOTFS, runDir: RUN_DIR,
     layerBytes: 64 << 20, layerInodes: 16384, tmpBytes: 16 << 20,
   });
   const samples: Record<string, number[]> = { true: [], unshare: [], nslab: [], launcher: [], launcherCgroupJoin: [] };
@@ -51,15 +50,15 @@ async function main(): Promise<void> {
     const sandbox = await host.start({ limits: DEFAULT_LIMITS, cols: 80, rows: 24, command: ["/bin/true"], stdio: "pipes" });
     await new Promise<void>((resolve) => sandbox.onExit(() => resolve()));
     samples.nslab!.push(Number(process.hrtime.bigint() - t) / 1e6);
-    const steps = parseStatusLines(sandbox.statusText());
-    const start = Number(steps.find((s) => s.step === "start")?.detail);
-    const at = (step: string) => ((steps.find((s) => s.step === step)?.tNs ?? NaN) - start) / 1e6;
+    const events = sandbox.launchEvents;
+    const start = Number(events.find((e) => e.step === "start")?.detail);
+    const at = (step: string) => ((events.find((e) => e.step === step)?.tNs ?? NaN) - start) / 1e6;
     samples.launcher!.push(at("exec"));
     samples.launcherCgroupJoin!.push(at("cgroup") - at("overlay"));
     await sandbox.destroy();
   }
   for (const parent of Object.values(found.driver.parents)) if (fs.existsSync(parent)) fs.rmdirSync(parent);
-  fs.rmSync(STATE_DIR, { recursive: true, force: true });
+  fs.rmSync(RUN_DIR, { recursive: true, force: true });
 
   const medians = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
   const result = {

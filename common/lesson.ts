@@ -1,8 +1,9 @@
 // Lesson and course metadata: the schemas every lesson file and the course file must match,
 // and the parser for a lesson's frontmatter block.
 //
-// Shared by the pages and by tests: no DOM, no Node. Reading files from disk lives in
-// components/lesson/load-lesson.ts.
+// Shared by the pages, the server and tests: no DOM, no Node. Reading the course and its files
+// is common/course-loader.ts, given a file reader by components/lesson/load-lesson.ts (pages)
+// and server/lessons/lesson-steps.ts (the lab server).
 //
 // A bad lesson is a broken invariant of the content, found at build time, so parsing throws a
 // LessonSourceError whose message names the file and the field; nothing here returns a

@@ -104,8 +104,34 @@ describe("server messages", () => {
       cgroupFiles: [{ flag: "--memory", file: "memory/memory.limit_in_bytes", value: "268435456" }],
       host: { cpus: 2, memoryBytes: 25769803776, kernelRelease: "6.18.44" },
       startup: [{ step: "clone", atMs: 1.5 }],
+      role: "owner",
+      resumeToken: "abcdefghijklmnopqrstuvwxyz0123456789_-ABCDE",
+      resumed: false,
+      size: { cols: 80, rows: 24 },
+      replayBytes: 120,
+      reconnectGraceS: 120,
     };
     expect(parseServerMessage(JSON.stringify(msg))).toEqual({ ok: true, message: msg });
+    // A step the launcher cannot report is a broken frame, not a new kind of bar.
+    expect(parseServerMessage(JSON.stringify({ ...msg, startup: [{ step: "seccomp", atMs: 1 }] })).ok).toBe(false);
+  });
+
+  it("parses the resume and watch requests, and refuses malformed tokens and session ids", () => {
+    const token = "abcdefghijklmnopqrstuvwxyz0123456789_-ABCDE";
+    const resume = { type: "session.resume", version: 1, sessionId: "abcdef0123456789", token, size: { cols: 80, rows: 24 } };
+    expect(parseClientMessage(JSON.stringify(resume))).toEqual({ ok: true, message: resume });
+    const watch = { type: "session.watch", version: 1, sessionId: "abcdef0123456789", token };
+    expect(parseClientMessage(JSON.stringify(watch))).toEqual({ ok: true, message: watch });
+    for (const bad of [{ ...resume, token: "short" }, { ...resume, token: `${token}!` }, { ...watch, sessionId: "../../etc" }, { ...resume, size: undefined }]) {
+      expect(parseClientMessage(JSON.stringify(bad))).toMatchObject({ ok: false, code: "bad_message" });
+    }
+  });
+
+  it("parses a role change and a terminal size for watchers", () => {
+    const role = { type: "session.role", role: "watcher", reason: "Another tab took over." };
+    expect(parseServerMessage(JSON.stringify(role))).toEqual({ ok: true, message: role });
+    expect(parseServerMessage(JSON.stringify({ type: "pty.size", size: { cols: 90, rows: 20 } })).ok).toBe(true);
+    expect(parseServerMessage(JSON.stringify({ ...role, role: "admin" })).ok).toBe(false);
   });
 
   it("rejects an error frame with an unknown code", () => {

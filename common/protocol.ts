@@ -10,7 +10,10 @@
 import { z } from "zod";
 
 import { SnapshotDelta } from "./lab-state";
+import { LaunchStep } from "./launch-events";
 import { Limits } from "./limits";
+
+export { LaunchStep } from "./launch-events";
 
 export const PROTOCOL_VERSION = 1;
 export const WS_PATH = "/ws";
@@ -46,6 +49,11 @@ export const CloseCode = {
   OriginRejected: 4005,
   /** The server is shutting down. */
   ServerShutdown: 4006,
+  /** The sandbox was ended (nobody reconnected in time, or the lab ended it); the preceding
+   *  error frame says why. */
+  SessionGone: 4007,
+  /** A watching page fell too far behind the sandbox's output and was let go. */
+  FellBehind: 4008,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -62,6 +70,8 @@ export const closeReason: Record<CloseCode, string> = {
   [CloseCode.TooManyErrors]: "The lab closed the connection after too many bad messages. Reload the page.",
   [CloseCode.OriginRejected]: "This page is not allowed to use the lab. Open the lesson from the lab's own address.",
   [CloseCode.ServerShutdown]: "The lab server is restarting. Reconnect in a moment.",
+  [CloseCode.SessionGone]: "Your sandbox was ended. Start a new one to continue.",
+  [CloseCode.FellBehind]: "This view fell too far behind the sandbox's output and was closed. Reconnect to watch again.",
 };
 
 /** Error codes carried by `error` frames. */
@@ -79,6 +89,13 @@ export const ErrorCode = z.enum([
   "not_your_session",
   /** nslab ended the sandbox because it went past a bound (too many cgroups). */
   "resource_limit",
+  /** session.resume or session.watch named a sandbox this page may not attach to (made-up or
+   *  mistyped token, another learner's cookie). Deliberately one code for all of them. */
+  "resume_refused",
+  /** The sandbox a page asked to resume or watch has ended; the message says why. */
+  "session_gone",
+  /** Input, resize or limits from a page that only watches. */
+  "read_only",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
@@ -92,6 +109,17 @@ export type TerminalSize = z.infer<typeof TerminalSize>;
  *  limits.updated or error frame that answers it. */
 export const RequestId = z.string().regex(/^[A-Za-z0-9_-]{1,36}$/);
 
+/** A lab session's id: 16 hex digits, also the name of its cgroup. */
+export const SessionId = z.string().regex(/^[0-9a-f]{16}$/);
+
+/** The secret a page keeps to come back to its sandbox (32 random bytes, base64url). It only
+ *  works together with the learner cookie the session was started with. */
+export const ResumeToken = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+
+/** Who a page is to its session: the owner types; a watcher only sees. */
+export const AttachRole = z.enum(["owner", "watcher"]);
+export type AttachRole = z.infer<typeof AttachRole>;
+
 // ---------------------------------------------------------------------------------------------
 // Browser -> server
 
@@ -103,6 +131,23 @@ export const ClientMessage = z.discriminatedUnion("type", [
     lesson: z.string().regex(/^[a-z0-9-]{1,64}$/).optional(),
     size: TerminalSize,
   }),
+  /** First frame instead of session.start: come back to a live sandbox as its owner (a reload,
+   *  a dropped connection, another tab). The newest page takes over; the one before is told
+   *  and keeps watching. */
+  z.object({
+    type: z.literal("session.resume"),
+    version: z.literal(PROTOCOL_VERSION),
+    sessionId: SessionId,
+    token: ResumeToken,
+    size: TerminalSize,
+  }),
+  /** First frame instead of session.start: see a live sandbox without typing into it. */
+  z.object({
+    type: z.literal("session.watch"),
+    version: z.literal(PROTOCOL_VERSION),
+    sessionId: SessionId,
+    token: ResumeToken,
+  }),
   z.object({ type: z.literal("pty.resize"), size: TerminalSize }),
   /** Flow control: the browser has rendered this many bytes of pty output. */
   z.object({ type: z.literal("pty.ack"), bytes: z.number().int().min(0).max(1 << 30) }),
@@ -113,7 +158,7 @@ export const ClientMessage = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("limits.update"),
     requestId: RequestId,
-    sessionId: z.string().regex(/^[0-9a-f]{16}$/),
+    sessionId: SessionId,
     limits: Limits.partial().refine((l) => Object.keys(l).length > 0, "give at least one limit"),
   }),
 ]);
@@ -121,14 +166,6 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 
 // ---------------------------------------------------------------------------------------------
 // Server -> browser
-
-/** One step of the sandbox's start-up, as the launcher reported it. */
-export const LaunchStep = z.object({
-  step: z.string().max(32),
-  /** Milliseconds since the launcher started. */
-  atMs: z.number().min(0),
-});
-export type LaunchStep = z.infer<typeof LaunchStep>;
 
 /** One limit as it went to the kernel: the docker flag, the cgroup file (relative to the
  *  session's cgroup: "memory/memory.limit_in_bytes" on v1, "memory.max" on v2) and the value. */
@@ -163,7 +200,24 @@ export const ServerMessage = z.discriminatedUnion("type", [
     /** What the host has: the upper bounds for the limits panel. */
     host: z.object({ cpus: z.number().positive(), memoryBytes: z.number().int().positive(), kernelRelease: z.string() }),
     startup: z.array(LaunchStep),
+    /** Whether this page types (owner) or only sees (watcher). */
+    role: AttachRole,
+    /** For the owner: what to send in session.resume to come back after a reload. */
+    resumeToken: ResumeToken.optional(),
+    /** True when the sandbox was already running (a reload, a reconnect, a watcher). */
+    resumed: z.boolean(),
+    /** The terminal's size in the sandbox: a watcher draws at this size. */
+    size: TerminalSize,
+    /** The next this-many bytes of terminal output redraw the screen and scrollback as the
+     *  server's copy of the terminal has them; the live output follows. */
+    replayBytes: z.number().int().min(0),
+    /** How long the sandbox waits for its owner after the connection drops (0: not at all). */
+    reconnectGraceS: z.number().int().min(0),
   }),
+  /** This page's role changed: another tab of the same learner took the sandbox over. */
+  z.object({ type: z.literal("session.role"), role: AttachRole, reason: z.string() }),
+  /** The owner resized the terminal (sent to watchers, who draw at the sandbox's size). */
+  z.object({ type: z.literal("pty.size"), size: TerminalSize }),
   /** Kernel state, while the page watches: first a full snapshot, then only what changed. */
   z.object({ type: z.literal("state.delta"), delta: SnapshotDelta }),
   /** The limits after a limits.update, with the files written. */

@@ -34,6 +34,12 @@ export function sessionReady(cgroupVersion: 1 | 2, overrides: Partial<SessionRea
     cgroupFiles: CGROUP_FILES[cgroupVersion],
     host: { cpus: 2, memoryBytes: 4096 * MiB, kernelRelease: "6.18.0" },
     startup: [{ step: "exec", atMs: 4.2 }],
+    role: "owner",
+    resumeToken: "T".repeat(43),
+    resumed: false,
+    size: { cols: 80, rows: 24 },
+    replayBytes: 0,
+    reconnectGraceS: 120,
     ...overrides,
   };
 }

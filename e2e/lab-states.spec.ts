@@ -143,7 +143,7 @@ test("the keyboard reaches the terminal, Tab completes in the shell, and Shift+T
   expect(frames?.input.join("")).toBe("\t");
 });
 
-test("after the shell exits the panel says how, and Restart shell opens a new session", async ({ page }) => {
+test("after the shell exits the panel says how, and Start a new sandbox opens a new session", async ({ page }) => {
   let sessions = 0;
   await page.routeWebSocket(/\/ws$/, (ws) => {
     record(ws, (message) => {
@@ -162,7 +162,7 @@ test("after the shell exits the panel says how, and Restart shell opens a new se
   await expect(status).toContainText(closeReason[CloseCode.SessionEnded]);
   await expect(status).toContainText("The shell exited with status 0.");
 
-  await page.getByRole("button", { name: "Restart shell" }).click();
+  await page.getByRole("button", { name: "Start a new sandbox" }).click();
   await expect(status).toContainText("ready");
   expect(sessions).toBe(2);
 });

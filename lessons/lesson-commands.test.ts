@@ -22,9 +22,9 @@ import { PROJECT_ROOT, sandboxUnavailable } from "../server/testing/kernel";
 
 const unavailable = sandboxUnavailable();
 const NSLAB = path.join(PROJECT_ROOT, "bin/nslab.mjs");
-const STATE_DIR = `/run/nslab-test-lessons-${process.pid}`;
+const RUN_DIR = `/run/nslab-test-lessons-${process.pid}`;
 const CGROUP_PARENT = `/nslab-test-lessons-${process.pid}`;
-const env = { ...process.env, NSLAB_STATE_DIR: STATE_DIR, NSLAB_CGROUP_PARENT: CGROUP_PARENT, LOG_LEVEL: "warn" };
+const env = { ...process.env, NSLAB_RUN_DIR: RUN_DIR, NSLAB_CGROUP_PARENT: CGROUP_PARENT, LOG_LEVEL: "warn" };
 
 /** A human takes a moment between a command that starts something in the background and the
  *  next one; so does the test, or the next command could look before the process exists. */
@@ -118,7 +118,7 @@ describe.skipIf(unavailable !== null)(`lesson commands of ${lessonSlug}${unavail
   afterAll(() => {
     const found = hostCgroupDriver(CGROUP_PARENT);
     if ("driver" in found) for (const parent of Object.values(found.driver.parents)) if (fs.existsSync(parent)) fs.rmdirSync(parent);
-    fs.rmSync(STATE_DIR, { recursive: true, force: true });
+    fs.rmSync(RUN_DIR, { recursive: true, force: true });
   });
 
   it("finds runnable commands, some for every cgroup version and some for this host's", () => {

@@ -16,6 +16,7 @@ import path from "node:path";
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
+import { removeCgroupTree } from "../server/kernel/cgroup-tree";
 import { hostCgroupDriver, hostCgroupLayout } from "../server/sandbox/cgroup";
 import type { CgroupDriver } from "../server/sandbox/cgroup";
 import { IDS_PER_SANDBOX, UID_BASE_START } from "../server/sandbox/uid-slots";
@@ -23,7 +24,7 @@ import { LAUNCHER, PROJECT_ROOT, ROOTFS, sandboxUnavailable } from "../server/te
 
 const unavailable = sandboxUnavailable();
 const NSLAB = path.join(PROJECT_ROOT, "bin", "nslab.mjs");
-const STATE_DIR = process.env.NSLAB_STATE_DIR ?? "/run/nslab";
+const RUN_DIR = process.env.NSLAB_RUN_DIR ?? "/run/nslab";
 const RUN_TIMEOUT_MS = 30_000;
 const MiB = 1024 * 1024;
 
@@ -181,9 +182,9 @@ function leftoversOf(run: RunResult): string[] {
   for (const parent of Object.values(driver.parents)) {
     for (const entry of listOr(parent)) if (entry.startsWith(prefix)) found.push(`cgroup ${parent}/${entry}`);
   }
-  for (const entry of listOr(path.join(STATE_DIR, "sessions"))) if (entry.startsWith(prefix)) found.push(`state dir ${entry}`);
+  for (const entry of listOr(path.join(RUN_DIR, "sessions"))) if (entry.startsWith(prefix)) found.push(`session dir ${entry}`);
   if (run.uidBase !== null) {
-    const slot = path.join(STATE_DIR, "uid-slots", String((run.uidBase - UID_BASE_START) / IDS_PER_SANDBOX));
+    const slot = path.join(RUN_DIR, "uid-slots", String((run.uidBase - UID_BASE_START) / IDS_PER_SANDBOX));
     if (readOr(slot).includes(` ${prefix}`)) found.push(`uid slot ${slot}`);
   }
   for (const pid of hostPids()) {
@@ -191,21 +192,6 @@ function leftoversOf(run: RunResult): string[] {
   }
   if (readOr("/proc/self/mountinfo").includes(prefix)) found.push("a mount in the host's mount namespace");
   return found;
-}
-
-/** rmdir a cgroup tree of any depth: each level is reached through the open descriptor of the
- *  level above (/proc/self/fd/N/name), so no path ever grows past PATH_MAX. */
-function removeCgroupTreeByFd(dir: string): void {
-  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  try {
-    const here = `/proc/self/fd/${fd}`;
-    for (const entry of fs.readdirSync(here, { withFileTypes: true })) {
-      if (entry.isDirectory()) removeCgroupTreeByFd(`${here}/${entry.name}`);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.rmdirSync(dir);
 }
 
 function sha256(file: string): string {
@@ -229,7 +215,9 @@ function hostState() {
     imageMarker: sha256(path.join(ROOTFS, ".nslab-image")),
     imageMotd: sha256(path.join(ROOTFS, "etc", "motd")),
     imageBinaries: listOr(path.join(ROOTFS, "usr", "bin")).length,
-    stateDirs: ["sessions", "uid-slots"].map((d) => fs.existsSync(path.join(STATE_DIR, d))),
+    // What is in them, not whether they exist: the first sandbox on a fresh machine creates
+    // them, and that is not a change an escape made. An absent directory counts as empty.
+    runDirEntries: Object.fromEntries(["sessions", "uid-slots"].map((d) => [d, listOr(path.join(RUN_DIR, d)).sort()])),
   };
 }
 
@@ -575,7 +563,10 @@ describe.skipIf(unavailable !== null)(`a learner attacking the sandbox through n
       // Whatever the teardown left, this test takes away again, so the next test starts clean.
       const prefix = (run.hostname ?? "lab-").slice("lab-".length);
       for (const parent of Object.values(driver.parents)) {
-        for (const entry of listOr(parent)) if (prefix && entry.startsWith(prefix)) removeCgroupTreeByFd(path.join(parent, entry));
+        for (const entry of listOr(parent)) {
+          // The walker teardown uses, through directory descriptors: no path grows past PATH_MAX.
+          if (prefix && entry.startsWith(prefix) && !removeCgroupTree(path.join(parent, entry))) throw new Error(`cannot remove ${parent}/${entry}`);
+        }
       }
     }
   }, 30_000);
@@ -646,12 +637,12 @@ describe.skipIf(unavailable !== null)(`a learner attacking the sandbox through n
     try {
       const half = token.length / 2;
       const run = await sandboxSh(
-        `for p in ${PROJECT_ROOT} ${PROJECT_ROOT}/package.json ${STATE_DIR} ${ROOTFS} ${marker} /proc/1/root${PROJECT_ROOT}; do
+        `for p in ${PROJECT_ROOT} ${PROJECT_ROOT}/package.json ${RUN_DIR} ${ROOTFS} ${marker} /proc/1/root${PROJECT_ROOT}; do
            test -e "$p" && echo "visible: $p"
          done
          find / -xdev \\( -name launcher.c -o -name ARCHITECTURE.md -o -name nslab-launcher -o -name 'nslab-hostile-marker-*' \\) -print
          t=${token.slice(0, half)}; grep -rlsF "\${t}${token.slice(half)}" / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev
-         grep -cE '${PROJECT_ROOT}|${STATE_DIR}|${ROOTFS}' /proc/self/mountinfo
+         grep -cE '${PROJECT_ROOT}|${RUN_DIR}|${ROOTFS}' /proc/self/mountinfo
          for p in /proc/[0-9]*; do readlink $p/root $p/cwd; for f in $p/fd/*; do readlink $f; done; done | sort -u | paste -sd' '`,
       );
       expect(run.status).toBe(0);

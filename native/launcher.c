@@ -11,10 +11,12 @@
  *          flags. The session cgroups are created and limited by the server before we run;
  *          we only move the sandbox's init into them.
  * Outputs: stdin/stdout/stderr are the learner's terminal (a pty from node-pty, or the caller's
- *          stdio for `nslab run`). With --status-file, one JSON line per step with a monotonic
- *          timestamp in nanoseconds, from both the parent and the child (the page draws it).
+ *          stdio for `nslab run`). With --status-fd N, one JSON line per step with a monotonic
+ *          timestamp in nanoseconds, from both the parent and the child, on the pipe the caller
+ *          handed over as descriptor N (the page draws it; the step names are the closed list
+ *          of common/launch-events.ts). It is the only descriptor above 2 we keep.
  *          Exit status: the command's own status, 128+N if signal N killed it, 125 if the
- *          launcher itself failed (the reason is on stderr and in the status file), 126/127
+ *          launcher itself failed (the reason is on stderr and in the status report), 126/127
  *          when the command cannot be executed / found, as a shell does.
  *
  * Order of steps (the order the trusted launchers use; see ARCHITECTURE.md, "The launcher"):
@@ -90,7 +92,7 @@ struct cgroup_dir {
 
 struct options {
   const char *rootfs;     /* read-only image, the lower layer */
-  const char *state_dir;  /* empty host directory; the writable layer's tmpfs goes here */
+  const char *mount_dir;  /* empty host directory; the writable layer's tmpfs goes here */
   uint32_t uid_base;      /* first host uid/gid of this sandbox's range */
   const char *hostname;
   uint64_t layer_bytes;   /* size of the writable layer's tmpfs */
@@ -99,14 +101,14 @@ struct options {
   int cgroup_version;     /* 1 or 2 */
   struct cgroup_dir cgroups[MAX_CGROUPS];
   int cgroup_count;
-  const char *status_file;
+  int status_fd;          /* the caller's pipe for the step report, or -1 */
   const char *cwd;
   char *env[MAX_ENV + 1];
   int env_count;
   char **argv;            /* the command */
 };
 
-static struct options opt = {.cwd = "/", .cgroup_version = 0};
+static struct options opt = {.cwd = "/", .cgroup_version = 0, .status_fd = -1};
 static int status_fd = -1;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -141,8 +143,9 @@ static void report(const char *step, const char *detail) {
   int n = snprintf(line, sizeof line, "{\"step\":\"%s\",\"pid\":%d,\"tNs\":%" PRIu64 "%s%s%s}\n",
                    step, (int)getpid(), now_ns(), detail ? ",\"detail\":\"" : "", detail ? esc : "",
                    detail ? "\"" : "");
+  /* One write of less than PIPE_BUF bytes: the kernel keeps it whole on the pipe (pipe(7)). */
   if (n > 0 && write(status_fd, line, (size_t)n) < 0) {
-    /* The status file is a report, not a control channel: losing a line is not fatal. */
+    /* The report is not a control channel: losing a line is not fatal. */
   }
 }
 
@@ -175,10 +178,10 @@ static void die_errno(const char *fmt, ...) {
 
 static void usage(void) {
   dprintf(STDERR_FILENO,
-          "usage: nslab-launcher --rootfs DIR --state-dir DIR --uid-base N --hostname NAME\n"
+          "usage: nslab-launcher --rootfs DIR --mount-dir DIR --uid-base N --hostname NAME\n"
           "         --layer-bytes N --layer-inodes N --tmp-bytes N\n"
           "         --cgroup-v1 NAME=DIR ... | --cgroup-v2 DIR\n"
-          "         [--status-file PATH] [--cwd DIR] [--env KEY=VALUE ...] -- CMD [ARG...]\n");
+          "         [--status-fd N] [--cwd DIR] [--env KEY=VALUE ...] -- CMD [ARG...]\n");
   _exit(EXIT_LAUNCHER);
 }
 
@@ -232,8 +235,8 @@ static void parse_args(int argc, char **argv) {
     const char *v = argv[++i];
     if (strcmp(a, "--rootfs") == 0) {
       opt.rootfs = parse_abs_dir(a, v);
-    } else if (strcmp(a, "--state-dir") == 0) {
-      opt.state_dir = parse_abs_dir(a, v);
+    } else if (strcmp(a, "--mount-dir") == 0) {
+      opt.mount_dir = parse_abs_dir(a, v);
     } else if (strcmp(a, "--uid-base") == 0) {
       /* Above 65535 so no sandbox id is ever a real system account; room for the range. */
       opt.uid_base = (uint32_t)parse_u64(a, v, 65536, UINT32_MAX - ID_COUNT - 1);
@@ -262,9 +265,9 @@ static void parse_args(int argc, char **argv) {
       if (opt.cgroup_count) die("--cgroup-v2 given twice");
       opt.cgroup_version = 2;
       add_cgroup(a, "", v);
-    } else if (strcmp(a, "--status-file") == 0) {
-      if (v[0] != '/') die("--status-file needs an absolute path");
-      opt.status_file = v;
+    } else if (strcmp(a, "--status-fd") == 0) {
+      /* 0-2 are the learner's terminal; the report needs a descriptor of its own. */
+      opt.status_fd = (int)parse_u64(a, v, 3, 1023);
     } else if (strcmp(a, "--cwd") == 0) {
       if (v[0] != '/') die("--cwd needs an absolute path");
       opt.cwd = v;
@@ -280,13 +283,13 @@ static void parse_args(int argc, char **argv) {
   if (i >= argc) die("no command given after --");
   opt.argv = &argv[i];
   if (!opt.rootfs) die("--rootfs is required");
-  if (!opt.state_dir) die("--state-dir is required");
+  if (!opt.mount_dir) die("--mount-dir is required");
   if (!opt.uid_base) die("--uid-base is required");
   if (!opt.hostname) die("--hostname is required");
   if (!opt.layer_bytes || !opt.layer_inodes || !opt.tmp_bytes)
     die("--layer-bytes, --layer-inodes and --tmp-bytes are required");
   if (!opt.cgroup_count) die("a --cgroup-v1 or --cgroup-v2 is required");
-  if (strlen(opt.state_dir) > PATH_MAX - 64) die("--state-dir is too long");
+  if (strlen(opt.mount_dir) > PATH_MAX - 64) die("--mount-dir is too long");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -336,15 +339,15 @@ static void mnt_writable_layer(void) {
   char data[128], path[PATH_MAX];
   snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=0755", opt.layer_bytes,
            opt.layer_inodes);
-  mount_or_die("nslab-layer", opt.state_dir, "tmpfs", MS_NOSUID | MS_NODEV, data);
+  mount_or_die("nslab-layer", opt.mount_dir, "tmpfs", MS_NOSUID | MS_NODEV, data);
   const char *dirs[] = {"upper", "work", "lower", "root"};
   for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-    path_join(path, opt.state_dir, dirs[i]);
+    path_join(path, opt.mount_dir, dirs[i]);
     mkdir_or_die(path, 0755);
   }
   /* The upper directory becomes the root directory of the learner's filesystem, so it belongs
    * to the learner's root (the first id of the range). */
-  path_join(path, opt.state_dir, "upper");
+  path_join(path, opt.mount_dir, "upper");
   if (chown(path, opt.uid_base, opt.uid_base) < 0) die_errno("chown %s", path);
 }
 
@@ -366,7 +369,7 @@ static void mnt_idmapped_image(pid_t child) {
   };
   if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
     die_errno("mount_setattr idmap on %s", opt.rootfs);
-  path_join(path, opt.state_dir, "lower");
+  path_join(path, opt.mount_dir, "lower");
   if (syscall(SYS_move_mount, tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
     die_errno("move_mount image to %s", path);
   close(tree);
@@ -374,9 +377,9 @@ static void mnt_idmapped_image(pid_t child) {
 }
 
 static void mnt_overlay_root(void) {
-  /* Relative layer paths, resolved from the state directory: the options are shown in the
+  /* Relative layer paths, resolved from the mount directory: the options are shown in the
    * learner's /proc/self/mountinfo, and host paths have no business there. */
-  if (chdir(opt.state_dir) < 0) die_errno("chdir %s", opt.state_dir);
+  if (chdir(opt.mount_dir) < 0) die_errno("chdir %s", opt.mount_dir);
   mount_or_die("overlay", "root", "overlay", MS_NOSUID | MS_NODEV,
                "lowerdir=lower,upperdir=upper,workdir=work");
   if (chdir("/") < 0) die_errno("chdir /");
@@ -397,7 +400,7 @@ static void mnt_sysfs(pid_t child) {
   int sandbox_net = open(path, O_RDONLY | O_CLOEXEC);
   if (sandbox_net < 0) die_errno("open %s", path);
   if (setns(sandbox_net, CLONE_NEWNET) < 0) die_errno("setns %s", path);
-  path_join(path, opt.state_dir, "root/sys");
+  path_join(path, opt.mount_dir, "root/sys");
   mount_or_die("sysfs", path, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
   if (setns(host_net, CLONE_NEWNET) < 0) die_errno("setns back to /proc/self/ns/net");
   close(sandbox_net);
@@ -628,7 +631,7 @@ static int child_main(int sync_fd) {
   mount_or_die(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
 
   char root[PATH_MAX], path[PATH_MAX], data[96];
-  path_join(root, opt.state_dir, "root");
+  path_join(root, opt.mount_dir, "root");
   /* The overlay was mounted by the parent, so in this less privileged namespace its copy is
    * locked, and pivot_root refuses a locked new root. A bind of it made here is ours; it is
    * recursive so that it carries the parent's /sys along, still locked (mnt_sysfs). */
@@ -680,11 +683,22 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) die_errno("prctl PR_SET_PDEATHSIG");
   if (getppid() != starter) die("the process that started the launcher has already exited");
 
-  /* Only 0, 1 and 2 survive: a leaked host fd is a path out (CVE-2024-21626). */
-  if (syscall(SYS_close_range, 3, ~0U, 0) < 0) die_errno("close_range");
-  if (opt.status_file) {
-    status_fd = open(opt.status_file, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (status_fd < 0) die_errno("open %s", opt.status_file);
+  /* Only 0, 1 and 2 survive, and the report pipe as 3, close-on-exec so the command never
+   * holds it: a leaked host fd is a path out (CVE-2024-21626). Anything but a pipe or a socket
+   * as the report descriptor is refused, so no file or directory of the host can pass as one. */
+  if (opt.status_fd >= 0) {
+    struct stat st;
+    if (fstat(opt.status_fd, &st) < 0) die_errno("--status-fd %d", opt.status_fd);
+    if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode)) die("--status-fd %d is not a pipe", opt.status_fd);
+    if (opt.status_fd != 3) {
+      if (dup3(opt.status_fd, 3, O_CLOEXEC) < 0) die_errno("dup3 --status-fd %d", opt.status_fd);
+    } else if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0) {
+      die_errno("fcntl --status-fd 3");
+    }
+    status_fd = 3;
+  }
+  if (syscall(SYS_close_range, status_fd < 0 ? 3 : 4, ~0U, 0) < 0) die_errno("close_range");
+  if (status_fd >= 0) {
     char t[32];
     snprintf(t, sizeof t, "%" PRIu64, start);
     report("start", t);

@@ -10,7 +10,8 @@ import { createLabServer } from "./http/lab-server";
 import { hostCgroupDriver } from "./sandbox/cgroup";
 import { SandboxHost } from "./sandbox/host";
 import { LessonCatalog } from "./lessons/lesson-steps";
-import { ProgressStore } from "./store/progress-store";
+import { SessionRegistry } from "./sessions/session-registry";
+import { openSqliteStore } from "./store/sqlite-store";
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -26,8 +27,7 @@ async function main(): Promise<void> {
       host = new SandboxHost(found.driver, {
         launcherPath: config.launcherPath,
         rootfs: config.NSLAB_ROOTFS,
-        stateDir: config.NSLAB_STATE_DIR,
-        maxSessions: config.NSLAB_MAX_SESSIONS,
+        runDir: config.NSLAB_RUN_DIR,
         layerBytes: config.NSLAB_LAYER_BYTES,
         layerInodes: 65536,
         tmpBytes: config.NSLAB_TMP_BYTES,
@@ -47,11 +47,23 @@ async function main(): Promise<void> {
   const handle = app.getRequestHandler();
 
   const lessons = new LessonCatalog(path.join(projectRoot, "lessons"));
-  const progress = new ProgressStore(path.join(config.NSLAB_DATA_DIR, "nslab.db"));
+  // Every lesson's lab steps are read before the first page can ask for a sandbox: a broken
+  // lesson stops the server here, and no session waits for an MDX file to be evaluated.
+  await lessons.load();
+  const store = openSqliteStore(path.join(config.NSLAB_DATA_DIR, "nslab.db"));
+  const registry = host
+    ? new SessionRegistry({
+        host,
+        capacity: config.NSLAB_MAX_SESSIONS,
+        graceMs: config.NSLAB_RECONNECT_GRACE_S * 1000,
+        store,
+        lessons,
+      })
+    : null;
   const lab = createLabServer({
-    host,
+    registry,
     lessons,
-    progress,
+    store,
     unsupportedReason: reason,
     features,
     handleRequest: (req, res) => handle(req, res),
@@ -59,16 +71,27 @@ async function main(): Promise<void> {
     dev,
   });
   const port = await lab.listen(config.PORT, config.HOST);
-  log.info({ url: `http://${config.HOST === "0.0.0.0" ? "localhost" : config.HOST}:${port}`, dev, cgroupVersion: features.cgroupVersion, lab: host !== null }, "nslab listening");
+  log.info(
+    {
+      url: `http://${config.HOST === "0.0.0.0" ? "localhost" : config.HOST}:${port}`,
+      dev,
+      cgroupVersion: features.cgroupVersion,
+      lab: host !== null,
+      capacity: config.NSLAB_MAX_SESSIONS,
+      reconnectGraceS: config.NSLAB_RECONNECT_GRACE_S,
+    },
+    "nslab listening",
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down");
+    // Ends every session (pages are told, sandboxes destroyed), then closes the sockets.
     await lab.close();
-    await host?.destroyAll();
-    progress.close();
+    // After the sockets: the steps their last checks ticked are still in the write queue.
+    await store.close().catch((err: unknown) => log.error({ err: (err as Error).message }, "store did not close cleanly"));
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));

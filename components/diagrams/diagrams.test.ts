@@ -5,6 +5,8 @@ import { createElement } from "react";
 import { renderToStaticMarkup } from "react-dom/server";
 import { describe, expect, it } from "vitest";
 
+import { LAUNCH_STEP_NAMES } from "../../common/launch-events";
+
 import { GiB, MiB, REFERENCE_DENSITY, estimateDensity } from "./density-model";
 import { DensityEstimateView } from "./density-estimate-view";
 import { StackDiagramView } from "./stack-diagram-view";
@@ -84,8 +86,10 @@ describe("start-up timeline", () => {
     ]);
   });
 
-  it("keeps a step it does not know, outside docker's stages", () => {
-    expect(timelineBars([{ step: "seccomp", atMs: 1 }])[0]).toMatchObject({ label: "seccomp", stage: null });
+  it("names every step a started sandbox reports, and keeps a failure report outside docker's stages", () => {
+    const started = LAUNCH_STEP_NAMES.filter((step) => step !== "exec-failed" && step !== "error");
+    for (const step of started) expect(timelineBars([{ step, atMs: 1 }])[0]?.stage, step).not.toBeNull();
+    expect(timelineBars([{ step: "exec-failed", atMs: 1 }])[0]).toMatchObject({ label: "exec-failed", stage: null });
   });
 
   it("places every reference step under a docker run stage, the cgroup join under 5", () => {

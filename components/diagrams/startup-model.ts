@@ -2,7 +2,7 @@
 // session.ready), each placed under the step of `docker run` it corresponds to, and the hops
 // Docker makes before any of that (CLI -> dockerd -> containerd -> runc), which nslab does not.
 
-import type { LaunchStep } from "../../common/protocol";
+import type { LaunchStep, LaunchStepName } from "../../common/launch-events";
 
 export type DockerStageNumber = 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
@@ -40,8 +40,12 @@ export const DOCKER_STAGES: readonly DockerStage[] = [
   { n: 7, title: "The process starts", docker: "The container's program is exec'd as pid 1 of its pid namespace.", nslabSkips: null },
 ];
 
-/** Where each of the launcher's steps belongs, and what it did. Unknown steps are drawn as "other". */
-export const LAUNCHER_STEPS: Readonly<Record<string, { stage: DockerStageNumber; label: string; detail: string }>> = {
+/** The steps a sandbox that started reports (the two failure reports never reach the page). */
+type StartedStep = Exclude<LaunchStepName, "exec-failed" | "error">;
+
+/** Where each of the launcher's steps belongs, and what it did: every step the launcher can
+ *  report on a successful start has an entry (the compiler holds this table to the enum). */
+export const LAUNCHER_STEPS: Readonly<Record<StartedStep, { stage: DockerStageNumber; label: string; detail: string }>> = {
   start: { stage: 3, label: "launcher starts", detail: "The server started nslab's launcher (its runc) directly; the launcher checked its arguments." },
   layer: { stage: 6, label: "writable layer", detail: "A private mount namespace for the launcher, and a size-limited tmpfs for your writable layer." },
   clone: { stage: 4, label: "clone()", detail: "clone() with new user, pid, net, uts and ipc namespaces: your future pid 1 exists, waiting." },
@@ -56,7 +60,7 @@ export const LAUNCHER_STEPS: Readonly<Record<string, { stage: DockerStageNumber;
 };
 
 export interface TimelineBar {
-  step: string;
+  step: LaunchStepName;
   label: string;
   detail: string;
   /** null for a step this version of the lesson does not know. */
@@ -69,7 +73,7 @@ export interface TimelineBar {
 export function timelineBars(steps: readonly LaunchStep[]): TimelineBar[] {
   const sorted = [...steps].sort((a, b) => a.atMs - b.atMs);
   return sorted.map((step, index) => {
-    const known = LAUNCHER_STEPS[step.step];
+    const known = step.step in LAUNCHER_STEPS ? LAUNCHER_STEPS[step.step as StartedStep] : undefined;
     return {
       step: step.step,
       label: known?.label ?? step.step,

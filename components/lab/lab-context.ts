@@ -39,6 +39,8 @@ export interface LabApi {
   state: LabState;
   /** The session.ready message of the live session, or null. */
   session: SessionReady | null;
+  /** Whether this page types into the sandbox ("owner") or only watches it; null when none. */
+  role: "owner" | "watcher" | null;
   /** The latest kernel state (namespaces, processes, cgroup counters); null until the first
    *  probe, and when no session is live. */
   live: ProbeSnapshot | null;

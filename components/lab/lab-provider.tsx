@@ -9,7 +9,7 @@
 import { type ReactNode, useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import type { Limits } from "../../common/limits";
-import { ClientMessage, type StepProgress } from "../../common/protocol";
+import { ClientMessage, type StepProgress, type TerminalSize } from "../../common/protocol";
 import type { LabState } from "../terminal/lab-state";
 import { type LabApi, LabContext, type LimitsUpdateResult } from "./lab-context";
 import { EMPTY_LIVE_STATE, type LiveState, applyLiveDelta } from "./live-state";
@@ -31,6 +31,8 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
   const [pendingUpdates] = useState(() => new PendingLimitUpdates());
   const pendingTypingRef = useRef<TypingRequest[]>([]);
   const sendRef = useRef<(message: ClientMessage) => boolean>(() => false);
+  // The sandbox's terminal size, which a page that only watches draws at.
+  const ptySizeRef = useRef<TerminalSize | null>(null);
 
   const replaceLive = useCallback((next: LiveState) => {
     liveRef.current = next;
@@ -49,6 +51,18 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
           case "session.ready":
             replaceLive(EMPTY_LIVE_STATE);
             setLimits({ limits: message.limits, cgroupFiles: message.cgroupFiles });
+            // The frames after this one redraw the screen as the server's copy has it: start
+            // from a clear terminal (this replaces whatever an earlier connection drew).
+            ptySizeRef.current = message.size;
+            terminalRef.current?.reset();
+            terminalRef.current?.followSize(message.role === "watcher" ? message.size : null);
+            return false;
+          case "session.role":
+            terminalRef.current?.followSize(message.role === "watcher" ? ptySizeRef.current : null);
+            return false;
+          case "pty.size":
+            ptySizeRef.current = message.size;
+            terminalRef.current?.followSize(message.size);
             return false;
           case "state.delta": {
             const update = applyLiveDelta(liveRef.current, message.delta);
@@ -95,6 +109,7 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
   }, [state, send]);
 
   const session = state.phase === "ready" ? state.session : null;
+  const role = state.phase === "ready" ? state.role : null;
 
   // Stream kernel state only while someone can see it: the server probes ten times a second.
   const visible = usePageVisible();
@@ -118,7 +133,8 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
   const typeIntoTerminal = useCallback((text: string, options?: { submit?: boolean }) => {
     const request = { text, submit: options?.submit === true };
     const terminal = terminalRef.current;
-    if (terminal && stateRef.current.phase === "ready") {
+    const current = stateRef.current;
+    if (terminal && current.phase === "ready" && current.role === "owner") {
       terminal.type(request.text, request.submit);
       return;
     }
@@ -131,6 +147,9 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
       const current = stateRef.current;
       if (current.phase !== "ready") {
         return { ok: false, field: null, message: "The lab is not connected, so nothing was changed. Reconnect first." };
+      }
+      if (current.role !== "owner") {
+        return { ok: false, field: null, message: "This tab only watches the sandbox; change limits in the tab that uses it." };
       }
       const requestId = pendingUpdates.nextId();
       const parsed = ClientMessage.safeParse({ type: "limits.update", requestId, sessionId: current.session.sessionId, limits: change });
@@ -162,6 +181,7 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
     () => ({
       state,
       session,
+      role,
       live: liveState.live,
       history: liveState.history,
       oomEvents: liveState.oomEvents,
@@ -170,7 +190,7 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
       typeIntoTerminal,
       updateLimits,
     }),
-    [state, session, liveState, limits, progress, typeIntoTerminal, updateLimits],
+    [state, session, role, liveState, limits, progress, typeIntoTerminal, updateLimits],
   );
 
   return (

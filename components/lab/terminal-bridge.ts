@@ -8,6 +8,7 @@ import { createContext, useContext } from "react";
 import type { Limits } from "../../common/limits";
 import type { TerminalSize } from "../../common/protocol";
 import type { LabState } from "../terminal/lab-state";
+import type { ConnectMode } from "./use-lab-socket";
 
 /** What the provider needs from the terminal the panel drew. */
 export interface TerminalHandle {
@@ -16,13 +17,18 @@ export interface TerminalHandle {
   /** Types `text` as if the learner had, and presses Enter when `submit`. */
   type(text: string, submit: boolean): void;
   focus(): void;
+  /** Clears screen and scrollback, in order with the output written before. */
+  reset(): void;
+  /** Draw at the sandbox's size, read-only (a page that only watches), or fit the panel and
+   *  take input (null). */
+  followSize(size: TerminalSize | null): void;
 }
 
 export interface TerminalBridge {
   state: LabState;
   /** The limits in force now (they change with the limits panel). */
   limits: Limits | null;
-  connect(size: TerminalSize): void;
+  connect(size: TerminalSize, mode?: ConnectMode): void;
   sendInput(data: string | Uint8Array<ArrayBuffer>): void;
   resize(size: TerminalSize): void;
   markBroken(reason: string): void;

@@ -1,21 +1,28 @@
 // The page's one WebSocket to the lab (/ws on the page's own origin), and the protocol spoken
-// on it: session.start first, keystrokes up and pty output down as binary frames, resizes and
-// flow-control acks as JSON text frames. Every text frame from the server is parsed with the
-// shared schema before the page acts on it.
+// on it: session.start (or session.resume with the token of an earlier session.ready) first,
+// keystrokes up and pty output down as binary frames, resizes and flow-control acks as JSON
+// text frames. Every text frame from the server is parsed with the shared schema before the
+// page acts on it.
+//
+// A sandbox outlives its socket on the server for a grace period, so this hook keeps the
+// session's resume token (resume-store.ts) and comes back to the same sandbox: on a reload
+// (the token is read at connect), and when the connection drops (it retries with backoff,
+// saying "reconnecting…", until the sandbox is back or the server says it is gone). A second
+// tab of the same lesson takes the sandbox over; the tab that had it is told, and watches.
 //
 // The socket belongs to the LabProvider, the one user of this hook: it closes when the provider
-// unmounts, and the server ends a session whose socket closes. React's StrictMode mounts,
+// unmounts, and the server keeps the sandbox for its grace period. React's StrictMode mounts,
 // unmounts and mounts again in development; the first mount's cleanup closes whatever it
-// opened (usually nothing yet, as the terminal code is still loading), so only one session
-// is ever live per page and dev leaves no sandbox behind.
+// opened (usually nothing yet, as the terminal code is still loading).
 //
-// This hook speaks the terminal's part of the protocol itself (start, ready, exit, acks,
-// resizes) and hands every other parsed frame to `onMessage`: kernel state, limits and
+// This hook speaks the terminal's part of the protocol itself (start, resume, ready, exit,
+// acks, resizes) and hands every other parsed frame to `onMessage`: kernel state, limits and
 // progress are the provider's business.
 
 import { useCallback, useEffect, useRef, useState } from "react";
 
 import {
+  type AttachRole,
   ClientMessage,
   CloseCode,
   INPUT_BYTES_PER_SECOND,
@@ -24,10 +31,22 @@ import {
   type ServerMessage,
   type TerminalSize,
   WS_PATH,
+  closeReason,
   parseServerMessage,
 } from "../../common/protocol";
 import { AckBatcher } from "../terminal/ack-batcher";
-import { ABNORMAL_CLOSURE, type LabError, type LabState, type SessionExit, closedState } from "../terminal/lab-state";
+import {
+  ABNORMAL_CLOSURE,
+  type LabError,
+  type LabState,
+  RECONNECTABLE_CLOSE_CODES,
+  type SessionExit,
+  type SessionReady,
+  UNREACHABLE_REASON,
+  closedState,
+  reconnectDelayMs,
+} from "../terminal/lab-state";
+import { type StoredSession, clearStoredSession, loadStoredSession, saveStoredSession } from "./resume-store";
 
 /** Receives each chunk of pty output; call `rendered` once the chunk is on screen (flow control). */
 export type OutputSink = (chunk: Uint8Array, rendered: () => void) => void;
@@ -44,11 +63,15 @@ export type LabSocketEvents = {
   onDisconnect(): void;
 };
 
+/** "auto": back to this lesson's sandbox if the page has its token, else a new one; "new": a
+ *  new sandbox whatever is stored. */
+export type ConnectMode = "auto" | "new";
+
 export type LabSocket = {
   state: LabState;
-  /** Opens a new session with a terminal of this size, closing any current one first. */
-  connect(size: TerminalSize): void;
-  /** Keystrokes or pasted text (a string, sent as UTF-8) or raw bytes. Dropped unless the session is ready. */
+  /** Opens a session with a terminal of this size, closing any current connection first. */
+  connect(size: TerminalSize, mode?: ConnectMode): void;
+  /** Keystrokes or pasted text (a string, sent as UTF-8) or raw bytes. Dropped unless this page owns a ready session. */
   sendInput(data: string | Uint8Array<ArrayBuffer>): void;
   /** The terminal now has this size; sizes outside the protocol's bounds are not sent. */
   resize(size: TerminalSize): void;
@@ -58,18 +81,36 @@ export type LabSocket = {
   send(message: ClientMessage): boolean;
 };
 
+/** What a connection asks for first. */
+type Intent =
+  | { kind: "start" }
+  /** Back to a stored sandbox. If it is refused or gone: start a new one (a page load), or
+   *  stop and say so (a reconnect: the learner should know their work is gone). */
+  | { kind: "resume"; role: AttachRole; stored: StoredSession; ifRefused: "start" | "fail" };
+
 /** Everything that belongs to one socket; a reconnect makes a new one. */
 type Connection = {
   socket: WebSocket;
   acks: AckBatcher;
+  intent: Intent;
   ready: boolean;
+  role: AttachRole;
+  session: SessionReady | null;
   /** The size the server's pty has, as far as this page has told it. */
   ptySize: TerminalSize;
   /** The terminal's latest size, sent once the session is ready if it differs. */
   wantedSize: TerminalSize;
   lastError: LabError | null;
   exit: SessionExit | null;
+  /** Shown once ready: why this is a new sandbox and not the one the page had. */
+  notice: string | null;
 };
+
+/** Where a dropped connection's retries stand. */
+type Retry = { session: SessionReady; role: AttachRole; attempt: number; giveUpAt: number; timer: ReturnType<typeof setTimeout> | null };
+
+/** How long past the server's grace period the page keeps trying: a clock or two apart. */
+const RETRY_MARGIN_MS = 10_000;
 
 const utf8 = new TextEncoder();
 
@@ -93,9 +134,27 @@ function sameSize(a: TerminalSize, b: TerminalSize): boolean {
   return a.cols === b.cols && a.rows === b.rows;
 }
 
+function firstFrame(intent: Intent, lesson: string, size: TerminalSize): ClientMessage {
+  if (intent.kind === "start") return { type: "session.start", version: PROTOCOL_VERSION, lesson, size };
+  const { sessionId, token } = intent.stored;
+  return intent.role === "owner"
+    ? { type: "session.resume", version: PROTOCOL_VERSION, sessionId, token, size }
+    : { type: "session.watch", version: PROTOCOL_VERSION, sessionId, token };
+}
+
+/** Detach a socket's handlers and close it: a close the page asked for is not news. */
+function silence(connection: Connection): void {
+  connection.acks.dispose();
+  connection.socket.onopen = null;
+  connection.socket.onmessage = null;
+  connection.socket.onclose = null;
+  connection.socket.close(CloseCode.Normal);
+}
+
 export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket {
   const [state, setState] = useState<LabState>({ phase: "loading" });
   const connectionRef = useRef<Connection | null>(null);
+  const retryRef = useRef<Retry | null>(null);
 
   // The latest handlers, read when a frame arrives, so new handlers never need a new socket.
   const eventsRef = useRef(events);
@@ -103,21 +162,67 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
     eventsRef.current = events;
   }, [events]);
 
+  const stopRetrying = useCallback(() => {
+    const retry = retryRef.current;
+    retryRef.current = null;
+    if (retry?.timer) clearTimeout(retry.timer);
+  }, []);
+
   const disconnect = useCallback(() => {
     const connection = connectionRef.current;
     connectionRef.current = null;
     if (!connection) return;
-    connection.acks.dispose();
     eventsRef.current.onDisconnect();
-    // A close the page asked for is not news for the status line, so stop listening first.
-    connection.socket.onopen = null;
-    connection.socket.onmessage = null;
-    connection.socket.onclose = null;
-    connection.socket.close(CloseCode.Normal);
+    silence(connection);
   }, []);
 
-  const connect = useCallback(
-    (size: TerminalSize) => {
+  // Declared before use through a ref: a connection's close handler schedules the next one.
+  const openRef = useRef<(size: TerminalSize, intent: Intent) => void>(() => undefined);
+
+  /** The connection dropped after (or while getting back to) a session: try again, or give up. */
+  const retryOrGiveUp = useCallback(
+    (connection: Connection, closeCode: number) => {
+      const previous = retryRef.current;
+      const session = connection.session ?? previous?.session;
+      const role = connection.session ? connection.role : (previous?.role ?? connection.role);
+      const stored = loadStoredSession(lesson);
+      if (!session || !stored || stored.sessionId !== session.sessionId) return false;
+      if (!RECONNECTABLE_CLOSE_CODES.has(closeCode) && !(previous && closeCode !== CloseCode.SessionGone)) return false;
+      const now = Date.now();
+      const giveUpAt = previous?.giveUpAt ?? now + session.reconnectGraceS * 1000 + RETRY_MARGIN_MS;
+      if (now > giveUpAt) {
+        stopRetrying();
+        setState({
+          phase: "closed",
+          closeCode: ABNORMAL_CLOSURE,
+          reason: UNREACHABLE_REASON,
+          detail: `Your sandbox waits ${session.reconnectGraceS} s for this page; after that it is ended.`,
+          offer: "reconnect",
+        });
+        return true;
+      }
+      const attempt = (previous?.attempt ?? 0) + 1;
+      const size = connection.wantedSize;
+      const retry: Retry = { session, role, attempt, giveUpAt, timer: null };
+      retry.timer = setTimeout(() => {
+        retry.timer = null;
+        const latest = loadStoredSession(lesson);
+        if (!latest || latest.sessionId !== session.sessionId) {
+          stopRetrying();
+          setState(closedState(CloseCode.SessionGone, null, null));
+          return;
+        }
+        openRef.current(size, { kind: "resume", role, stored: latest, ifRefused: "fail" });
+      }, reconnectDelayMs(attempt));
+      retryRef.current = retry;
+      setState({ phase: "reconnecting", session, attempt });
+      return true;
+    },
+    [lesson, stopRetrying],
+  );
+
+  const open = useCallback(
+    (size: TerminalSize, intent: Intent) => {
       disconnect();
       let socket: WebSocket;
       try {
@@ -130,17 +235,22 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
       const connection: Connection = {
         socket,
         acks: new AckBatcher((bytes) => sendMessage(socket, { type: "pty.ack", bytes })),
+        intent,
         ready: false,
+        role: intent.kind === "resume" ? intent.role : "owner",
+        session: null,
         ptySize: size,
         wantedSize: size,
         lastError: null,
         exit: null,
+        notice: null,
       };
       connectionRef.current = connection;
-      setState({ phase: "connecting" });
+      // While retrying, the status line keeps saying "reconnecting…".
+      if (!retryRef.current) setState({ phase: "connecting" });
 
       socket.onopen = () => {
-        sendMessage(socket, { type: "session.start", version: PROTOCOL_VERSION, lesson, size });
+        sendMessage(socket, firstFrame(intent, lesson, size));
       };
 
       socket.onmessage = (event: MessageEvent<unknown>) => {
@@ -159,22 +269,64 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
         }
         const message = parsed.message;
         switch (message.type) {
-          case "session.ready":
+          case "session.ready": {
             connection.ready = true;
+            connection.role = message.role;
+            connection.session = message;
+            connection.ptySize = message.size;
+            if (message.role === "owner" && message.resumeToken) {
+              saveStoredSession(lesson, { sessionId: message.sessionId, token: message.resumeToken });
+            }
+            stopRetrying();
             // The terminal may have been resized while the sandbox was starting.
-            if (!sameSize(connection.wantedSize, connection.ptySize)) {
+            if (message.role === "owner" && !sameSize(connection.wantedSize, connection.ptySize)) {
               connection.ptySize = connection.wantedSize;
               sendMessage(socket, { type: "pty.resize", size: connection.wantedSize });
             }
             // The provider learns of the session before the page renders it as ready, so that
-            // whatever reacts to "ready" finds the session's limits already in place.
+            // whatever reacts to "ready" finds the session's limits already in place, and the
+            // terminal is cleared before the replay that follows this frame.
             eventsRef.current.onMessage(message);
-            setState({ phase: "ready", session: message, notice: null });
+            setState({ phase: "ready", session: message, role: message.role, notice: connection.notice });
+            return;
+          }
+          case "session.role":
+            connection.role = message.role;
+            eventsRef.current.onMessage(message);
+            setState((current) => (current.phase === "ready" ? { ...current, role: message.role, notice: message.reason } : current));
             return;
           case "session.exit":
             connection.exit = message;
+            if (connection.session) clearStoredSession(lesson, connection.session.sessionId);
             break;
           case "error": {
+            const intent = connection.intent;
+            if (!connection.ready && intent.kind === "resume" && (message.code === "session_gone" || message.code === "resume_refused")) {
+              clearStoredSession(lesson, intent.stored.sessionId);
+              if (intent.ifRefused === "start") {
+                // A page load whose stored sandbox is gone: a new one, saying why.
+                connection.intent = { kind: "start" };
+                connection.role = "owner";
+                connection.notice = message.code === "session_gone" ? `${message.message} This is a new sandbox.` : null;
+                sendMessage(socket, firstFrame(connection.intent, lesson, connection.wantedSize));
+                return;
+              }
+              // A reconnect that came too late: the learner's work is gone, and they are told.
+              stopRetrying();
+              connectionRef.current = null;
+              eventsRef.current.onDisconnect();
+              silence(connection);
+              setState({ phase: "closed", closeCode: CloseCode.SessionGone, reason: closeReason[CloseCode.SessionGone], detail: message.message, offer: "restart" });
+              return;
+            }
+            if (!connection.ready && intent.kind === "resume" && message.code === "rate_limited") {
+              // The server is busy with this sandbox's reconnects: try again a little later.
+              connectionRef.current = null;
+              eventsRef.current.onDisconnect();
+              silence(connection);
+              if (!retryOrGiveUp(connection, ABNORMAL_CLOSURE)) setState(closedState(ABNORMAL_CLOSURE, message, null));
+              return;
+            }
             const answered = eventsRef.current.onMessage(message) === true;
             if (answered) return;
             connection.lastError = message;
@@ -194,15 +346,32 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
         connectionRef.current = null;
         connection.acks.dispose();
         eventsRef.current.onDisconnect();
+        if ((connection.ready || retryRef.current) && retryOrGiveUp(connection, event.code)) return;
+        stopRetrying();
+        const ended = event.code === CloseCode.SessionEnded || event.code === CloseCode.SessionGone || event.code === CloseCode.ServerShutdown;
+        if (ended && connection.session) clearStoredSession(lesson, connection.session.sessionId);
         setState(closedState(event.code, connection.lastError, connection.exit));
       };
     },
-    [lesson, disconnect],
+    [lesson, disconnect, retryOrGiveUp, stopRetrying],
+  );
+  useEffect(() => {
+    openRef.current = open;
+  }, [open]);
+
+  const connect = useCallback(
+    (size: TerminalSize, mode: ConnectMode = "auto") => {
+      stopRetrying();
+      if (mode === "new") clearStoredSession(lesson);
+      const stored = mode === "auto" ? loadStoredSession(lesson) : null;
+      open(size, stored ? { kind: "resume", role: "owner", stored, ifRefused: "start" } : { kind: "start" });
+    },
+    [lesson, open, stopRetrying],
   );
 
   const sendInput = useCallback((data: string | Uint8Array<ArrayBuffer>) => {
     const connection = connectionRef.current;
-    if (!connection?.ready || connection.socket.readyState !== WebSocket.OPEN) return;
+    if (!connection?.ready || connection.role !== "owner" || connection.socket.readyState !== WebSocket.OPEN) return;
     const bytes = typeof data === "string" ? utf8.encode(data) : data;
     // xterm.js hands a whole paste over at once. The server takes frames of at most 64 KiB
     // and 256 KiB of input a second: slice the paste, and refuse one the server would drop.
@@ -223,7 +392,7 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
     const connection = connectionRef.current;
     if (!connection || !isValidSize(size)) return;
     connection.wantedSize = size;
-    if (connection.ready && !sameSize(size, connection.ptySize)) {
+    if (connection.ready && connection.role === "owner" && !sameSize(size, connection.ptySize)) {
       connection.ptySize = size;
       sendMessage(connection.socket, { type: "pty.resize", size });
     }
@@ -231,10 +400,11 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
 
   const markBroken = useCallback(
     (reason: string) => {
+      stopRetrying();
       disconnect();
       setState({ phase: "broken", reason });
     },
-    [disconnect],
+    [disconnect, stopRetrying],
   );
 
   const send = useCallback((message: ClientMessage) => {
@@ -242,8 +412,15 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
     return connection?.ready === true && sendMessage(connection.socket, message);
   }, []);
 
-  // Unmounting ends the session: the server tears a sandbox down when its socket closes.
-  useEffect(() => disconnect, [disconnect]);
+  // Unmounting closes the socket; the server keeps the sandbox for its grace period, so coming
+  // back to the lesson soon finds it again.
+  useEffect(
+    () => () => {
+      stopRetrying();
+      disconnect();
+    },
+    [disconnect, stopRetrying],
+  );
 
   return { state, connect, sendInput, resize, markBroken, send };
 }

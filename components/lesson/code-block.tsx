@@ -48,13 +48,14 @@ function blockLabel(language: string | null, meta: CodeMeta): string {
 /** What the Run button may do right now, and why not when it may not. */
 export function runAvailability(
   meta: CodeMeta,
-  lab: { phase: string; cgroupVersion: 1 | 2 | null } | null,
+  lab: { phase: string; cgroupVersion: 1 | 2 | null; role?: "owner" | "watcher" | null } | null,
 ): { offer: boolean; enabled: boolean; reason: string | null } {
   if (!meta.run || lab === null) return { offer: false, enabled: false, reason: null };
   if (meta.cgroup && lab.cgroupVersion !== null && `v${lab.cgroupVersion}` !== meta.cgroup) {
     return { offer: false, enabled: false, reason: `This host runs cgroup v${lab.cgroupVersion}: use the block for v${lab.cgroupVersion}.` };
   }
   if (lab.phase !== "ready") return { offer: true, enabled: false, reason: "Run works once your sandbox is connected." };
+  if (lab.role === "watcher") return { offer: true, enabled: false, reason: "This tab only watches your sandbox; press Use it here to type in it." };
   return { offer: true, enabled: true, reason: null };
 }
 
@@ -83,7 +84,7 @@ export function CodeBlock({ code, language, meta }: { code: string; language: st
 
   const availability = runAvailability(
     meta,
-    lab ? { phase: lab.state.phase, cgroupVersion: lab.session?.cgroupVersion ?? null } : null,
+    lab ? { phase: lab.state.phase, cgroupVersion: lab.session?.cgroupVersion ?? null, role: lab.role } : null,
   );
   const showCopy = meta.run || meta.host || (language !== null && SHELL_LANGUAGES.has(language) && language !== "console");
   const firstCommand = commands[0] ?? code;

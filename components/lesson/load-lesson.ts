@@ -1,6 +1,8 @@
 // Reads the course and its lessons from lessons/ on the server. Pages call this at build time
 // (the lesson routes are generated statically), so a broken lesson file fails `next build`
-// with a message naming the file and the field, never a learner's page view.
+// with a message naming the file and the field, never a learner's page view. The reading and
+// checking is common/course-loader.ts, which the lab server uses too; this module brings the
+// file system and React's per-render cache.
 //
 // Server-only: it uses node:fs. Client components get plain props from the pages instead.
 
@@ -9,19 +11,16 @@ import path from "node:path";
 
 import { cache } from "react";
 
-import {
-  type Course,
-  type LessonFrontmatter,
-  LessonSlug,
-  LessonSourceError,
-  type LessonSummary,
-  parseCourse,
-  parseLessonSource,
-} from "../../common/lesson";
+import { type LessonFiles, type LessonSource, readCourse, readLesson, summarizeLessons } from "../../common/course-loader";
+import { type Course, LessonSlug, type LessonSummary } from "../../common/lesson";
 
 /** The content directory; the server and `next build` both run from the project root. */
 const LESSONS_DIR = path.join(process.cwd(), "lessons");
-const COURSE_FILE = "lessons/course.json";
+
+const files: LessonFiles = {
+  dir: "lessons",
+  readText: (relativePath) => readFile(path.join(LESSONS_DIR, relativePath), "utf8"),
+};
 
 export type Lesson = LessonSummary & {
   /** Path relative to the project root, for error messages. */
@@ -36,42 +35,14 @@ export type Lesson = LessonSummary & {
 };
 
 // cache(): one read per render pass, shared by generateMetadata and the page.
-export const loadCourse = cache(async (): Promise<Course> => {
-  const text = await readFile(path.join(LESSONS_DIR, "course.json"), "utf8");
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new LessonSourceError(COURSE_FILE, undefined, `not valid JSON (${error instanceof Error ? error.message : String(error)})`);
-  }
-  return parseCourse(json, COURSE_FILE);
-});
+export const loadCourse = cache((): Promise<Course> => readCourse(files));
 
-const loadLessonFile = cache(async (slug: LessonSlug): Promise<{ frontmatter: LessonFrontmatter; body: string; file: string }> => {
-  const file = `lessons/${slug}.mdx`;
-  let source: string;
-  try {
-    source = await readFile(path.join(LESSONS_DIR, `${slug}.mdx`), "utf8");
-  } catch {
-    throw new LessonSourceError(COURSE_FILE, "lessons", `lists "${slug}", but ${file} cannot be read`);
-  }
-  return { ...parseLessonSource(source, file), file };
-});
+const loadLessonFile = cache((slug: LessonSlug): Promise<LessonSource> => readLesson(files, slug));
 
 /** Every lesson of the course, in course order, with its frontmatter checked against it. */
 export const loadLessonSummaries = cache(async (): Promise<LessonSummary[]> => {
   const course = await loadCourse();
-  return Promise.all(
-    course.lessons.map(async (slug, index) => {
-      const { frontmatter, file } = await loadLessonFile(slug);
-      // The course file decides the order; a lesson that claims another place is a mistake
-      // in one of the two files, and silently picking one would hide it.
-      if (frontmatter.order !== index + 1) {
-        throw new LessonSourceError(file, "order", `is ${frontmatter.order}, but ${COURSE_FILE} puts the lesson at ${index + 1}`);
-      }
-      return { ...frontmatter, slug };
-    }),
-  );
+  return summarizeLessons(files, course, await Promise.all(course.lessons.map((slug) => loadLessonFile(slug))));
 });
 
 /** One lesson with its body and neighbours, or null when the course has no such lesson. */

@@ -60,7 +60,8 @@ export function LimitsPanel() {
     );
   }
 
-  const ready = lab.state.phase === "ready";
+  // A tab that only watches shows the limits but cannot change them.
+  const ready = lab.state.phase === "ready" && lab.role === "owner";
 
   const edit = (field: LimitField, text: string) => {
     setInputs({ ...inputs, [field]: text });

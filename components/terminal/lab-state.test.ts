@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 
 import { CloseCode, closeReason } from "../../common/protocol";
-import { ABNORMAL_CLOSURE, type SessionReady, UNREACHABLE_REASON, closedState, statusText } from "./lab-state";
+import {
+  ABNORMAL_CLOSURE,
+  RECONNECTABLE_CLOSE_CODES,
+  type SessionReady,
+  UNREACHABLE_REASON,
+  closedState,
+  reconnectDelayMs,
+  statusText,
+} from "./lab-state";
 
 describe("the terminal panel's state after the socket closes", () => {
   it("shows the protocol's sentence for a full lab, and offers to reconnect", () => {
@@ -66,7 +74,32 @@ describe("status text", () => {
       ],
       host: { cpus: 2, memoryBytes: 4 * 1024 ** 3, kernelRelease: "6.18.0" },
       startup: [],
+      role: "owner",
+      resumed: false,
+      size: { cols: 80, rows: 24 },
+      replayBytes: 0,
+      reconnectGraceS: 120,
     };
-    expect(statusText({ phase: "ready", session, notice: null })).toBe("ready");
+    expect(statusText({ phase: "ready", session, role: "owner", notice: null })).toBe("ready");
+    expect(statusText({ phase: "ready", session, role: "watcher", notice: "Another tab took over." })).toBe("watching. Another tab took over.");
+    expect(statusText({ phase: "reconnecting", session, attempt: 1 })).toMatch(/^reconnecting… Your sandbox is still running/);
+    expect(statusText({ phase: "reconnecting", session, attempt: 3 })).toContain("(attempt 3)");
+  });
+});
+
+describe("reconnecting", () => {
+  it("retries after a dropped connection, a proxy's going-away or a slow watcher, not after the sandbox ended", () => {
+    for (const code of [1001, ABNORMAL_CLOSURE, 1011, CloseCode.FellBehind]) expect(RECONNECTABLE_CLOSE_CODES.has(code), String(code)).toBe(true);
+    for (const code of [CloseCode.SessionEnded, CloseCode.SessionGone, CloseCode.LabFull, CloseCode.ServerShutdown, CloseCode.TooManyErrors]) {
+      expect(RECONNECTABLE_CLOSE_CODES.has(code), String(code)).toBe(false);
+    }
+  });
+
+  it("backs off from half a second to ten", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map(reconnectDelayMs)).toEqual([500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
+  });
+
+  it("offers a new sandbox once the old one is gone", () => {
+    expect(closedState(CloseCode.SessionGone, null, null).offer).toBe("restart");
   });
 });

@@ -11,13 +11,22 @@ export type LabState =
   /** The terminal code is still loading; nothing has been sent yet. */
   | { phase: "loading" }
   | { phase: "connecting" }
-  | { phase: "ready"; session: SessionReady; /** An error frame that did not end the session. */ notice: string | null }
+  | {
+      phase: "ready";
+      session: SessionReady;
+      /** Whether this page types into the sandbox or only watches it (another tab took over). */
+      role: "owner" | "watcher";
+      /** An error frame that did not end the session, or why this page only watches. */
+      notice: string | null;
+    }
+  /** The connection dropped; the page is trying to get back to the same sandbox. */
+  | { phase: "reconnecting"; session: SessionReady; attempt: number }
   | {
       phase: "closed";
       closeCode: number;
       reason: string;
       detail: string | null;
-      /** What the panel's button offers: a fresh shell after a normal end, otherwise a new connection. */
+      /** What the panel's button offers: a fresh sandbox after it ended, otherwise a new connection. */
       offer: "restart" | "reconnect";
     }
   /** The terminal itself could not start (its code failed to load). */
@@ -44,7 +53,7 @@ export function closedState(closeCode: number, lastError: LabError | null, exit:
       : `The connection to the lab closed unexpectedly (code ${closeCode}).`;
   const details = [exit ? describeExit(exit) : null, lastError && lastError.message !== reason ? lastError.message : null];
   const detail = details.filter((part): part is string => part !== null).join(" ") || null;
-  const offer = closeCode === CloseCode.SessionEnded || closeCode === CloseCode.Normal ? "restart" : "reconnect";
+  const offer = closeCode === CloseCode.SessionEnded || closeCode === CloseCode.SessionGone || closeCode === CloseCode.Normal ? "restart" : "reconnect";
   return { phase: "closed", closeCode, reason, detail, offer };
 }
 
@@ -57,7 +66,16 @@ export function describeExit(exit: SessionExit): string {
   return "The shell exited.";
 }
 
-/** The status line's text. It always contains the state's word: "connecting", "ready", or the close reason. */
+/** Close codes after which the page tries to get back to the same sandbox on its own: the
+ *  connection broke (network, a proxy, a server that let a slow page go), the sandbox did not. */
+export const RECONNECTABLE_CLOSE_CODES: ReadonlySet<number> = new Set([1001, 1005, ABNORMAL_CLOSURE, 1011, 1012, 1013, CloseCode.FellBehind]);
+
+/** Milliseconds before reconnect attempt `attempt` (1-based): quick at first, then every 10 s. */
+export function reconnectDelayMs(attempt: number): number {
+  return Math.min(10_000, 500 * 2 ** Math.max(0, attempt - 1));
+}
+
+/** The status line's text. It always contains the state's word: "connecting", "ready", "watching", "reconnecting", or the close reason. */
 export function statusText(state: LabState): string {
   switch (state.phase) {
     case "loading":
@@ -65,7 +83,12 @@ export function statusText(state: LabState): string {
     case "connecting":
       return "connecting to the lab…";
     case "ready":
+      if (state.role === "watcher") return state.notice ? `watching. ${state.notice}` : "watching";
       return state.notice ? `ready. ${state.notice}` : "ready";
+    case "reconnecting":
+      return state.attempt > 1
+        ? `reconnecting… (attempt ${state.attempt}) Your sandbox is still running.`
+        : "reconnecting… Your sandbox is still running.";
     case "closed":
       return state.detail ? `${state.reason} ${state.detail}` : state.reason;
     case "broken":

@@ -105,10 +105,24 @@ export function TerminalPanel() {
       terminal.open(container);
       fit.fit();
       terminalRef.current = terminal;
+      // A page that only watches draws at the sandbox's own size and takes no input; the
+      // owner's terminal fits the panel.
+      let fixedSize: { cols: number; rows: number } | null = null;
+      const refit = () => {
+        if (fixedSize) terminal.resize(fixedSize.cols, fixedSize.rows);
+        else fit.fit();
+      };
       const detach = attachTerminal({
         write: (chunk, rendered) => terminal.write(chunk, rendered),
         type: (text, submit) => typeInto(terminal, text, submit),
         focus: () => terminal.focus(),
+        // Written, not terminal.reset(): a reset must come after output still being parsed.
+        reset: () => terminal.write("\x1bc"),
+        followSize: (size) => {
+          fixedSize = size;
+          terminal.options.disableStdin = size !== null;
+          refit();
+        },
       });
       cleanups.push(() => {
         detach();
@@ -128,7 +142,7 @@ export function TerminalPanel() {
       let refitTimer: ReturnType<typeof setTimeout> | undefined;
       const observer = new ResizeObserver(() => {
         clearTimeout(refitTimer);
-        refitTimer = setTimeout(() => fit.fit(), RESIZE_DEBOUNCE_MS);
+        refitTimer = setTimeout(refit, RESIZE_DEBOUNCE_MS);
       });
       observer.observe(container);
       cleanups.push(() => {
@@ -151,13 +165,18 @@ export function TerminalPanel() {
     };
   }, [connect, sendInput, resize, markBroken, attachTerminal]);
 
-  const startAgain = useCallback(() => {
-    const terminal = terminalRef.current;
-    if (!terminal) return;
-    terminal.reset();
-    connect({ cols: terminal.cols, rows: terminal.rows });
-    terminal.focus();
-  }, [connect]);
+  /** "new": a fresh sandbox (after one ended); "auto": back to this lesson's sandbox if it is
+   *  still there (a reconnect, or taking it over from another tab), else a new one. */
+  const startAgain = useCallback(
+    (mode: "new" | "auto") => {
+      const terminal = terminalRef.current;
+      if (!terminal) return;
+      terminal.reset();
+      connect({ cols: terminal.cols, rows: terminal.rows }, mode);
+      terminal.focus();
+    },
+    [connect],
+  );
 
   return (
     <section
@@ -168,7 +187,7 @@ export function TerminalPanel() {
         <h2 id="lab-heading" className="text-sm font-semibold">
           Your sandbox
         </h2>
-        {state.phase === "ready" ? (
+        {state.phase === "ready" || state.phase === "reconnecting" ? (
           <SandboxSummary session={state.session} limits={limits ?? state.session.limits} />
         ) : (
           <p className="text-xs text-zinc-600 dark:text-zinc-400">A Linux shell in namespaces and cgroups of its own.</p>
@@ -188,8 +207,13 @@ export function TerminalPanel() {
             Screen reader mode
           </label>
           {state.phase === "closed" ? (
-            <Button onClick={startAgain} className="shrink-0">
-              {state.offer === "restart" ? "Restart shell" : "Reconnect"}
+            <Button onClick={() => startAgain(state.offer === "restart" ? "new" : "auto")} className="shrink-0">
+              {state.offer === "restart" ? "Start a new sandbox" : "Reconnect"}
+            </Button>
+          ) : null}
+          {state.phase === "ready" && state.role === "watcher" ? (
+            <Button onClick={() => startAgain("auto")} className="shrink-0">
+              Use it here
             </Button>
           ) : null}
         </div>
@@ -229,6 +253,7 @@ export function TerminalPanel() {
 const dotColor: Record<LabState["phase"], string> = {
   loading: "bg-zinc-400",
   connecting: "bg-amber-500 motion-safe:animate-pulse",
+  reconnecting: "bg-amber-500 motion-safe:animate-pulse",
   ready: "bg-emerald-500",
   closed: "bg-rose-500",
   broken: "bg-rose-500",

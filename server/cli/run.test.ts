@@ -13,9 +13,9 @@ import { SandboxHost } from "../sandbox/host";
 import { LAUNCHER, PROJECT_ROOT, ROOTFS, sandboxUnavailable } from "../testing/kernel";
 
 const unavailable = sandboxUnavailable();
-const STATE_DIR = `/run/nslab-test-run-${process.pid}`;
+const RUN_DIR = `/run/nslab-test-run-${process.pid}`;
 const CGROUP_PARENT = `/nslab-test-run-${process.pid}`;
-const env = { ...process.env, NSLAB_STATE_DIR: STATE_DIR, NSLAB_CGROUP_PARENT: CGROUP_PARENT, LOG_LEVEL: "warn" };
+const env = { ...process.env, NSLAB_RUN_DIR: RUN_DIR, NSLAB_CGROUP_PARENT: CGROUP_PARENT, LOG_LEVEL: "warn" };
 const NSLAB = path.join(PROJECT_ROOT, "bin/nslab.mjs");
 
 function nslab(args: string[], input = "") {
@@ -32,7 +32,7 @@ describe.skipIf(unavailable !== null)(`nslab run${unavailable ? ` (skipped: ${un
   afterAll(() => {
     const found = hostCgroupDriver(CGROUP_PARENT);
     if ("driver" in found) for (const parent of Object.values(found.driver.parents)) if (fs.existsSync(parent)) fs.rmdirSync(parent);
-    fs.rmSync(STATE_DIR, { recursive: true, force: true });
+    fs.rmSync(RUN_DIR, { recursive: true, force: true });
   });
 
   it("passes stdio through and exits with the command's status", () => {
@@ -88,8 +88,8 @@ describe.skipIf(unavailable !== null)(`nslab run${unavailable ? ` (skipped: ${un
   });
 
   it("writes the launcher's steps as JSON lines with --timeline", () => {
-    const file = path.join(STATE_DIR, "timeline.jsonl");
-    fs.mkdirSync(STATE_DIR, { recursive: true });
+    const file = path.join(RUN_DIR, "timeline.jsonl");
+    fs.mkdirSync(RUN_DIR, { recursive: true });
     expect(nslab(["run", "--timeline", file, "--", "true"]).status).toBe(0);
     const steps = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: string; tNs: number });
     expect(steps.map((s) => s.step)).toEqual(["start", "layer", "clone", "uid-map", "overlay", "cgroup", "identity", "mounts", "uts-net", "pivot-root", "exec"]);
@@ -105,19 +105,19 @@ describe.skipIf(unavailable !== null)(`nslab run${unavailable ? ` (skipped: ${un
     await new Promise((r) => child.on("exit", r));
     // The sandbox outlives its killed owner...
     expect(sessionCgroups()).toEqual([sessionId]);
-    expect(fs.existsSync(path.join(STATE_DIR, "sessions", sessionId!))).toBe(true);
+    expect(fs.existsSync(path.join(RUN_DIR, "sessions", sessionId!))).toBe(true);
 
     const found = hostCgroupDriver(CGROUP_PARENT);
     if (!("driver" in found)) throw new Error(found.reason);
     const host = new SandboxHost(found.driver, {
-      launcherPath: LAUNCHER, rootfs: ROOTFS, stateDir: STATE_DIR, maxSessions: 1,
+      launcherPath: LAUNCHER, rootfs: ROOTFS, runDir: RUN_DIR,
       layerBytes: 64 << 20, layerInodes: 4096, tmpBytes: 16 << 20,
     });
     // ...until the next server starts.
     expect(await host.cleanupLeftovers()).toBe(1);
     expect(sessionCgroups()).toEqual([]);
-    expect(fs.existsSync(path.join(STATE_DIR, "sessions", sessionId!))).toBe(false);
-    expect(fs.readdirSync(path.join(STATE_DIR, "uid-slots"))).toEqual([]);
+    expect(fs.existsSync(path.join(RUN_DIR, "sessions", sessionId!))).toBe(false);
+    expect(fs.readdirSync(path.join(RUN_DIR, "uid-slots"))).toEqual([]);
     const stray = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
       try {
         return fs.readFileSync(`/proc/${p}/cgroup`, "utf8").includes(sessionId!);

@@ -40,8 +40,7 @@ export async function runCommand(argv: string[], projectRoot: string): Promise<n
   const host = new SandboxHost(found.driver, {
     launcherPath: config.launcherPath,
     rootfs: config.NSLAB_ROOTFS,
-    stateDir: config.NSLAB_STATE_DIR,
-    maxSessions: Number.MAX_SAFE_INTEGER,
+    runDir: config.NSLAB_RUN_DIR,
     layerBytes: config.NSLAB_LAYER_BYTES,
     layerInodes: 65536,
     tmpBytes: config.NSLAB_TMP_BYTES,

@@ -10,18 +10,28 @@ import { WebSocketServer } from "ws";
 import { MAX_FRAME_BYTES, WS_PATH } from "../../common/protocol";
 import type { HostFeatures } from "../kernel/features";
 import { log } from "../log";
-import { LEARNER_ID_PATTERN } from "../store/progress-store";
-import { type LabSocketContext, LabSocket } from "../ws/lab-socket";
+import type { LessonCatalog } from "../lessons/lesson-steps";
+import type { SessionRegistry } from "../sessions/session-registry";
+import { LEARNER_ID_PATTERN, type Store } from "../store/store";
+import { LabConnection } from "../ws/lab-connection";
+import { progressResponse } from "./progress-api";
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
 
-export interface LabServerOptions extends LabSocketContext {
+export interface LabServerOptions {
+  /** The lab's sessions; null when this host cannot create sandboxes (`unsupportedReason` says why). */
+  registry: SessionRegistry | null;
+  unsupportedReason: string;
+  /** The lessons' lab steps (for GET /api/progress). */
+  lessons?: LessonCatalog | null;
   features: HostFeatures;
   /** Pages and assets (Next's request handler); tests pass a plain 404. */
   handleRequest: RequestHandler;
   /** Extra origins allowed to open /ws; the server's own origin always is. */
   allowedOrigins: string[];
   dev: boolean;
+  /** Where learners and their progress are kept; GET /api/progress reads it. */
+  store?: Store | null;
 }
 
 const HEARTBEAT_MS = 30_000;
@@ -76,7 +86,6 @@ export function originAllowed(origin: string | undefined, hostHeader: string | u
 }
 
 export function createLabServer(options: LabServerOptions) {
-  const sockets = new Set<LabSocket>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   const alive = new WeakMap<object, boolean>();
 
@@ -89,11 +98,11 @@ export function createLabServer(options: LabServerOptions) {
     }
     if (url.pathname === "/healthz") {
       const body = {
-        ready: options.host !== null,
+        ready: options.registry !== null,
         kernel: options.features.kernel,
         cgroupVersion: options.features.cgroupVersion,
         features: Object.fromEntries(options.features.checks.map((c) => [c.name, c.ok])),
-        sessions: { live: options.host?.sessionCount ?? 0, capacity: options.host?.capacity ?? 0 },
+        sessions: { live: options.registry?.size ?? 0, capacity: options.registry?.capacity ?? 0 },
       };
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
       res.end(JSON.stringify(body));
@@ -144,11 +153,9 @@ export function createLabServer(options: LabServerOptions) {
       alive.set(ws, true);
       ws.on("pong", () => alive.set(ws, true));
       // A client without the cookie (a script, a test) still gets a session; its progress is
-      // kept under an id nobody will present again.
+      // kept under an id nobody will present again, so it cannot resume it either.
       const learner = learnerFromCookies(req.headers.cookie) ?? randomBytes(16).toString("hex");
-      const lab = new LabSocket(ws, options, req.socket.remoteAddress ?? "unknown", learner);
-      sockets.add(lab);
-      ws.on("close", () => sockets.delete(lab));
+      new LabConnection(ws, options, req.socket.remoteAddress ?? "unknown", learner);
     });
   });
 
@@ -167,8 +174,9 @@ export function createLabServer(options: LabServerOptions) {
 
   return {
     server,
+    /** Open lab WebSockets. */
     get sessionSockets(): number {
-      return sockets.size;
+      return wss.clients.size;
     },
     listen(port: number, host: string): Promise<number> {
       return new Promise((resolve, reject) => {
@@ -179,11 +187,12 @@ export function createLabServer(options: LabServerOptions) {
         });
       });
     },
+    /** Stop serving: every session ends (its pages are told, 4006), then the sockets go. */
     async close(): Promise<void> {
       clearInterval(heartbeat);
-      await Promise.all([...sockets].map((s) => s.shutdown()));
-      // Pages were told (4006); a client that never answers the close handshake, or an HTTP
-      // request still in flight, must not hold the shutdown open.
+      await options.registry?.endAll();
+      // A client that never answers the close handshake, or an HTTP request still in flight,
+      // must not hold the shutdown open.
       for (const ws of wss.clients) ws.terminate();
       wss.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -191,16 +200,4 @@ export function createLabServer(options: LabServerOptions) {
       await closed;
     },
   };
-}
-
-/** GET /api/progress: this learner's steps done per lesson, for the course page. */
-async function progressResponse(learner: string, options: LabServerOptions) {
-  const lessons: Record<string, { steps: Array<{ id: string; done: boolean; completedAtMs: number | null }>; total: number }> = {};
-  if (!options.lessons) return { lessons };
-  for (const slug of options.lessons.lessonSlugs()) {
-    const ids = (await options.lessons.steps(slug)).map((s) => s.id);
-    const steps = options.progress ? options.progress.progress(learner, slug, ids) : ids.map((id) => ({ id, done: false, completedAtMs: null }));
-    lessons[slug] = { steps, total: ids.length };
-  }
-  return { lessons };
 }

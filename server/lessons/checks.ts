@@ -1,43 +1,33 @@
 // Lab-step checks, made against kernel state: the probes' snapshot of the learner's processes
 // and cgroup, plus the memory limits of the child cgroups they made. Never against what they
 // typed: a step is done when the kernel says so.
-import fs from "node:fs";
+import path from "node:path";
 
 import type { ProbeSnapshot } from "../../common/lab-state";
 import type { LabCheck } from "../../common/lab-steps";
-import { MAX_CHILD_CGROUPS } from "../sandbox/cgroup/driver";
-import { walkCgroupTree } from "../sandbox/cgroup/fs-ops";
+import { walkCgroupTree } from "../kernel/cgroup-tree";
+import { readKernelFile } from "../probes/kernel-files";
+import { MAX_CHILD_CGROUPS, type SessionCgroup } from "../sandbox/cgroup/driver";
 
 export interface CheckContext {
   snapshot: ProbeSnapshot;
   /** Host pid of the sandbox's shell (its pid 1). */
   shellHostPid: number;
-  cgroup: { version: 1 | 2; dirs: Readonly<Record<string, string>> };
+  cgroup: SessionCgroup;
 }
 
-/** Memory limits of the session's cgroup and of every cgroup the learner made below it. */
-export function memoryLimitsInSubtree(cgroup: CheckContext["cgroup"]): number[] {
-  const [dir, file] =
-    cgroup.version === 1
-      ? [Object.entries(cgroup.dirs).find(([name]) => name.split(",").includes("memory"))?.[1], "memory.limit_in_bytes"]
-      : [cgroup.dirs.unified, "memory.max"];
-  if (!dir) return [];
+/** Memory limits of the session's cgroup and of the cgroups the learner made below it, as many
+ *  as a session may hold (MAX_CHILD_CGROUPS): a check runs every second and on every delta. */
+export function memoryLimitsInSubtree(cgroup: SessionCgroup): number[] {
+  const [dir, file] = cgroup.version === 1 ? [cgroup.memory, "memory.limit_in_bytes"] : [cgroup.dir, "memory.max"];
   const limits: number[] = [];
-  // Walked through directory descriptors: a learner can nest cgroups deeper than PATH_MAX.
-  walkCgroupTree(
-    dir,
-    {
-      before: (sub) => {
-        try {
-          const text = fs.readFileSync(`${sub}/${file}`, "utf8").trim();
-          if (/^\d+$/.test(text)) limits.push(Number(text));
-        } catch {
-          // removed while we looked
-        }
-      },
+  walkCgroupTree(dir, { maxCgroups: MAX_CHILD_CGROUPS, maxDepth: MAX_CHILD_CGROUPS }, {
+    enter: (child) => {
+      // null: removed while we looked. "max" (v2's no limit) is no number.
+      const text = readKernelFile(path.join(child.dir, file))?.trim() ?? "";
+      if (/^\d+$/.test(text)) limits.push(Number(text));
     },
-    MAX_CHILD_CGROUPS,
-  );
+  });
   return limits;
 }
 

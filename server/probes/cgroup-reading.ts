@@ -4,9 +4,22 @@
 import path from "node:path";
 
 import type { CgroupReading } from "../../common/lab-state";
-import { cgroupSubtree, readKernelFile } from "./kernel-files";
+import { type CgroupTreeBounds, walkCgroupTree } from "../kernel/cgroup-tree";
+import { readKernelFile } from "./kernel-files";
 
 export type { CgroupReading, CgroupSnapshot, CpuReadings, MemoryReadings, PidsReadings } from "../../common/lab-state";
+
+/**
+ * The most cgroups one walk of a session's subtree visits. A learner may create child cgroups
+ * (the lessons ask for some), and cgroup v1 has no limit on how many; every tick walks the
+ * subtree with synchronous reads, so an unbounded walk would let one sandbox stall the server.
+ * Past this many, further cgroups are not read (their processes and event counts are missed
+ * until the learner removes some) — the server stays responsive.
+ */
+export const MAX_SUBTREE_CGROUPS = 256;
+
+/** The bounds of every walk the probes make (server/kernel/cgroup-tree.ts). */
+export const SUBTREE_WALK: CgroupTreeBounds = { maxCgroups: MAX_SUBTREE_CGROUPS, maxDepth: MAX_SUBTREE_CGROUPS };
 
 /** A reading of a file that was there. */
 export function present(dir: string, file: string, value: number | null): CgroupReading {
@@ -14,19 +27,19 @@ export function present(dir: string, file: string, value: number | null): Cgroup
 }
 
 /** A reading of a file this kernel (or this session) does not have. */
-export function missing(dir: string | null, file: string): CgroupReading {
-  return { value: null, file, path: dir === null ? null : path.join(dir, file), missing: true };
+export function missing(dir: string, file: string): CgroupReading {
+  return { value: null, file, path: path.join(dir, file), missing: true };
 }
 
 /** The text of `file` in `dir`, or null when the file (or the whole directory) is not there. */
-export function readCgroupText(dir: string | null, file: string): string | null {
-  return dir === null ? null : readKernelFile(path.join(dir, file));
+export function readCgroupText(dir: string, file: string): string | null {
+  return readKernelFile(path.join(dir, file));
 }
 
 /** A reading of one file whose text `parse` turns into one number. */
-export function readReading(dir: string | null, file: string, parse: (text: string, file: string) => number | null): CgroupReading {
+export function readReading(dir: string, file: string, parse: (text: string, file: string) => number | null): CgroupReading {
   const text = readCgroupText(dir, file);
-  return dir === null || text === null ? missing(dir, file) : present(dir, file, parse(text, file));
+  return text === null ? missing(dir, file) : present(dir, file, parse(text, file));
 }
 
 /**
@@ -34,16 +47,19 @@ export function readReading(dir: string | null, file: string, parse: (text: stri
  * the counters the kernel keeps only where the event happened. The reading names the session's
  * own file: that is where a learner looks, and where the count of everything else adds in.
  */
-export function sumOverSubtree(dir: string | null, file: string, pick: (text: string, file: string) => number | null): CgroupReading {
+export function sumOverSubtree(dir: string, file: string, pick: (text: string, file: string) => number | null): CgroupReading {
   const own = readCgroupText(dir, file);
-  if (dir === null || own === null) return missing(dir, file);
+  if (own === null) return missing(dir, file);
   const ownCount = pick(own, file);
   if (ownCount === null) return missing(dir, file);
   let total = ownCount;
-  for (const child of cgroupSubtree(dir).slice(1)) {
-    const text = readCgroupText(child, file);
-    // A child cgroup removed during the walk no longer contributes.
-    if (text !== null) total += pick(text, file) ?? 0;
-  }
+  walkCgroupTree(dir, SUBTREE_WALK, {
+    enter: (cgroup) => {
+      if (cgroup.depth === 0) return; // counted above
+      const text = readCgroupText(cgroup.dir, file);
+      // A child cgroup removed during the walk no longer contributes.
+      if (text !== null) total += pick(text, file) ?? 0;
+    },
+  });
   return present(dir, file, total);
 }

@@ -5,19 +5,21 @@ import { describe, expect, it } from "vitest";
 
 import { readCgroupSnapshot } from "./cgroup-snapshot";
 import { CgroupFormatError } from "./cgroup-text";
+import type { V1SessionCgroup } from "../sandbox/cgroup/session-cgroup";
 import { parseCfsQuotaUs, parseOomControl, parseV1Bytes, parseV1CpuStat } from "./cgroup-v1";
 
 const V1 = new URL("./fixtures/v1/", import.meta.url).pathname;
 
-/** The session's directories as the v1 driver hands them over, pointed at one fixture. */
-function fixtureDirs(name: string): Record<string, string> {
+/** The session's cgroup as the v1 driver hands it over, pointed at one fixture. A fixture
+ *  without some hierarchy has no directory there, as a cgroup that is gone has none. */
+function fixtureCgroup(name: string): V1SessionCgroup {
   const root = path.join(V1, name);
-  return { memory: `${root}/memory`, cpu: `${root}/cpu`, cpuacct: `${root}/cpuacct`, pids: `${root}/pids` };
+  return { version: 1, memory: `${root}/memory`, cpu: `${root}/cpu`, cpuacct: `${root}/cpuacct`, pids: `${root}/pids` };
 }
 
 describe("cgroup v1 snapshot", () => {
   it("reads a limited cgroup that was OOM-killed three times, with the file of each value", () => {
-    const snapshot = readCgroupSnapshot({ version: 1, dirs: fixtureDirs("limited") });
+    const snapshot = readCgroupSnapshot(fixtureCgroup("limited"));
     expect(snapshot.version).toBe(1);
     expect(snapshot.memory.oomKillCount).toEqual({
       value: 3,
@@ -44,14 +46,14 @@ describe("cgroup v1 snapshot", () => {
 
   it("counts OOM kills from oom_kill even though failcnt stayed 0 with swap capped", () => {
     // The fixture is what this kernel wrote after three kills with memsw = memory.
-    const dirs = fixtureDirs("limited");
-    expect(fs.readFileSync(`${dirs.memory}/memory.failcnt`, "utf8")).toBe("0\n");
-    expect(fs.readFileSync(`${dirs.memory}/memory.memsw.failcnt`, "utf8")).toBe("0\n");
-    expect(readCgroupSnapshot({ version: 1, dirs }).memory.oomKillCount.value).toBe(3);
+    const cgroup = fixtureCgroup("limited");
+    expect(fs.readFileSync(`${cgroup.memory}/memory.failcnt`, "utf8")).toBe("0\n");
+    expect(fs.readFileSync(`${cgroup.memory}/memory.memsw.failcnt`, "utf8")).toBe("0\n");
+    expect(readCgroupSnapshot(cgroup).memory.oomKillCount.value).toBe(3);
   });
 
   it("reports the kernel's unlimited values as null, not as huge numbers", () => {
-    const snapshot = readCgroupSnapshot({ version: 1, dirs: fixtureDirs("unlimited") });
+    const snapshot = readCgroupSnapshot(fixtureCgroup("unlimited"));
     expect(snapshot.memory.limitBytes).toMatchObject({ value: null, missing: false, file: "memory.limit_in_bytes" });
     expect(snapshot.memory.swapLimitBytes).toMatchObject({ value: null, missing: false });
     expect(snapshot.pids.limit).toMatchObject({ value: null, missing: false, file: "pids.max" });
@@ -61,47 +63,55 @@ describe("cgroup v1 snapshot", () => {
   });
 
   it("derives the swap allowance as memsw minus memory", () => {
-    const root = path.join(V1, "swap-allowed");
-    const snapshot = readCgroupSnapshot({ version: 1, dirs: { memory: `${root}/memory` } });
+    // The fixture has the memory hierarchy only.
+    const snapshot = readCgroupSnapshot(fixtureCgroup("swap-allowed"));
     expect(snapshot.memory.limitBytes.value).toBe(64 * 1024 * 1024);
     expect(snapshot.memory.swapLimitBytes).toMatchObject({ value: 64 * 1024 * 1024, file: "memory.memsw.limit_in_bytes" });
   });
 
   it("adds up OOM kills and failed forks in child cgroups a learner made", () => {
     // Captured: a hog in a child memory cgroup left oom_kill 1 there and the parent's at 3.
-    const snapshot = readCgroupSnapshot({ version: 1, dirs: fixtureDirs("with-child") });
+    const snapshot = readCgroupSnapshot(fixtureCgroup("with-child"));
     expect(snapshot.memory.oomKillCount).toMatchObject({ value: 4, path: path.join(V1, "with-child/memory/memory.oom_control") });
     expect(snapshot.pids.limitHitCount.value).toBe(6);
   });
 
   it("marks swap values missing without swap accounting, with the file they would come from", () => {
-    const dirs = fixtureDirs("no-swap-accounting");
-    const snapshot = readCgroupSnapshot({ version: 1, dirs });
+    const cgroup = fixtureCgroup("no-swap-accounting");
+    const snapshot = readCgroupSnapshot(cgroup);
     expect(snapshot.memory.swapLimitBytes).toEqual({
       value: null,
       file: "memory.memsw.limit_in_bytes",
-      path: `${dirs.memory}/memory.memsw.limit_in_bytes`,
+      path: `${cgroup.memory}/memory.memsw.limit_in_bytes`,
       missing: true,
     });
     expect(snapshot.memory.swapUsageBytes).toMatchObject({ value: null, missing: true });
     expect(snapshot.memory.limitBytes.value).toBe(64 * 1024 * 1024);
   });
 
-  it("finds cpu and cpuacct files in a co-mounted cpu,cpuacct hierarchy", () => {
-    const snapshot = readCgroupSnapshot({ version: 1, dirs: { "cpu,cpuacct": path.join(V1, "comounted/cpu-cpuacct") } });
-    expect(snapshot.cpu.usageNs.value).toBe(1046104716);
+  it("reads cpu files from cpu and cpuacct files from cpuacct, and both from a co-mounted cpu,cpuacct", () => {
+    const separate = readCgroupSnapshot(fixtureCgroup("limited"));
+    expect(separate.cpu.quotaUs.path).toBe(path.join(V1, "limited/cpu/cpu.cfs_quota_us"));
+    expect(separate.cpu.throttledNs.path).toBe(path.join(V1, "limited/cpu/cpu.stat"));
+    expect(separate.cpu.usageNs.path).toBe(path.join(V1, "limited/cpuacct/cpuacct.usage"));
+    const comounted = path.join(V1, "comounted/cpu-cpuacct");
+    const snapshot = readCgroupSnapshot({ ...fixtureCgroup("comounted"), cpu: comounted, cpuacct: comounted });
+    expect(snapshot.cpu.usageNs).toMatchObject({ value: 1046104716, path: `${comounted}/cpuacct.usage` });
     expect(snapshot.cpu.quotaUs.value).toBe(50000);
     expect(snapshot.cpu.throttledPeriods.value).toBe(18);
   });
 
-  it("marks a controller with no hierarchy as missing, with no path", () => {
-    const snapshot = readCgroupSnapshot({ version: 1, dirs: { memory: fixtureDirs("limited").memory ?? "" } });
-    expect(snapshot.pids.limit).toEqual({ value: null, file: "pids.max", path: null, missing: true });
-    expect(snapshot.cpu.usageNs).toEqual({ value: null, file: "cpuacct.usage", path: null, missing: true });
+  it("marks the readings of a hierarchy the session has no directory in as missing, with the path they would have", () => {
+    const cgroup = { ...fixtureCgroup("limited"), cpuacct: path.join(V1, "limited/no-cpuacct"), pids: path.join(V1, "limited/no-pids") };
+    const snapshot = readCgroupSnapshot(cgroup);
+    expect(snapshot.pids.limit).toEqual({ value: null, file: "pids.max", path: `${cgroup.pids}/pids.max`, missing: true });
+    expect(snapshot.pids.limitHitCount).toMatchObject({ value: null, missing: true });
+    expect(snapshot.cpu.usageNs).toEqual({ value: null, file: "cpuacct.usage", path: `${cgroup.cpuacct}/cpuacct.usage`, missing: true });
+    expect(snapshot.cpu.quotaUs.value).toBe(50000);
   });
 
   it("reads a removed session cgroup as all missing instead of throwing", () => {
-    const snapshot = readCgroupSnapshot({ version: 1, dirs: fixtureDirs("no-such-session") });
+    const snapshot = readCgroupSnapshot(fixtureCgroup("no-such-session"));
     expect(snapshot.memory.usageBytes.missing).toBe(true);
     expect(snapshot.memory.oomKillCount.missing).toBe(true);
     expect(snapshot.pids.limitHitCount.missing).toBe(true);

@@ -3,6 +3,7 @@
 // hierarchy of its controller. Formats: Documentation/admin-guide/cgroup-v1/memory.rst,
 // pids.rst and scheduler/sched-bwc.rst.
 import { type CgroupReading, type CgroupSnapshot, missing, present, readCgroupText, readReading, sumOverSubtree } from "./cgroup-reading";
+import type { V1SessionCgroup } from "../sandbox/cgroup/session-cgroup";
 import { CgroupFormatError, parseFlatKeyed, parseInteger, parseIntegerOrMax, parsePidsEvents } from "./cgroup-text";
 
 /**
@@ -64,13 +65,7 @@ export function parseV1CpuStat(text: string, file = "cpu.stat"): V1CpuStat {
   };
 }
 
-/** The session's directory in the hierarchy that has `controller` (maybe co-mounted). */
-export function hierarchyDir(dirs: Readonly<Record<string, string>>, controller: string): string | null {
-  for (const [name, dir] of Object.entries(dirs)) if (name.split(",").includes(controller)) return dir;
-  return null;
-}
-
-function memoryReadings(dir: string | null): CgroupSnapshot["memory"] {
+function memoryReadings(dir: string): CgroupSnapshot["memory"] {
   const usageBytes = readReading(dir, "memory.usage_in_bytes", parseInteger);
   const limitBytes = readReading(dir, "memory.limit_in_bytes", parseV1Bytes);
   const peakBytes = readReading(dir, "memory.max_usage_in_bytes", parseInteger);
@@ -93,7 +88,7 @@ function memoryReadings(dir: string | null): CgroupSnapshot["memory"] {
   return { usageBytes, limitBytes, peakBytes, swapUsageBytes, swapLimitBytes, oomKillCount };
 }
 
-function pidsReadings(dir: string | null): CgroupSnapshot["pids"] {
+function pidsReadings(dir: string): CgroupSnapshot["pids"] {
   return {
     current: readReading(dir, "pids.current", parseInteger),
     limit: readReading(dir, "pids.max", parseIntegerOrMax),
@@ -102,11 +97,11 @@ function pidsReadings(dir: string | null): CgroupSnapshot["pids"] {
   };
 }
 
-function cpuReadings(cpuDir: string | null, cpuacctDir: string | null): CgroupSnapshot["cpu"] {
+function cpuReadings(cpuDir: string, cpuacctDir: string): CgroupSnapshot["cpu"] {
   const statText = readCgroupText(cpuDir, "cpu.stat");
   const stat = statText === null ? null : parseV1CpuStat(statText);
   const fromStat = (value: number | null | undefined): CgroupReading =>
-    cpuDir === null || value === null || value === undefined ? missing(cpuDir, "cpu.stat") : present(cpuDir, "cpu.stat", value);
+    value === null || value === undefined ? missing(cpuDir, "cpu.stat") : present(cpuDir, "cpu.stat", value);
   return {
     usageNs: readReading(cpuacctDir, "cpuacct.usage", parseInteger),
     quotaUs: readReading(cpuDir, "cpu.cfs_quota_us", parseCfsQuotaUs),
@@ -117,12 +112,13 @@ function cpuReadings(cpuDir: string | null, cpuacctDir: string | null): CgroupSn
   };
 }
 
-/** @param dirs hierarchy name -> the session's directory in that hierarchy */
-export function readV1Snapshot(dirs: Readonly<Record<string, string>>): CgroupSnapshot {
+/** Each controller's files from the session's directory in that controller's hierarchy (cpu
+ *  and cpuacct may be one directory: "cpu,cpuacct"). */
+export function readV1Snapshot(cgroup: V1SessionCgroup): CgroupSnapshot {
   return {
     version: 1,
-    memory: memoryReadings(hierarchyDir(dirs, "memory")),
-    pids: pidsReadings(hierarchyDir(dirs, "pids")),
-    cpu: cpuReadings(hierarchyDir(dirs, "cpu"), hierarchyDir(dirs, "cpuacct")),
+    memory: memoryReadings(cgroup.memory),
+    pids: pidsReadings(cgroup.pids),
+    cpu: cpuReadings(cgroup.cpu, cgroup.cpuacct),
   };
 }

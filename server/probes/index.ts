@@ -2,7 +2,7 @@
 // its limits, its processes and the namespaces they live in — read from /proc and cgroupfs
 // only (no programs run), as plain data that goes to the page as JSON.
 export type { CgroupReading, CgroupSnapshot, CpuReadings, MemoryReadings, PidsReadings } from "./cgroup-reading";
-export { type CgroupLocation, readCgroupSnapshot } from "./cgroup-snapshot";
+export { readCgroupSnapshot } from "./cgroup-snapshot";
 export { CgroupFormatError } from "./cgroup-text";
 export {
   NAMESPACE_TYPES,

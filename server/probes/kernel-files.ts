@@ -1,9 +1,9 @@
-// Reads of kernel pseudo-files (/proc, cgroupfs) for the probes. What the probes watch can
+// Reads of kernel pseudo-files (/proc, cgroupfs) for the probes and the cgroup-tree walker
+// (server/kernel/cgroup-tree.ts). What the probes watch can
 // disappear between two reads — a process exits, a learner removes a child cgroup, the session
 // is torn down — so "it is gone" is an answer (null), never an exception. Any other error
 // (EACCES, EIO, …) is a broken assumption about the host and is thrown.
 import fs from "node:fs";
-import path from "node:path";
 
 /**
  * errno codes that mean the object went away: ENOENT for a missing /proc/<pid> or cgroup file,
@@ -36,32 +36,4 @@ export function readKernelLink(link: string): string | null {
     if (isGoneError(err)) return null;
     throw err;
   }
-}
-
-/** Sub-directories of a cgroup directory (its child cgroups); [] when it is gone. */
-export function childDirectories(dir: string): string[] {
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch (err) {
-    if (isGoneError(err)) return [];
-    throw err;
-  }
-  return entries.filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name));
-}
-
-/**
- * The most cgroups one walk of a session's subtree visits. A learner may create child cgroups
- * (the lessons ask for some), and cgroup v1 has no limit on how many; every tick walks the
- * subtree with synchronous reads, so an unbounded walk would let one sandbox stall the server.
- * Past this many, deeper cgroups are not read (their processes and event counts are missed
- * until the learner removes some) — the server stays responsive.
- */
-export const MAX_SUBTREE_CGROUPS = 256;
-
-/** `dir` and the directories below it, parents before children, at most `limit` of them. */
-export function cgroupSubtree(dir: string, limit = MAX_SUBTREE_CGROUPS): string[] {
-  const all = [dir];
-  for (let i = 0; i < all.length && all.length < limit; i++) all.push(...childDirectories(all[i] ?? ""));
-  return all.slice(0, limit);
 }

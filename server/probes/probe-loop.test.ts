@@ -7,7 +7,7 @@ import type { ProbeSnapshot, ProbeTarget } from "./probe-snapshot";
 import type { SnapshotDelta } from "./snapshot-diff";
 
 const V2 = new URL("./fixtures/v2/limited", import.meta.url).pathname;
-const TARGET: ProbeTarget = { cgroup: { version: 2, dirs: { unified: V2 } } };
+const TARGET: ProbeTarget = { cgroup: { version: 2, dir: V2 } };
 
 /** A reader whose memory usage is whatever the test last set, counting its calls. */
 function scriptedReader() {

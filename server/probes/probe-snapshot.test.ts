@@ -16,13 +16,13 @@ describe("createSnapshotReader", () => {
     host.addCgroup("unified/s1", [15178]);
     const read = createSnapshotReader({ procRoot: host.procRoot });
     // The cgroup counters come from the v2 fixture; membership from the fake cgroup tree.
-    const snapshot = read({ cgroup: { version: 2, dirs: { unified: `${host.root}/cgroup/unified/s1` } } }, 1_700_000_000_000);
+    const snapshot = read({ cgroup: { version: 2, dir: `${host.root}/cgroup/unified/s1` } }, 1_700_000_000_000);
     expect(snapshot.takenAtMs).toBe(1_700_000_000_000);
     expect(snapshot.hostNamespaces.net).toBe(4026531833);
     expect(snapshot.processes).toHaveLength(1);
     expect(snapshot.processes[0]?.namespaces.net).toBe(4026532182);
     expect(snapshot.cgroup.memory.usageBytes.missing).toBe(true);
-    const fromFixture = read({ cgroup: { version: 2, dirs: { unified: V2 } } }, 1_700_000_000_100);
+    const fromFixture = read({ cgroup: { version: 2, dir: V2 } }, 1_700_000_000_100);
     expect(fromFixture.cgroup.memory.oomKillCount.value).toBe(3);
   });
 
@@ -30,7 +30,7 @@ describe("createSnapshotReader", () => {
     host = new FakeHost();
     host.addProcess("self", { ns: fixtureLinks("host.ns") });
     host.addProcess(15178, { status: fixtureText("sandboxed.status"), ns: fixtureLinks("sandboxed.ns") });
-    const target = { cgroup: { version: 2 as const, dirs: { unified: host.addCgroup("unified/s1", [15178]) } } };
+    const target = { cgroup: { version: 2 as const, dir: host.addCgroup("unified/s1", [15178]) } };
     const read = createSnapshotReader({ procRoot: host.procRoot, namespaceRefreshMs: 1000 });
     expect(read(target, 0).processes[0]?.namespaces.net).toBe(4026532182);
 

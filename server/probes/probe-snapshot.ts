@@ -2,7 +2,8 @@
 // session's processes and their namespaces, and the host's namespaces to compare them with.
 // Plain JSON-serializable data, so a snapshot or a delta between two goes to the browser as is.
 import type { ProbeSnapshot } from "../../common/lab-state";
-import { type CgroupLocation, readCgroupSnapshot } from "./cgroup-snapshot";
+import type { SessionCgroup } from "../sandbox/cgroup/session-cgroup";
+import { readCgroupSnapshot } from "./cgroup-snapshot";
 import { type NamespaceInodes, readHostNamespaces } from "./namespaces";
 import { type ProcessTreeOptions, type SessionProcess, readProcessTree } from "./process-tree";
 
@@ -10,7 +11,7 @@ export type { ProbeSnapshot };
 
 /** What the probes need to know about a session: where its cgroup is. A sandbox has this shape. */
 export interface ProbeTarget {
-  readonly cgroup: CgroupLocation;
+  readonly cgroup: SessionCgroup;
 }
 
 export function readProbeSnapshot(target: ProbeTarget, hostNamespaces: NamespaceInodes, takenAtMs: number, options: ProcessTreeOptions = {}): ProbeSnapshot {
@@ -18,7 +19,7 @@ export function readProbeSnapshot(target: ProbeTarget, hostNamespaces: Namespace
     takenAtMs,
     hostNamespaces,
     cgroup: readCgroupSnapshot(target.cgroup),
-    processes: readProcessTree(target.cgroup.dirs, options),
+    processes: readProcessTree(target.cgroup, options),
   };
 }
 

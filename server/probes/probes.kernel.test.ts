@@ -1,6 +1,6 @@
 // The probes against this machine's real kernel: a scratch cgroup v1 session with a 64 MiB
 // memory limit and no swap, a memory hog the OOM killer must kill, and processes in namespaces
-// of their own. Needs root and cgroup v1 memory, cpu and pids hierarchies; elsewhere it skips
+// of their own. Needs root and cgroup v1 memory, cpu, cpuacct and pids hierarchies; elsewhere it skips
 // and says why, except under CI=true, where a missing feature fails the run.
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -8,8 +8,8 @@ import path from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { hostCgroupLayout } from "../sandbox/cgroup";
-import type { CgroupLocation } from "./cgroup-snapshot";
+import { V1_CONTROLLERS, type V1Controller, type V1SessionCgroup, hostCgroupLayout, sessionCgroupDirs } from "../sandbox/cgroup";
+import { readCgroupProcs } from "../kernel/cgroup-tree";
 import { readHostNamespaces } from "./namespaces";
 import { ProbeLoop } from "./probe-loop";
 import type { ProbeSnapshot } from "./probe-snapshot";
@@ -18,27 +18,21 @@ import { applySnapshotDelta } from "./snapshot-diff";
 
 const MiB = 1024 * 1024;
 const SESSION_NAME = `nslab-probe-test-${process.pid}`;
-const CONTROLLERS = ["memory", "cpu", "cpuacct", "pids"];
-
-/** The scratch session's directory in each v1 hierarchy it needs, or why there are none. */
-function scratchDirs(): { dirs: Record<string, string> } | { reason: string } {
+/** The scratch session's cgroup, a directory in each v1 hierarchy it needs, or why there is none. */
+function scratchCgroup(): { cgroup: V1SessionCgroup } | { reason: string } {
   if (process.getuid?.() !== 0) return { reason: "creating cgroups needs root" };
   const layout = hostCgroupLayout();
   if (layout.version !== 1) return { reason: layout.version === 2 ? "this host runs cgroup v2, and this test drives v1 files" : layout.reason };
-  const dirs: Record<string, string> = {};
-  for (const h of layout.hierarchies) {
-    if (h.controllers.some((c) => CONTROLLERS.includes(c))) dirs[h.controllers.join(",")] = path.join(h.mountPoint, SESSION_NAME);
-  }
-  const memory = layout.hierarchies.find((h) => h.controllers.includes("memory"));
-  if (!memory) return { reason: "no cgroup v1 memory controller" };
-  if (!fs.existsSync(path.join(memory.mountPoint, "memory.memsw.limit_in_bytes"))) {
+  const mountPoint = (controller: V1Controller) => layout.hierarchies.find((h) => h.controllers.includes(controller))?.mountPoint ?? "";
+  const dirIn = (controller: V1Controller) => path.join(mountPoint(controller), SESSION_NAME);
+  if (!fs.existsSync(path.join(mountPoint("memory"), "memory.memsw.limit_in_bytes"))) {
     return { reason: "no swap accounting (memory.memsw.*): boot with swapaccount=1" };
   }
   if (!fs.existsSync("/usr/bin/unshare")) return { reason: "util-linux unshare is not installed" };
-  return { dirs };
+  return { cgroup: { version: 1, memory: dirIn("memory"), cpu: dirIn("cpu"), cpuacct: dirIn("cpuacct"), pids: dirIn("pids") } };
 }
 
-const scratch = scratchDirs();
+const scratch = scratchCgroup();
 const unavailable = "reason" in scratch ? scratch.reason : null;
 const mustRun = process.env.CI === "true";
 
@@ -54,17 +48,14 @@ async function waitFor<T>(what: string, probe: () => T | null | undefined | fals
 }
 
 describe.skipIf(unavailable !== null && !mustRun)(`probes on this kernel${unavailable && !mustRun ? ` (skipped: ${unavailable})` : ""}`, () => {
-  const dirs: Record<string, string> = "dirs" in scratch ? scratch.dirs : {};
-  const cgroup: CgroupLocation = { version: 1, dirs };
+  const nowhere = "/nonexistent-nslab-probe-test";
+  const cgroup: V1SessionCgroup = "cgroup" in scratch ? scratch.cgroup : { version: 1, memory: nowhere, cpu: nowhere, cpuacct: nowhere, pids: nowhere };
+  const dirs = sessionCgroupDirs(cgroup);
   const children: ChildProcess[] = [];
-  const dirOf = (controller: string): string => {
-    const entry = Object.entries(dirs).find(([name]) => name.split(",").includes(controller));
-    if (!entry) throw new Error(`no ${controller} hierarchy`);
-    return entry[1];
-  };
+  const dirOf = (controller: V1Controller): string => cgroup[controller];
 
   /** Start `command` inside the scratch cgroup of each of `controllers` (the shell moves itself, then execs). */
-  function startInSession(command: string, controllers = CONTROLLERS): ChildProcess {
+  function startInSession(command: string, controllers: readonly V1Controller[] = V1_CONTROLLERS): ChildProcess {
     const joins = [...new Set(controllers.map(dirOf))].map((dir) => `echo $$ > ${dir}/cgroup.procs`).join(" && ");
     const child = spawn("sh", ["-c", `${joins} && exec ${command}`], { stdio: "ignore" });
     children.push(child);
@@ -72,11 +63,11 @@ describe.skipIf(unavailable !== null && !mustRun)(`probes on this kernel${unavai
   }
 
   const inTree = (pid: number | undefined, command?: string) => () =>
-    readProcessTree(dirs).find((p) => p.hostPid === pid && (command === undefined || p.command === command));
+    readProcessTree(cgroup).find((p) => p.hostPid === pid && (command === undefined || p.command === command));
 
   beforeAll(() => {
     if (unavailable !== null) throw new Error(`CI needs this kernel feature, but: ${unavailable}`);
-    for (const dir of Object.values(dirs)) fs.mkdirSync(dir);
+    for (const dir of dirs) fs.mkdirSync(dir);
     const memory = dirOf("memory");
     // memsw (memory + swap) may never be below the memory limit: memory first, then memsw.
     fs.writeFileSync(path.join(memory, "memory.limit_in_bytes"), String(64 * MiB));
@@ -89,10 +80,10 @@ describe.skipIf(unavailable !== null && !mustRun)(`probes on this kernel${unavai
     // Everything in the scratch cgroups was started by this test: the shells it spawned and
     // whatever they forked (unshare --fork's child).
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    const members = () => Object.values(dirs).flatMap((dir) => readProcsOrEmpty(dir));
+    const members = () => dirs.flatMap((dir) => readCgroupProcs(dir));
     for (const pid of members()) killQuietly(pid);
     await waitFor("the scratch cgroups to empty", () => members().length === 0, 10_000).catch(() => undefined);
-    for (const dir of Object.values(dirs)) if (fs.existsSync(dir)) fs.rmdirSync(dir);
+    for (const dir of dirs) if (fs.existsSync(dir)) fs.rmdirSync(dir);
   });
 
   it("sees the OOM-kill count go from 0 to 1 when a memory hog hits 64 MiB, and the hog leave the tree", async () => {
@@ -150,24 +141,16 @@ describe.skipIf(unavailable !== null && !mustRun)(`probes on this kernel${unavai
 
   it("shows the pid chain of a process in a pid namespace of its own", async () => {
     const child = startInSession("unshare --pid --fork --kill-child sleep 30");
-    const sleeper = await waitFor("the forked sleep", () => readProcessTree(dirs).find((p) => p.ppid === child.pid && p.command === "sleep"));
+    const sleeper = await waitFor("the forked sleep", () => readProcessTree(cgroup).find((p) => p.ppid === child.pid && p.command === "sleep"));
     const host = readHostNamespaces();
     expect(sleeper.nsPids).toEqual([sleeper.hostPid, 1]);
     expect(sleeper.namespaces.pid).not.toBe(host.pid);
-    const unshare = readProcessTree(dirs).find((p) => p.hostPid === child.pid);
+    const unshare = readProcessTree(cgroup).find((p) => p.hostPid === child.pid);
     // unshare itself stays in the host's pid namespace; its children are born in the new one.
     expect(unshare?.namespaces.pid).toBe(host.pid);
     expect(unshare?.namespaces.pid_for_children).toBe(sleeper.namespaces.pid);
   });
 });
-
-function readProcsOrEmpty(dir: string): number[] {
-  try {
-    return fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 function killQuietly(pid: number): void {
   try {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 
 import { FakeHost, fixtureLinks, fixtureText } from "./fixtures/fake-proc";
 import { NAMESPACE_TYPES } from "./namespaces";
-import { parseCgroupProcs, readProcessTree, readSessionPids } from "./process-tree";
+import { readProcessTree } from "./process-tree";
 
 describe("readProcessTree", () => {
   let host: FakeHost | undefined;
@@ -16,12 +16,14 @@ describe("readProcessTree", () => {
     const memory = host.addCgroup("memory/nslab/s1", [15178]);
     host.addCgroup("memory/nslab/s1/build", [8854]);
     const pids = host.addCgroup("pids/nslab/s1", [15178]);
-    return { host, dirs: { memory, pids } };
+    // No cpu or cpuacct hierarchy in this fake host: those directories do not exist.
+    const cgroup = { version: 1 as const, memory, cpu: `${host.root}/cgroup/cpu/nslab/s1`, cpuacct: `${host.root}/cgroup/cpuacct/nslab/s1`, pids };
+    return { host, cgroup };
   }
 
   it("lists every process of the session cgroup and the cgroups below it", () => {
-    const { host, dirs } = session();
-    const tree = readProcessTree(dirs, { procRoot: host.procRoot, namespaceTypes: NAMESPACE_TYPES });
+    const { host, cgroup } = session();
+    const tree = readProcessTree(cgroup, { procRoot: host.procRoot, namespaceTypes: NAMESPACE_TYPES });
     expect(tree.map((p) => p.hostPid)).toEqual([8854, 15178]);
     expect(tree[1]).toEqual({
       hostPid: 15178,
@@ -47,44 +49,40 @@ describe("readProcessTree", () => {
   });
 
   it("drops a pid that vanished before its status was read", () => {
-    const { host, dirs } = session();
+    const { host, cgroup } = session();
     host.addCgroup("memory/nslab/s1/build", [8854, 31337]);
-    const tree = readProcessTree(dirs, { procRoot: host.procRoot, namespaceTypes: NAMESPACE_TYPES });
+    const tree = readProcessTree(cgroup, { procRoot: host.procRoot, namespaceTypes: NAMESPACE_TYPES });
     expect(tree.map((p) => p.hostPid)).toEqual([8854, 15178]);
   });
 
   it("drops a process that exited between its status and its namespace links", () => {
-    const { host, dirs } = session();
+    const { host, cgroup } = session();
     host.addProcess(20001, { status: fixtureText("host.status").replace(/\b9660\b/g, "20001") });
     host.addCgroup("memory/nslab/s1", [15178, 20001]);
-    const tree = readProcessTree(dirs, { procRoot: host.procRoot, namespaceTypes: NAMESPACE_TYPES });
+    const tree = readProcessTree(cgroup, { procRoot: host.procRoot, namespaceTypes: NAMESPACE_TYPES });
     expect(tree.map((p) => p.hostPid)).toEqual([8854, 15178]);
   });
 
   it("returns nothing for a session cgroup that is already removed", () => {
     host = new FakeHost();
-    expect(readProcessTree({ memory: `${host.root}/cgroup/memory/gone` }, { procRoot: host.procRoot })).toEqual([]);
+    const gone = `${host.root}/cgroup/memory/gone`;
+    expect(readProcessTree({ version: 1, memory: gone, cpu: gone, cpuacct: gone, pids: gone }, { procRoot: host.procRoot })).toEqual([]);
+    expect(readProcessTree({ version: 2, dir: gone }, { procRoot: host.procRoot })).toEqual([]);
   });
 
-  it("reads membership from the memory hierarchy on v1 and from every directory otherwise", () => {
-    const { host, dirs } = session();
-    expect([...readSessionPids(dirs).keys()].sort((a, b) => a - b)).toEqual([8854, 15178]);
-    const unified = host.addCgroup("unified/s1", [15178]);
+  it("reads membership from the memory hierarchy on v1 and from the one directory on v2", () => {
+    const { host, cgroup } = session();
+    // Listed only in the pids hierarchy: v1 reads membership from memory's.
+    host.addCgroup("pids/nslab/s1/elsewhere", [8854]);
+    host.addCgroup("memory/nslab/s1/build", []);
+    expect(readProcessTree(cgroup, { procRoot: host.procRoot }).map((p) => p.hostPid)).toEqual([15178]);
+    const dir = host.addCgroup("unified/s1", [15178]);
     host.addCgroup("unified/s1/a/b", [8854]);
-    expect(readSessionPids({ unified })).toEqual(
-      new Map([
-        [15178, "/"],
-        [8854, "/a/b"],
-      ]),
-    );
-  });
-});
-
-describe("parseCgroupProcs", () => {
-  it("reads one pid a line", () => {
-    expect(parseCgroupProcs("1\n22\n333\n")).toEqual([1, 22, 333]);
-    expect(parseCgroupProcs("")).toEqual([]);
-    expect(() => parseCgroupProcs("1\nx\n")).toThrow(/cgroup\.procs/);
+    const tree = readProcessTree({ version: 2, dir }, { procRoot: host.procRoot });
+    expect(tree.map((p) => [p.hostPid, p.cgroup])).toEqual([
+      [8854, "/a/b"],
+      [15178, "/"],
+    ]);
   });
 });
 
@@ -95,20 +93,20 @@ describe("readProcessTree with namespaces known from an earlier read", () => {
   it("reuses them while the command is the same, and reads the links again after an exec", () => {
     host = new FakeHost();
     host.addProcess(15178, { status: fixtureText("sandboxed.status"), ns: fixtureLinks("sandboxed.ns") });
-    const dirs = { memory: host.addCgroup("memory/s1", [15178]) };
+    const cgroup = { version: 2 as const, dir: host.addCgroup("unified/s1", [15178]) };
     const options = { procRoot: host.procRoot, namespaceTypes: NAMESPACE_TYPES };
-    const [before] = readProcessTree(dirs, options);
+    const [before] = readProcessTree(cgroup, options);
     if (!before) throw new Error("the process was not read");
     const knownNamespaces = new Map([[15178, before]]);
 
     // The process moved to another net namespace without exec'ing: still the known inodes.
     const moved = fixtureLinks("sandboxed.ns").set("net", "net:[4026532999]");
     host.addProcess(15178, { status: fixtureText("sandboxed.status"), ns: moved });
-    expect(readProcessTree(dirs, { ...options, knownNamespaces })[0]?.namespaces.net).toBe(4026532182);
-    expect(readProcessTree(dirs, options)[0]?.namespaces.net).toBe(4026532999);
+    expect(readProcessTree(cgroup, { ...options, knownNamespaces })[0]?.namespaces.net).toBe(4026532182);
+    expect(readProcessTree(cgroup, options)[0]?.namespaces.net).toBe(4026532999);
 
     // It exec'd (new command): its links are read again at once.
     host.addProcess(15178, { status: fixtureText("sandboxed.status").replace("Name:\tsleep", "Name:\tbash"), ns: moved });
-    expect(readProcessTree(dirs, { ...options, knownNamespaces })[0]).toMatchObject({ command: "bash", namespaces: { net: 4026532999 } });
+    expect(readProcessTree(cgroup, { ...options, knownNamespaces })[0]).toMatchObject({ command: "bash", namespaces: { net: 4026532999 } });
   });
 });

@@ -6,7 +6,10 @@
 import path from "node:path";
 
 import type { SessionProcess } from "../../common/lab-state";
-import { cgroupSubtree, readKernelFile } from "./kernel-files";
+import { readCgroupTreeProcs } from "../kernel/cgroup-tree";
+import type { SessionCgroup } from "../sandbox/cgroup/session-cgroup";
+import { SUBTREE_WALK } from "./cgroup-reading";
+import { readKernelFile } from "./kernel-files";
 import { type NamespaceInodes, type NamespaceType, readNamespaceInodes } from "./namespaces";
 import { parseProcStatus } from "./proc-status";
 
@@ -24,43 +27,14 @@ export interface ProcessTreeOptions {
   knownNamespaces?: ReadonlyMap<number, Pick<SessionProcess, "command" | "namespaces">>;
 }
 
-/** cgroup.procs: one pid a line (processes, not threads). */
-export function parseCgroupProcs(text: string, file = "cgroup.procs"): number[] {
-  const pids: number[] = [];
-  for (const line of text.split("\n")) {
-    const value = line.trim();
-    if (value === "") continue;
-    if (!/^\d+$/.test(value)) throw new Error(`${file}: expected one pid a line, read ${JSON.stringify(line)}`);
-    pids.push(Number(value));
-  }
-  return pids;
-}
-
 /**
- * The directories whose subtrees list the session's processes. On v1 every hierarchy lists the
+ * The directory whose subtree lists the session's processes. On v1 every hierarchy lists the
  * same processes (the launcher joins them all before it execs, and a learner can move a process
  * only within the session's subtree of each), so one is enough: the memory hierarchy, where the
- * OOM kills the page shows happen. Without one (and on v2, whose only entry is "unified"),
- * every directory given is read and the pids merged.
+ * OOM kills the page shows happen.
  */
-function membershipRoots(cgroupDirs: Readonly<Record<string, string>>): string[] {
-  const memory = Object.entries(cgroupDirs).find(([name]) => name.split(",").includes("memory"));
-  return memory ? [memory[1]] : Object.values(cgroupDirs);
-}
-
-/** Host pid -> the cgroup it is in, relative to the session's cgroup. */
-export function readSessionPids(cgroupDirs: Readonly<Record<string, string>>): Map<number, string> {
-  const members = new Map<number, string>();
-  for (const root of membershipRoots(cgroupDirs)) {
-    for (const dir of cgroupSubtree(root)) {
-      const file = path.join(dir, "cgroup.procs");
-      const text = readKernelFile(file);
-      if (text === null) continue; // the cgroup was removed meanwhile
-      const relative = `/${path.relative(root, dir)}`;
-      for (const pid of parseCgroupProcs(text, file)) if (!members.has(pid)) members.set(pid, relative);
-    }
-  }
-  return members;
+function membershipRoot(cgroup: SessionCgroup): string {
+  return cgroup.version === 1 ? cgroup.memory : cgroup.dir;
 }
 
 /**
@@ -74,9 +48,10 @@ export function readSessionPids(cgroupDirs: Readonly<Record<string, string>>): M
  * caller re-reads everything now and then for the rare program that calls unshare(2) or
  * setns(2) itself.
  */
-export function readProcessTree(cgroupDirs: Readonly<Record<string, string>>, options: ProcessTreeOptions = {}): SessionProcess[] {
+export function readProcessTree(cgroup: SessionCgroup, options: ProcessTreeOptions = {}): SessionProcess[] {
   const procRoot = options.procRoot ?? "/proc";
-  const members = readSessionPids(cgroupDirs);
+  // Host pid -> its cgroup, relative to the session's.
+  const members = readCgroupTreeProcs(membershipRoot(cgroup), SUBTREE_WALK);
   const processes: SessionProcess[] = [];
   for (const hostPid of [...members.keys()].sort((a, b) => a - b)) {
     const statusText = readKernelFile(path.join(procRoot, String(hostPid), "status"));

@@ -37,7 +37,7 @@ function baseSnapshot(): ProbeSnapshot {
   return {
     takenAtMs: 1_700_000_000_000,
     hostNamespaces: HOST_NAMESPACES,
-    cgroup: readCgroupSnapshot({ version: 1, dirs: { memory: `${V1}/memory`, cpu: `${V1}/cpu`, cpuacct: `${V1}/cpuacct`, pids: `${V1}/pids` } }),
+    cgroup: readCgroupSnapshot({ version: 1, memory: `${V1}/memory`, cpu: `${V1}/cpu`, cpuacct: `${V1}/cpuacct`, pids: `${V1}/pids` }),
     processes: [sandboxProcess(15178, "bash"), sandboxProcess(15179, "sleep")],
   };
 }

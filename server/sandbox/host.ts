@@ -1,5 +1,6 @@
-// The sandboxes of one server process: the cgroup driver, the uid ranges, the capacity limit,
-// and the clean-up of whatever a previous, killed run left behind.
+// What every sandbox of this host is made with: the cgroup driver, the uid ranges, the image
+// and sizes, and the clean-up of whatever a previous, killed run left behind. It keeps no list
+// of sandboxes: their owners do (the session registry for lab sessions, `nslab run` its one).
 import fs from "node:fs";
 import path from "node:path";
 
@@ -7,73 +8,38 @@ import { log } from "../log";
 import { SIGKILL, signalIfInCgroup } from "../kernel/pidfd";
 import { isProcessAlive } from "../kernel/proc";
 import type { CgroupDriver } from "./cgroup";
-import { Sandbox, type SandboxHostSettings, type SandboxSpec, SandboxStartFailure } from "./sandbox";
+import { Sandbox, type SandboxHostSettings, type SandboxSpec } from "./sandbox";
 import { UidSlots } from "./uid-slots";
 
 export interface SandboxHostOptions extends Omit<SandboxHostSettings, "sessionsDir"> {
-  stateDir: string;
-  maxSessions: number;
+  /** The host-wide run directory (NSLAB_RUN_DIR): sessions/ holds a directory per session,
+   *  uid-slots/ the uid ranges in use, whichever nslab server or `nslab run` made them. */
+  runDir: string;
 }
 
 export class SandboxHost {
-  private readonly live = new Set<Sandbox>();
   private readonly slots: UidSlots;
   private readonly settings: SandboxHostSettings;
-  private starting = 0;
-  private closing = false;
 
   constructor(
     readonly driver: CgroupDriver,
     private readonly options: SandboxHostOptions,
   ) {
-    const sessionsDir = path.join(options.stateDir, "sessions");
+    const sessionsDir = path.join(options.runDir, "sessions");
     fs.mkdirSync(sessionsDir, { recursive: true, mode: 0o711 });
-    this.slots = new UidSlots(options.stateDir);
+    this.slots = new UidSlots(options.runDir);
     this.settings = { ...options, sessionsDir };
     for (const parent of Object.values(driver.parents)) fs.mkdirSync(parent, { recursive: true });
   }
 
-  get sessionCount(): number {
-    return this.live.size;
-  }
-
-  get capacity(): number {
-    return this.options.maxSessions;
-  }
-
-  async start(spec: SandboxSpec): Promise<Sandbox> {
-    if (this.live.size + this.starting >= this.options.maxSessions) {
-      throw new SandboxStartFailure({ kind: "full", message: `all ${this.options.maxSessions} sandboxes are in use` });
-    }
-    if (this.closing) throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
-    this.starting++;
-    try {
-      const sandbox = await Sandbox.start(this.settings, this.driver, this.slots, spec);
-      if (this.closing) {
-        // Shutdown began while this one was starting: it must not outlive the server.
-        await sandbox.destroy();
-        throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
-      }
-      this.live.add(sandbox);
-      sandbox.onExit(() => {
-        void sandbox.destroy().finally(() => this.live.delete(sandbox));
-      });
-      return sandbox;
-    } finally {
-      this.starting--;
-    }
-  }
-
-  async destroyAll(): Promise<void> {
-    this.closing = true;
-    await Promise.all([...this.live].map((s) => s.destroy()));
-    this.live.clear();
-    // Those still starting see `closing` and destroy themselves; wait for them.
-    while (this.starting > 0) await new Promise((r) => setTimeout(r, 10));
+  /** A new sandbox; the caller owns it and destroys it (it also tears itself down when its
+   *  command exits). Throws SandboxStartFailure. */
+  start(spec: SandboxSpec): Promise<Sandbox> {
+    return Sandbox.start(this.settings, this.driver, this.slots, spec);
   }
 
   /**
-   * Remove what a previous server run left behind: session cgroups and state directories whose
+   * Remove what a previous server run left behind: session cgroups and session directories whose
    * owner is no longer alive, with every process in them killed, and their uid ranges. Runs
    * before the server accepts connections.
    */

@@ -1,17 +1,22 @@
 // The only module that knows the launcher's command line: it turns a typed options object into
 // argv for native/launcher.c. Values are validated by the launcher again before it acts.
+import { type SessionCgroup, v1HierarchyDirs } from "./cgroup/session-cgroup";
 
 export interface LauncherOptions {
   launcherPath: string;
   rootfs: string;
-  stateDir: string;
+  /** An empty host directory for the launcher's mount points (<sessionDir>/mnt). */
+  mountDir: string;
   uidBase: number;
   hostname: string;
   layerBytes: number;
   layerInodes: number;
   tmpBytes: number;
-  cgroup: { version: 1; dirs: Record<string, string> } | { version: 2; dir: string };
-  statusFile?: string;
+  /** The session's cgroup, which the launcher moves the sandbox into and mounts inside. */
+  cgroup: SessionCgroup;
+  /** The launcher's descriptor for its step report (a pipe the server reads): see
+   *  common/launch-events.ts. */
+  statusFd?: number;
   cwd?: string;
   /** The shell's whole environment: nothing of the server's reaches the sandbox. */
   env: Record<string, string>;
@@ -22,7 +27,7 @@ export function launcherArgv(o: LauncherOptions): { file: string; args: string[]
   if (o.command.length === 0) throw new Error("launcherArgv: empty command");
   const args = [
     "--rootfs", o.rootfs,
-    "--state-dir", o.stateDir,
+    "--mount-dir", o.mountDir,
     "--uid-base", String(o.uidBase),
     "--hostname", o.hostname,
     "--layer-bytes", String(o.layerBytes),
@@ -30,11 +35,13 @@ export function launcherArgv(o: LauncherOptions): { file: string; args: string[]
     "--tmp-bytes", String(o.tmpBytes),
   ];
   if (o.cgroup.version === 1) {
-    for (const [name, dir] of Object.entries(o.cgroup.dirs)) args.push("--cgroup-v1", `${name}=${dir}`);
+    // One per hierarchy, named by the controllers mounted in it ("cpu,cpuacct"): the launcher
+    // mounts each inside with that name as its options and its directory.
+    for (const { name, dir } of v1HierarchyDirs(o.cgroup)) args.push("--cgroup-v1", `${name}=${dir}`);
   } else {
     args.push("--cgroup-v2", o.cgroup.dir);
   }
-  if (o.statusFile) args.push("--status-file", o.statusFile);
+  if (o.statusFd !== undefined) args.push("--status-fd", String(o.statusFd));
   if (o.cwd) args.push("--cwd", o.cwd);
   for (const [key, value] of Object.entries(o.env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`launcherArgv: bad environment name ${key}`);

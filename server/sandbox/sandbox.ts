@@ -1,4 +1,4 @@
-// One learner's sandbox: its cgroup, uid range, state directory and launcher process, owned in
+// One learner's sandbox: its cgroup, uid range, session directory and launcher process, owned in
 // one place with one teardown path (destroy) that is safe to run twice and runs on every exit.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -7,22 +7,23 @@ import path from "node:path";
 
 import * as pty from "node-pty";
 
-import type { LaunchStep } from "../../common/protocol";
+import { type LaunchEvent, type LaunchStep, launchSteps } from "../../common/launch-events";
 import { type Logger, log as rootLog } from "../log";
 import { SIGKILL, signalIfInCgroup } from "../kernel/pidfd";
-import type { CgroupDriver, LimitWrite, SessionCgroup } from "./cgroup";
+import { countCgroupsBelow } from "../kernel/cgroup-tree";
+import { type CgroupDriver, type CreatedCgroup, type LimitWrite, type SessionCgroup, sessionCgroupDirs } from "./cgroup";
 import type { CgroupV2Driver } from "./cgroup/v2";
 import { launcherArgv, sandboxEnv } from "./launcher-args";
+import { LaunchReport } from "./launch-report";
 import type { Limits } from "./limits";
 import { MAX_CHILD_CGROUPS } from "./cgroup/driver";
-import { countDescendants } from "./cgroup/fs-ops";
 import { PtyInput } from "./pty-input";
 import type { UidSlot, UidSlots } from "./uid-slots";
 
 export interface SandboxHostSettings {
   launcherPath: string;
   rootfs: string;
-  /** Host directory holding one sub-directory per live session. */
+  /** Host directory holding one session directory per live session (<runDir>/sessions). */
   sessionsDir: string;
   layerBytes: number;
   layerInodes: number;
@@ -66,16 +67,15 @@ export class SandboxStartFailure extends Error {
   }
 }
 
-interface StatusLine {
-  step: string;
-  pid: number;
-  tNs: number;
-  detail?: string;
-}
-
 const READY_TIMEOUT_MS = 10_000;
 const CGROUP_WATCHDOG_MS = 250;
 const KILL_TIMEOUT_MS = 5_000;
+
+/** The launcher's mount points, in the session's directory: the writable layer's tmpfs goes
+ *  here, and with it the overlay's upper and work directories and the new root. */
+function mountDirOf(sessionDir: string): string {
+  return path.join(sessionDir, "mnt");
+}
 
 function signalNumber(signal: NodeJS.Signals): number {
   const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
@@ -84,22 +84,6 @@ function signalNumber(signal: NodeJS.Signals): number {
 
 export function newSessionId(): string {
   return randomBytes(8).toString("hex");
-}
-
-export function parseStatusLines(text: string): StatusLine[] {
-  const steps: StatusLine[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      const value = JSON.parse(line) as Partial<StatusLine>;
-      if (typeof value.step === "string" && typeof value.tNs === "number" && typeof value.pid === "number") {
-        steps.push(value as StatusLine);
-      }
-    } catch {
-      // A torn last line while the launcher is still writing: read again later.
-    }
-  }
-  return steps;
 }
 
 export class Sandbox {
@@ -123,15 +107,20 @@ export class Sandbox {
     private readonly settings: SandboxHostSettings,
     private readonly driver: CgroupDriver,
     private readonly slots: UidSlots,
+    sessionId: string,
+    /** Where the session's cgroup is. */
     readonly cgroup: SessionCgroup,
+    cgroupFiles: readonly LimitWrite[],
     private readonly slot: UidSlot,
-    readonly stateDir: string,
+    /** The session's own host directory (<runDir>/sessions/<id>): its owner, the launcher's
+     *  report, its mount points. */
+    readonly sessionDir: string,
     limits: Limits,
   ) {
     this.limits = limits;
     this.initialLimits = Object.freeze({ ...limits });
-    this.cgroupFiles = [...cgroup.writes];
-    this.sessionId = cgroup.sessionId;
+    this.cgroupFiles = [...cgroupFiles];
+    this.sessionId = sessionId;
     this.hostname = `lab-${this.sessionId.slice(0, 6)}`;
     this.log = rootLog.child({ sessionId: this.sessionId });
   }
@@ -149,20 +138,20 @@ export class Sandbox {
     const sessionId = newSessionId();
     const slot = slots.claim(sessionId);
     if (!slot) throw new SandboxStartFailure({ kind: "full", message: "no free uid range for another sandbox" });
-    const stateDir = path.join(settings.sessionsDir, sessionId);
-    let cgroup: SessionCgroup;
+    const sessionDir = path.join(settings.sessionsDir, sessionId);
+    let created: CreatedCgroup;
     try {
-      fs.mkdirSync(path.join(stateDir, "mnt"), { recursive: true, mode: 0o711 });
-      fs.writeFileSync(path.join(stateDir, "owner"), `${process.pid}\n`);
-      cgroup = driver.create(sessionId, spec.limits, slot.uidBase);
+      fs.mkdirSync(mountDirOf(sessionDir), { recursive: true, mode: 0o711 });
+      fs.writeFileSync(path.join(sessionDir, "owner"), `${process.pid}\n`);
+      created = driver.create(sessionId, spec.limits, slot.uidBase);
     } catch (err) {
       // create() may have made some directories before it failed.
       driver.remove(driver.open(sessionId));
-      fs.rmSync(stateDir, { recursive: true, force: true });
+      fs.rmSync(sessionDir, { recursive: true, force: true });
       slots.release(slot);
       throw new SandboxStartFailure({ kind: "failed", message: `cannot prepare the sandbox: ${(err as Error).message}` });
     }
-    const sandbox = new Sandbox(settings, driver, slots, cgroup, slot, stateDir, { ...spec.limits });
+    const sandbox = new Sandbox(settings, driver, slots, sessionId, created.cgroup, created.writes, slot, sessionDir, { ...spec.limits });
     if (spec.hostname) (sandbox as { hostname: string }).hostname = spec.hostname;
     try {
       await sandbox.launch(spec);
@@ -175,31 +164,33 @@ export class Sandbox {
     return sandbox;
   }
 
-  private get statusFile(): string {
-    return path.join(this.stateDir, "status");
+  /** The directory the launcher is given for its mount points (`--mount-dir`). */
+  private get mountDir(): string {
+    return mountDirOf(this.sessionDir);
   }
 
   private async launch(spec: SandboxSpec): Promise<void> {
-    const cg = this.cgroup;
+    const report = new LaunchReport();
+    this.report = report;
+    const pipes = spec.stdio === "pipes";
     const { file, args } = launcherArgv({
       launcherPath: this.settings.launcherPath,
       rootfs: this.settings.rootfs,
-      stateDir: path.join(this.stateDir, "mnt"),
+      mountDir: this.mountDir,
       uidBase: this.slot.uidBase,
       hostname: this.hostname,
       layerBytes: this.settings.layerBytes,
       layerInodes: this.settings.layerInodes,
       tmpBytes: this.settings.tmpBytes,
-      cgroup: cg.version === 1 ? { version: 1, dirs: { ...cg.dirs } } : { version: 2, dir: cg.dirs.unified ?? "" },
-      statusFile: this.statusFile,
+      cgroup: this.cgroup,
+      // Through child_process the pipe is handed over as descriptor 3; node-pty's forkpty
+      // passes every inheritable descriptor on under its own number.
+      statusFd: pipes ? 3 : report.writeFd,
       cwd: "/root",
       env: { ...sandboxEnv(this.hostname), ...spec.env },
       command: spec.command ?? ["/bin/bash", "--login"],
     });
-    const started = Date.now();
     const onExit = (exitCode: number | null, signal: number | null) => {
-      // Keep the launcher's report: teardown removes the state directory it lives in.
-      this.finalStatusText = this.statusText();
       this.exitInfo = { exitCode, signal };
       this.log.info({ exitCode, signal, pid: this.process?.pid }, "sandbox exited");
       for (const w of this.exitWaiters.splice(0)) w(this.exitInfo);
@@ -208,8 +199,14 @@ export class Sandbox {
     // The launcher's own environment: it passes none of it on (the shell gets --env only).
     // (Typed loosely: Next's global types make NODE_ENV a required key of ProcessEnv.)
     const launcherEnv = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } as unknown as NodeJS.ProcessEnv;
-    if (spec.stdio === "pipes") {
-      const child = spawn(file, args, { stdio: "pipe", cwd: "/", env: launcherEnv });
+    if (pipes) {
+      let child: ReturnType<typeof spawn>;
+      try {
+        child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe", report.writeFd], cwd: "/", env: launcherEnv });
+      } finally {
+        report.closeWriteEnd();
+      }
+      if (!child.stdin || !child.stdout || !child.stderr) throw new SandboxStartFailure({ kind: "failed", message: "the launcher's standard streams were not created" });
       this.pipes = { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr };
       child.on("exit", (code, signal) => onExit(code, signal ? signalNumber(signal) : null));
       this.process = {
@@ -221,14 +218,21 @@ export class Sandbox {
         kill: (sig) => child.kill(sig),
       };
     } else {
-      const terminal = pty.spawn(file, args, {
-        name: spec.term ?? "xterm-256color",
-        cols: spec.cols,
-        rows: spec.rows,
-        cwd: "/",
-        env: launcherEnv,
-        encoding: null,
-      } as pty.IPtyForkOptions);
+      let terminal: pty.IPty;
+      // The write end is inheritable only for the span of this one synchronous spawn.
+      report.inheritWriteEnd();
+      try {
+        terminal = pty.spawn(file, args, {
+          name: spec.term ?? "xterm-256color",
+          cols: spec.cols,
+          rows: spec.rows,
+          cwd: "/",
+          env: launcherEnv,
+          encoding: null,
+        } as pty.IPtyForkOptions);
+      } finally {
+        report.closeWriteEnd();
+      }
       this.process = terminal;
       // node-pty keeps the master's descriptor as `_fd` (not in its typings); input goes
       // through our bounded writer (pty-input.ts) rather than node-pty's unbounded one.
@@ -246,47 +250,45 @@ export class Sandbox {
     }
     const launcherPid = this.process.pid;
 
-    for (;;) {
-      const steps = this.readStatus();
-      const failed = steps.find((s) => s.step === "error");
-      if (failed) throw new SandboxStartFailure({ kind: "failed", message: failed.detail ?? "the launcher failed" });
-      if (steps.some((s) => s.step === "exec")) break;
-      if (this.exitInfo) {
-        const output = Buffer.concat(this.buffered ?? []).toString("utf8").trim();
-        throw new SandboxStartFailure({
-          kind: "failed",
-          message: output || `the launcher exited with status ${this.exitInfo.exitCode} before starting the shell`,
-        });
-      }
-      if (Date.now() - started > READY_TIMEOUT_MS) {
-        throw new SandboxStartFailure({ kind: "failed", message: "the sandbox did not start within 10 seconds" });
-      }
-      await new Promise((r) => setTimeout(r, 2));
+    // The report says exec (or why not); the launcher's exit or a deadline ends the wait too.
+    let deadline: NodeJS.Timeout | undefined;
+    let outcome = await Promise.race([
+      report.outcome,
+      new Promise<"exited">((resolve) => this.exitWaiters.push(() => resolve("exited"))),
+      new Promise<"timeout">((resolve) => {
+        deadline = setTimeout(() => resolve("timeout"), READY_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(deadline));
+    // An exit seen before the report's last lines: the pipe ends with the launcher, and its
+    // `error` line names the failing call better than anything else.
+    if (outcome === "exited") outcome = await report.outcome;
+    this.startup = launchSteps(report.events);
+    if (typeof outcome === "object" && outcome.kind === "exec") {
+      this.hostPid = outcome.hostPid;
+      this.log.info({ pid: this.hostPid, launcherPid, startupMs: this.startup.at(-1)?.atMs }, "sandbox started");
+      return;
     }
-    this.log.info({ pid: this.hostPid, launcherPid, startupMs: this.startup.at(-1)?.atMs }, "sandbox started");
+    if (typeof outcome === "object" && outcome.kind === "failed") throw new SandboxStartFailure({ kind: "failed", message: outcome.message });
+    if (outcome === "timeout") throw new SandboxStartFailure({ kind: "failed", message: "the sandbox did not start within 10 seconds" });
+    // The launcher is gone (or going) without a report: what it printed says why.
+    await new Promise<void>((resolve) => this.onExit(() => resolve()));
+    const output = Buffer.concat(this.buffered ?? []).toString("utf8").trim();
+    throw new SandboxStartFailure({
+      kind: "failed",
+      message: output || `the launcher exited with status ${this.exitInfo?.exitCode ?? "unknown"} before starting the shell`,
+    });
   }
 
-  private finalStatusText: string | null = null;
+  private report: LaunchReport | null = null;
 
   /** The launcher's report, as JSON lines (for `nslab run --timeline`). */
   statusText(): string {
-    if (this.finalStatusText !== null) return this.finalStatusText;
-    try {
-      return fs.readFileSync(this.statusFile, "utf8");
-    } catch {
-      return "";
-    }
+    return this.report?.text() ?? "";
   }
 
-  private readStatus(): StatusLine[] {
-    const text = this.statusText();
-    const steps = parseStatusLines(text);
-    const start = steps.find((s) => s.step === "start");
-    const origin = start ? Number(start.detail ?? start.tNs) : (steps[0]?.tNs ?? 0);
-    this.startup = steps.map((s) => ({ step: s.step, atMs: Math.max(0, (s.tNs - origin) / 1e6) }));
-    const clone = steps.find((s) => s.step === "clone");
-    if (clone?.detail) this.hostPid = Number(clone.detail);
-    return steps;
+  /** The launcher's report, as it came. */
+  get launchEvents(): readonly LaunchEvent[] {
+    return this.report?.events ?? [];
   }
 
   private input: PtyInput | null = null;
@@ -325,8 +327,8 @@ export class Sandbox {
     const check = () => {
       pending = false;
       if (this.destroying) return;
-      for (const dir of Object.values(this.cgroup.dirs)) {
-        const held = countDescendants(dir, MAX_CHILD_CGROUPS);
+      for (const dir of sessionCgroupDirs(this.cgroup)) {
+        const held = countCgroupsBelow(dir, MAX_CHILD_CGROUPS);
         if (held <= MAX_CHILD_CGROUPS) continue;
         this.endReason = `Your sandbox made more than ${MAX_CHILD_CGROUPS} cgroups, so it was ended. Child cgroups are for dividing your limits; a few are enough.`;
         this.log.warn({ dir, limit: MAX_CHILD_CGROUPS }, "sandbox ended: too many child cgroups");
@@ -339,7 +341,7 @@ export class Sandbox {
       pending = true;
       setImmediate(check);
     };
-    for (const dir of Object.values(this.cgroup.dirs)) {
+    for (const dir of sessionCgroupDirs(this.cgroup)) {
       try {
         const watcher = fs.watch(dir, soon);
         watcher.on("error", () => watcher.close());
@@ -369,7 +371,7 @@ export class Sandbox {
 
   /** The writable layer as the host can reach it, through the launcher's mount namespace. */
   get upperDir(): string {
-    return path.join(`/proc/${this.launcherPid}/root`, this.stateDir, "mnt", "upper");
+    return path.join(`/proc/${this.launcherPid}/root`, this.mountDir, "upper");
   }
 
   get exited(): boolean {
@@ -401,7 +403,7 @@ export class Sandbox {
 
   /**
    * End the sandbox: kill every process in its cgroup, wait for them to be gone, remove the
-   * cgroup (and any the learner created below it), the state directory and the uid range.
+   * cgroup (and any the learner created below it), the session directory and the uid range.
    * The mounts need no work: they live only in the launcher's and the sandbox's own mount
    * namespaces, which the kernel frees with their last process.
    */
@@ -444,14 +446,15 @@ export class Sandbox {
       }
     }
     this.dataSubscription?.dispose();
+    this.report?.close();
     while (!this.driver.remove(this.cgroup)) {
       if (Date.now() > deadline) {
-        this.log.error({ dirs: this.cgroup.dirs }, "sandbox cgroup could not be removed");
+        this.log.error({ cgroup: this.cgroup }, "sandbox cgroup could not be removed");
         break;
       }
       await new Promise((r) => setTimeout(r, 5));
     }
-    fs.rmSync(this.stateDir, { recursive: true, force: true });
+    fs.rmSync(this.sessionDir, { recursive: true, force: true });
     this.slots.release(this.slot);
     this.log.info({}, "sandbox removed");
   }

@@ -1,6 +1,6 @@
 // Host-wide allocation of uid/gid ranges: each sandbox's root maps to a range of 65536 host
 // ids that no other sandbox uses at the same time, even across several nslab servers on one
-// host. A slot is a file created with O_EXCL under the state directory; it names its owner, so
+// host. A slot is a file created with O_EXCL under the run directory; it names its owner, so
 // a server that starts after a crash can tell a dead owner's slots from a live one's.
 import fs from "node:fs";
 import path from "node:path";
@@ -21,8 +21,8 @@ export interface UidSlot {
 export class UidSlots {
   private readonly dir: string;
 
-  constructor(stateDir: string) {
-    this.dir = path.join(stateDir, "uid-slots");
+  constructor(runDir: string) {
+    this.dir = path.join(runDir, "uid-slots");
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 

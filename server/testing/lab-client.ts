@@ -4,17 +4,35 @@ import WebSocket from "ws";
 
 import { PROTOCOL_VERSION, type ServerMessage, parseServerMessage } from "../../common/protocol";
 
+export type SessionReady = Extract<ServerMessage, { type: "session.ready" }>;
+
+/** The cookie header a browser of this learner sends. */
+export function learnerCookie(learnerId: string): Record<string, string> {
+  return { cookie: `nslab_learner=${learnerId}` };
+}
+
+export interface LabClientOptions {
+  /** Acknowledge output as it arrives, as a page does once it has drawn it (default true). */
+  ack?: boolean;
+}
+
 export class LabClient {
   readonly messages: ServerMessage[] = [];
   output = "";
+  /** Bytes of terminal output received. */
+  outputBytes = 0;
   closeCode: number | null = null;
   readonly ws: WebSocket;
 
-  constructor(url: string, headers: Record<string, string> = {}) {
+  constructor(url: string, headers: Record<string, string> = {}, options: LabClientOptions = {}) {
     this.ws = new WebSocket(url, { headers });
+    const ack = options.ack ?? true;
     this.ws.on("message", (data, isBinary) => {
       if (isBinary) {
-        this.output += (data as Buffer).toString("utf8");
+        const chunk = data as Buffer;
+        this.output += chunk.toString("utf8");
+        this.outputBytes += chunk.length;
+        if (ack && this.ws.readyState === WebSocket.OPEN) this.sendJson({ type: "pty.ack", bytes: chunk.length });
         return;
       }
       const parsed = parseServerMessage((data as Buffer).toString("utf8"));
@@ -37,14 +55,36 @@ export class LabClient {
     });
   }
 
-  async start(cols = 80, rows = 24): Promise<Extract<ServerMessage, { type: "session.ready" }>> {
+  async start(cols = 80, rows = 24, lesson = "containers-vs-vms"): Promise<SessionReady> {
     await this.opened();
-    this.sendJson({ type: "session.start", version: PROTOCOL_VERSION, lesson: "containers-vs-vms", size: { cols, rows } });
-    await this.waitFor(() => this.messages.some((m) => m.type === "session.ready") || this.closeCode !== null, "session.ready");
-    const ready = this.messages.find((m) => m.type === "session.ready");
-    if (!ready || ready.type !== "session.ready") {
-      throw new Error(`no session.ready: ${JSON.stringify(this.messages)} close ${this.closeCode}`);
-    }
+    const from = this.messages.length;
+    this.sendJson({ type: "session.start", version: PROTOCOL_VERSION, lesson, size: { cols, rows } });
+    return this.ready(from);
+  }
+
+  /** Come back to a session as its owner, with the token of an earlier session.ready. */
+  async resume(session: { sessionId: string; resumeToken?: string }, cols = 80, rows = 24): Promise<SessionReady> {
+    await this.opened();
+    const from = this.messages.length;
+    this.sendJson({ type: "session.resume", version: PROTOCOL_VERSION, sessionId: session.sessionId, token: session.resumeToken, size: { cols, rows } });
+    return this.ready(from);
+  }
+
+  /** Watch a session, read-only. */
+  async watch(session: { sessionId: string; resumeToken?: string }): Promise<SessionReady> {
+    await this.opened();
+    const from = this.messages.length;
+    this.sendJson({ type: "session.watch", version: PROTOCOL_VERSION, sessionId: session.sessionId, token: session.resumeToken });
+    return this.ready(from);
+  }
+
+  /** The session.ready that answers the request sent when `from` messages had come; throws
+   *  with what came instead (an error, a close). */
+  async ready(from = 0): Promise<SessionReady> {
+    const answers = () => this.messages.slice(from);
+    await this.waitFor(() => answers().some((m) => m.type === "session.ready" || m.type === "error") || this.closeCode !== null, "session.ready");
+    const ready = answers().find((m): m is SessionReady => m.type === "session.ready");
+    if (!ready) throw new Error(`no session.ready: ${JSON.stringify(answers())} close ${this.closeCode}`);
     return ready;
   }
 

@@ -58,7 +58,7 @@ describe("layer import rules", () => {
 
   it("finds the imports it checks", () => {
     // Guard against a rule that passes because the scanner sees nothing.
-    const lab = path.join(PROJECT_ROOT, "server/ws/lab-socket.ts");
+    const lab = path.join(PROJECT_ROOT, "server/ws/lab-connection.ts");
     expect(imports(lab)).toContain("../../common/protocol");
   });
 });

@@ -2,7 +2,6 @@
 // the learner does in the shell shows up in the stream, limits change the kernel's files, and
 // lab steps tick from kernel state and stay ticked across reconnects.
 import fs from "node:fs";
-import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 
@@ -10,19 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { type ProbeSnapshot, applySnapshotDelta } from "../../common/lab-state";
 import type { ServerMessage } from "../../common/protocol";
-import { checkHostFeatures } from "../kernel/features";
-import { createLabServer } from "../http/lab-server";
 import { LessonCatalog } from "../lessons/lesson-steps";
-import { hostCgroupDriver } from "../sandbox/cgroup";
-import type { CgroupDriver } from "../sandbox/cgroup";
-import { SandboxHost } from "../sandbox/host";
-import { ProgressStore } from "../store/progress-store";
+import type { Store } from "../store/store";
+import { openSqliteStore } from "../store/sqlite-store";
 import { LabClient } from "../testing/lab-client";
-import { LAUNCHER, ROOTFS, sandboxUnavailable } from "../testing/kernel";
+import { sandboxUnavailable } from "../testing/kernel";
+import { type TestLab, startTestLab } from "../testing/test-lab";
 
 const unavailable = sandboxUnavailable();
-const STATE_DIR = `/run/nslab-test-live-${process.pid}`;
-const CGROUP_PARENT = `/nslab-test-live-${process.pid}`;
 const LEARNER = "abcdefabcdefabcdefabcdefabcdef01";
 
 /** The client's view of the stream: deltas applied in order, as the page does. */
@@ -38,45 +32,26 @@ function lastProgress(client: LabClient): Array<{ id: string; done: boolean }> {
 }
 
 describe.skipIf(unavailable !== null)(`live state, limits and progress${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
-  let host: SandboxHost;
-  let driver: CgroupDriver;
-  let store: ProgressStore;
-  let lab: ReturnType<typeof createLabServer>;
+  let server: TestLab;
+  let store: Store;
   let url: string;
   let dbDir: string;
 
   beforeAll(async () => {
-    const found = hostCgroupDriver(CGROUP_PARENT);
-    if (!("driver" in found)) throw new Error(found.reason);
-    driver = found.driver;
-    host = new SandboxHost(driver, {
-      launcherPath: LAUNCHER, rootfs: ROOTFS, stateDir: STATE_DIR, maxSessions: 4,
-      layerBytes: 64 << 20, layerInodes: 16384, tmpBytes: 16 << 20,
-    });
     dbDir = fs.mkdtempSync(path.join(os.tmpdir(), "nslab-live-"));
-    store = new ProgressStore(path.join(dbDir, "nslab.db"));
-    lab = createLabServer({
-      host,
-      unsupportedReason: "",
-      features: checkHostFeatures({ launcher: LAUNCHER, rootfs: ROOTFS }),
-      handleRequest: (_req: http.IncomingMessage, res: http.ServerResponse) => {
-        res.writeHead(404);
-        res.end();
-      },
-      allowedOrigins: [],
-      dev: false,
+    store = openSqliteStore(path.join(dbDir, "nslab.db"));
+    server = await startTestLab({
+      name: "live",
+      capacity: 4,
+      store,
       lessons: new LessonCatalog(path.join(import.meta.dirname, "../lessons/fixtures")),
-      progress: store,
     });
-    url = `ws://127.0.0.1:${await lab.listen(0, "127.0.0.1")}/ws`;
+    url = server.url;
   });
 
   afterAll(async () => {
-    await lab?.close();
-    await host?.destroyAll();
-    store?.close();
-    for (const parent of Object.values(driver?.parents ?? {})) if (fs.existsSync(parent)) fs.rmdirSync(parent);
-    fs.rmSync(STATE_DIR, { recursive: true, force: true });
+    await server?.close();
+    await store?.close();
     fs.rmSync(dbDir, { recursive: true, force: true });
   });
 

@@ -1,5 +1,6 @@
 // Which cgroup version this host runs, and where its hierarchies are mounted, from
 // /proc/self/mountinfo and /proc/self/cgroup (passed in, so tests use fixtures).
+import { V1_CONTROLLERS } from "./session-cgroup";
 
 export interface V1Hierarchy {
   /** Controllers mounted together, e.g. ["cpu", "cpuacct"]. */
@@ -14,7 +15,7 @@ export type CgroupLayout =
   | { version: 1; hierarchies: V1Hierarchy[] }
   | { version: null; reason: string };
 
-/** Controllers a sandbox needs limits from. */
+/** Controllers a sandbox needs limits from (on v1 also cpuacct: see detectCgroupLayout). */
 export const REQUIRED_CONTROLLERS = ["memory", "cpu", "pids"] as const;
 
 interface MountLine {
@@ -67,13 +68,15 @@ export function detectCgroupLayout(mountinfo: string, procSelfCgroup: string, co
   const hierarchies: V1Hierarchy[] = [];
   for (const m of mounts) {
     if (m.fsType !== "cgroup") continue;
-    const controllers = m.superOptions.filter((o) => ["memory", "cpu", "cpuacct", "pids"].includes(o));
+    const controllers = m.superOptions.filter((o) => (V1_CONTROLLERS as readonly string[]).includes(o));
     if (!controllers.length) continue;
     const key = [...own.keys()].find((k) => k.split(",").some((c) => controllers.includes(c)));
     hierarchies.push({ controllers, mountPoint: m.mountPoint, ownPath: key !== undefined ? (own.get(key) ?? "/") : "/" });
   }
   const have = new Set(hierarchies.flatMap((h) => h.controllers));
-  const missing = REQUIRED_CONTROLLERS.filter((c) => !have.has(c));
+  // v1 counts CPU time in a cpuacct hierarchy of its own (or mounted with cpu), and a session
+  // has a directory in the hierarchy of each of these (session-cgroup.ts).
+  const missing = V1_CONTROLLERS.filter((c) => !have.has(c));
   if (hierarchies.length === 0) return { version: null, reason: "no cgroup filesystem is mounted at /sys/fs/cgroup" };
   if (missing.length) return { version: null, reason: `cgroup v1 lacks the ${missing.join(", ")} controller(s)` };
   return { version: 1, hierarchies };

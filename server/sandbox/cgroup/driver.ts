@@ -7,6 +7,7 @@
 
 import type { CgroupFileWrite } from "../../../common/protocol";
 import type { Limits } from "../limits";
+import type { SessionCgroup } from "./session-cgroup";
 
 export type CgroupVersion = 1 | 2;
 
@@ -14,19 +15,18 @@ export type CgroupVersion = 1 | 2;
  *  ("memory/memory.limit_in_bytes" on v1, "memory.max" on v2), and the value. */
 export type LimitWrite = CgroupFileWrite;
 
-export interface SessionCgroup {
-  readonly version: CgroupVersion;
-  readonly sessionId: string;
-  /** The session's cgroup directory per hierarchy: { memory: "/sys/fs/cgroup/memory/…" } on
-   *  v1, { unified: "/sys/fs/cgroup/…" } on v2. */
-  readonly dirs: Readonly<Record<string, string>>;
-  /** What was written where, in order. */
+export type { SessionCgroup };
+
+/** What creating a session's cgroup made: where it is, and what was written where, in order. */
+export interface CreatedCgroup {
+  readonly cgroup: SessionCgroup;
   readonly writes: readonly LimitWrite[];
 }
 
 export interface CgroupDriver {
   readonly version: CgroupVersion;
-  /** Directory (per hierarchy) under which every session cgroup of this server lives. */
+  /** Directory (per hierarchy name: "memory", "cpu,cpuacct", … on v1, "unified" on v2) under
+   *  which every session cgroup of this server lives. */
   readonly parents: Readonly<Record<string, string>>;
   /** The files and values that set these limits, without touching anything. */
   limitWrites(limits: Limits): LimitWrite[];
@@ -36,7 +36,7 @@ export interface CgroupDriver {
    * let it create child cgroups and move its processes into them — never the session's own
    * limit files, so the learner can subdivide their limits but not raise them.
    */
-  create(sessionId: string, limits: Limits, delegateTo?: number): SessionCgroup;
+  create(sessionId: string, limits: Limits, delegateTo?: number): CreatedCgroup;
   /** docker update: write new limits to a live session's cgroup, in an order the kernel
    *  accepts. Returns what was written where; throws naming the file if the kernel refuses. */
   update(cg: SessionCgroup, limits: Limits): LimitWrite[];
@@ -47,7 +47,7 @@ export interface CgroupDriver {
   remove(cg: SessionCgroup): boolean;
   /** Session ids that have a cgroup under this server's parent (leftovers after a crash). */
   listSessions(): string[];
-  /** A handle for an existing session cgroup (for clean-up of leftovers). */
+  /** Where a session's cgroup is (or would be), e.g. for clean-up of leftovers. */
   open(sessionId: string): SessionCgroup;
 }
 

@@ -39,13 +39,13 @@ describe("cgroup v2 driver", () => {
     const driver = new CgroupV2Driver(tmp, "/system.slice/nslab.service", "/system.slice/nslab.service/nslab");
     driver.prepare();
     const sessionDir = path.join(tmp, "system.slice/nslab.service/nslab/abcdef0123456789");
-    const cg = driver.create("abcdef0123456789", DEFAULT_LIMITS);
-    expect(cg.dirs).toEqual({ unified: sessionDir });
+    const { cgroup, writes } = driver.create("abcdef0123456789", DEFAULT_LIMITS);
+    expect(cgroup).toEqual({ version: 2, dir: sessionDir });
     expect(read(path.join(sessionDir, "memory.max"))).toBe("268435456");
     expect(read(path.join(sessionDir, "memory.swap.max"))).toBe("0");
     expect(read(path.join(sessionDir, "cpu.max"))).toBe("50000 100000");
     expect(read(path.join(sessionDir, "pids.max"))).toBe("100");
-    expect(cg.writes.map((w) => [w.flag, w.file, w.value])).toEqual([
+    expect(writes.map((w) => [w.flag, w.file, w.value])).toEqual([
       ["--memory", "memory.max", "268435456"],
       ["--memory-swap", "memory.swap.max", "0"],
       ["--cpus", "cpu.max", "50000 100000"],
@@ -90,18 +90,20 @@ describe("cgroup v2 driver", () => {
     fixture("/", "1");
     const driver = new CgroupV2Driver(tmp, "/");
     driver.prepare();
-    const cg = driver.create("0123456789abcdef", DEFAULT_LIMITS);
-    fs.mkdirSync(path.join(cg.dirs.unified ?? "", "learner-child/grandchild"), { recursive: true });
+    const { cgroup: cg } = driver.create("0123456789abcdef", DEFAULT_LIMITS);
+    if (cg.version !== 2) throw new Error("expected a v2 cgroup");
+    expect(driver.open("0123456789abcdef")).toEqual(cg);
+    fs.mkdirSync(path.join(cg.dir, "learner-child/grandchild"), { recursive: true });
     fs.mkdirSync(path.join(tmp, "nslab", "not-a-session"), { recursive: true });
     expect(driver.listSessions()).toEqual(["0123456789abcdef"]);
     // On the real cgroupfs rmdir works on a directory of control files; a fixture has to
     // drop its plain files first.
-    for (const f of fs.readdirSync(cg.dirs.unified ?? "")) {
-      const p = path.join(cg.dirs.unified ?? "", f);
+    for (const f of fs.readdirSync(cg.dir)) {
+      const p = path.join(cg.dir, f);
       if (fs.statSync(p).isFile()) fs.rmSync(p);
     }
     expect(driver.remove(cg)).toBe(true);
-    expect(fs.existsSync(cg.dirs.unified ?? "")).toBe(false);
+    expect(fs.existsSync(cg.dir)).toBe(false);
     expect(driver.remove(cg)).toBe(true); // idempotent
   });
 
@@ -124,21 +126,27 @@ describe("cgroup v1 driver", () => {
 
   it("writes limit_in_bytes, memsw, cfs quota/period and pids.max in each hierarchy", () => {
     const driver = new CgroupV1Driver(fixture());
-    const cg = driver.create("abcdef0123456789", DEFAULT_LIMITS);
+    const { cgroup, writes } = driver.create("abcdef0123456789", DEFAULT_LIMITS);
     // At each hierarchy's root, not below the server's own cgroup: a restarted server must
-    // find what a killed one left, whichever cgroup it starts in.
-    expect(cg.dirs).toEqual({
+    // find what a killed one left, whichever cgroup it starts in. cpu and cpuacct are mounted
+    // together here, so they share a directory.
+    const cpuDir = path.join(tmp, "cpu,cpuacct/nslab/abcdef0123456789");
+    expect(cgroup).toEqual({
+      version: 1,
       memory: path.join(tmp, "memory/nslab/abcdef0123456789"),
-      "cpu,cpuacct": path.join(tmp, "cpu,cpuacct/nslab/abcdef0123456789"),
+      cpu: cpuDir,
+      cpuacct: cpuDir,
       pids: path.join(tmp, "pids/nslab/abcdef0123456789"),
     });
-    expect(read(path.join(cg.dirs.memory ?? "", "memory.limit_in_bytes"))).toBe("268435456");
-    expect(read(path.join(cg.dirs.memory ?? "", "memory.memsw.limit_in_bytes"))).toBe("268435456");
-    expect(read(path.join(cg.dirs["cpu,cpuacct"] ?? "", "cpu.cfs_quota_us"))).toBe("50000");
-    expect(read(path.join(cg.dirs["cpu,cpuacct"] ?? "", "cpu.cfs_period_us"))).toBe("100000");
-    expect(read(path.join(cg.dirs.pids ?? "", "pids.max"))).toBe("100");
+    expect(driver.open("abcdef0123456789")).toEqual(cgroup);
+    if (cgroup.version !== 1) throw new Error("expected a v1 cgroup");
+    expect(read(path.join(cgroup.memory, "memory.limit_in_bytes"))).toBe("268435456");
+    expect(read(path.join(cgroup.memory, "memory.memsw.limit_in_bytes"))).toBe("268435456");
+    expect(read(path.join(cgroup.cpu, "cpu.cfs_quota_us"))).toBe("50000");
+    expect(read(path.join(cgroup.cpu, "cpu.cfs_period_us"))).toBe("100000");
+    expect(read(path.join(cgroup.pids, "pids.max"))).toBe("100");
     // memsw must follow limit_in_bytes: the kernel refuses memsw below the memory limit.
-    expect(cg.writes.map((w) => w.file)).toEqual([
+    expect(writes.map((w) => w.file)).toEqual([
       "memory/memory.limit_in_bytes",
       "memory/memory.memsw.limit_in_bytes",
       "cpu,cpuacct/cpu.cfs_period_us",
@@ -160,6 +168,40 @@ describe("cgroup v1 driver", () => {
   it("honours an explicit parent path", () => {
     const driver = new CgroupV1Driver(fixture(), "/lab");
     expect(driver.parents.pids).toBe(path.join(tmp, "pids/lab"));
+  });
+
+  it("gives cpu and cpuacct directories of their own where the host mounts them apart", () => {
+    // This build machine's layout: /sys/fs/cgroup/cpu and /sys/fs/cgroup/cpuacct.
+    for (const c of ["memory", "cpu", "cpuacct", "pids"]) fs.mkdirSync(path.join(tmp, c), { recursive: true });
+    const driver = new CgroupV1Driver(["memory", "cpu", "cpuacct", "pids"].map((c) => ({ controllers: [c], mountPoint: path.join(tmp, c), ownPath: "/" })));
+    expect(Object.keys(driver.parents)).toEqual(["memory", "cpu", "cpuacct", "pids"]);
+    const { cgroup, writes } = driver.create("abcdef0123456789", DEFAULT_LIMITS);
+    expect(cgroup).toMatchObject({ cpu: path.join(tmp, "cpu/nslab/abcdef0123456789"), cpuacct: path.join(tmp, "cpuacct/nslab/abcdef0123456789") });
+    expect(fs.existsSync(path.join(tmp, "cpuacct/nslab/abcdef0123456789"))).toBe(true);
+    expect(writes.filter((w) => w.flag === "--cpus").map((w) => w.file)).toEqual(["cpu/cpu.cfs_period_us", "cpu/cpu.cfs_quota_us"]);
+    expect(read(path.join(tmp, "cpu/nslab/abcdef0123456789/cpu.cfs_quota_us"))).toBe("50000");
+  });
+
+  it("lists, kills the processes of and removes a session in every hierarchy, child cgroups included", () => {
+    const driver = new CgroupV1Driver(fixture());
+    const { cgroup } = driver.create("abcdef0123456789", DEFAULT_LIMITS);
+    if (cgroup.version !== 1) throw new Error("expected a v1 cgroup");
+    fs.mkdirSync(path.join(cgroup.pids, "learner-child"));
+    fs.writeFileSync(path.join(cgroup.pids, "learner-child/cgroup.procs"), "4242\n");
+    fs.writeFileSync(path.join(cgroup.memory, "cgroup.procs"), "4241\n4242\n");
+    expect(driver.listSessions()).toEqual(["abcdef0123456789"]);
+    expect(driver.pids(cgroup).sort()).toEqual([4241, 4242]);
+    // A fixture's directories hold plain files, which cgroupfs's rmdir would not mind.
+    for (const dir of [cgroup.memory, cgroup.cpu, cgroup.pids, path.join(cgroup.pids, "learner-child")]) {
+      for (const f of fs.readdirSync(dir, { withFileTypes: true })) if (f.isFile()) fs.rmSync(path.join(dir, f.name));
+    }
+    expect(driver.remove(cgroup)).toBe(true);
+    expect([cgroup.memory, cgroup.cpu, cgroup.pids].filter((d) => fs.existsSync(d))).toEqual([]);
+  });
+
+  it("refuses a session cgroup of the other version", () => {
+    expect(() => new CgroupV1Driver(fixture()).pids({ version: 2, dir: tmp })).toThrow(/v1 driver was handed a cgroup v2/);
+    expect(() => new CgroupV2Driver(tmp, "/").remove({ version: 1, memory: tmp, cpu: tmp, cpuacct: tmp, pids: tmp })).toThrow(/v2 driver/);
   });
 });
 
@@ -196,6 +238,11 @@ describe("detecting the host's cgroup layout", () => {
       ownPath: "/user.slice/session-1.scope",
       controllers: ["cpuset", "cpu", "io", "memory", "pids"],
     });
+  });
+
+  it("needs a cpuacct hierarchy on v1, where CPU usage is counted", () => {
+    const withoutCpuacct = v1Mountinfo.split("\n").filter((line) => !line.includes("/cpuacct ")).join("\n");
+    expect(detectCgroupLayout(withoutCpuacct, v1Self)).toEqual({ version: null, reason: "cgroup v1 lacks the cpuacct controller(s)" });
   });
 
   it("explains what is missing", () => {

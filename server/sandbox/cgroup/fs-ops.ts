@@ -1,6 +1,9 @@
-// File operations on cgroup trees shared by both drivers.
+// File operations on cgroups shared by both drivers. Walking a tree is server/kernel/cgroup-tree.ts.
 import fs from "node:fs";
 import path from "node:path";
+
+import { WHOLE_TREE, readCgroupTreeProcs, removeCgroupTree } from "../../kernel/cgroup-tree";
+import { type SessionCgroup, sessionCgroupDirs } from "./session-cgroup";
 
 export function writeCgroupFile(dir: string, file: string, value: string): void {
   try {
@@ -11,88 +14,20 @@ export function writeCgroupFile(dir: string, file: string, value: string): void 
   }
 }
 
-/**
- * Visit `dir` and every cgroup below it. A learner can nest cgroups deeper than PATH_MAX, so
- * the walk never builds long paths: each level is opened through the previous level's file
- * descriptor (/proc/self/fd/N/name), and `visit` gets such a short path. `before` runs on the
- * way down, `after` on the way up (children first: the order rmdir needs). Stops descending
- * below `maxDepth`. A directory removed during the walk is skipped.
- */
-export function walkCgroupTree(
-  dir: string,
-  visit: { before?: (dir: string) => void; after?: (dir: string) => void },
-  maxDepth = 4096,
-): void {
-  visit.before?.(dir);
-  let fd: number;
-  try {
-    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  } catch {
-    return;
-  }
-  try {
-    if (maxDepth > 0) {
-      const here = `/proc/self/fd/${fd}`;
-      let entries: fs.Dirent[] = [];
-      try {
-        entries = fs.readdirSync(here, { withFileTypes: true });
-      } catch {
-        // removed meanwhile
-      }
-      for (const entry of entries) if (entry.isDirectory()) walkCgroupTree(`${here}/${entry.name}`, visit, maxDepth - 1);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  visit.after?.(dir);
+/** Host pids of every process in the session's cgroup, in each of its hierarchies, and in
+ *  every cgroup below it: teardown kills them all, so the whole tree is read. */
+export function pidsInSessionCgroup(cgroup: SessionCgroup): number[] {
+  const pids = new Set<number>();
+  for (const dir of sessionCgroupDirs(cgroup)) for (const pid of readCgroupTreeProcs(dir, WHOLE_TREE).keys()) pids.add(pid);
+  return [...pids];
 }
 
-/** Pids listed in cgroup.procs of `dir` and every cgroup below it. */
-export function readProcsRecursive(dir: string): number[] {
-  const pids: number[] = [];
-  walkCgroupTree(dir, {
-    before: (sub) => {
-      try {
-        for (const line of fs.readFileSync(`${sub}/cgroup.procs`, "utf8").split("\n")) if (line) pids.push(Number(line));
-      } catch {
-        // removed meanwhile
-      }
-    },
-  });
-  return pids;
-}
-
-/** How many cgroups `dir` holds below itself, counting no further than `cap`. */
-export function countDescendants(dir: string, cap: number): number {
-  let count = -1; // `dir` itself is not a descendant
-  try {
-    walkCgroupTree(dir, {
-      before: () => {
-        count++;
-        if (count > cap) throw new CountCapReached();
-      },
-    });
-  } catch (err) {
-    if (!(err instanceof CountCapReached)) throw err;
-  }
-  return Math.max(0, count);
-}
-
-class CountCapReached extends Error {}
-
-/** rmdir the cgroup and its descendants, deepest first. True when nothing is left. */
-export function removeTree(dir: string): boolean {
-  let ok = true;
-  walkCgroupTree(dir, {
-    after: (sub) => {
-      try {
-        fs.rmdirSync(sub);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") ok = false;
-      }
-    },
-  });
-  return ok;
+/** rmdir the session's cgroup in each of its hierarchies with every cgroup below it. True when
+ *  nothing is left. */
+export function removeSessionCgroup(cgroup: SessionCgroup): boolean {
+  let removed = true;
+  for (const dir of sessionCgroupDirs(cgroup)) removed = removeCgroupTree(dir) && removed;
+  return removed;
 }
 
 export function listSessionDirs(parent: string, pattern: RegExp): string[] {

@@ -6,7 +6,16 @@ import type { CgroupDriver } from "./driver";
 import { CgroupV1Driver } from "./v1";
 import { CgroupV2Driver } from "./v2";
 
-export type { CgroupDriver, CgroupVersion, LimitWrite, SessionCgroup } from "./driver";
+export type { CgroupDriver, CgroupVersion, CreatedCgroup, LimitWrite } from "./driver";
+export {
+  type SessionCgroup,
+  V1_CONTROLLERS,
+  type V1Controller,
+  type V1SessionCgroup,
+  type V2SessionCgroup,
+  sessionCgroupDirs,
+  v1HierarchyDirs,
+} from "./session-cgroup";
 
 function read(file: string): string {
   try {

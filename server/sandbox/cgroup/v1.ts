@@ -1,5 +1,6 @@
 // cgroup v1: one hierarchy per controller (or a few mounted together). A session gets a
-// directory in each of memory, cpu (with cpuacct) and pids; the launcher moves the sandbox
+// directory in the hierarchy of each of memory, cpu, cpuacct and pids (one directory for
+// controllers mounted together, such as "cpu,cpuacct"); the launcher moves the sandbox
 // into all of them and mounts each inside, so the learner sees /sys/fs/cgroup/memory/… with
 // their own limits at its root.
 import fs from "node:fs";
@@ -7,9 +8,9 @@ import path from "node:path";
 
 import { CPU_PERIOD_US, cpuQuotaUs, type Limits } from "../limits";
 import type { V1Hierarchy } from "./detect";
-import { type CgroupDriver, type LimitWrite, type SessionCgroup, SESSION_ID_PATTERN, assertSessionId } from "./driver";
-import { DEFAULT_PARENT } from "./driver";
-import { delegate, listSessionDirs, readProcsRecursive, removeTree, writeCgroupFile } from "./fs-ops";
+import { type CgroupDriver, type CreatedCgroup, DEFAULT_PARENT, type LimitWrite, SESSION_ID_PATTERN, assertSessionId } from "./driver";
+import { delegate, listSessionDirs, pidsInSessionCgroup, removeSessionCgroup, writeCgroupFile } from "./fs-ops";
+import { type SessionCgroup, type V1Controller, type V1SessionCgroup, v1HierarchyDirs } from "./session-cgroup";
 
 /** What a delegated v1 cgroup hands over: membership files, not limits (and not
  *  notify_on_release, whose helper would run as host root). */
@@ -18,11 +19,22 @@ const V1_DELEGATED_FILES = ["cgroup.procs", "tasks", "cgroup.clone_children"] as
 /** v1 has no "max" for memory; the kernel's own unlimited value is returned as this. */
 const V1_UNLIMITED = "-1";
 
+/** One limit write, with the controller whose directory its file is in. */
+interface V1Write {
+  readonly controller: V1Controller;
+  readonly file: string;
+  readonly write: LimitWrite;
+}
+
 export class CgroupV1Driver implements CgroupDriver {
   readonly version = 1 as const;
   readonly parents: Readonly<Record<string, string>>;
   /** Whether memory.memsw.* exists (swap accounting on); without it swap cannot be capped. */
   readonly swapAccounting: boolean;
+  /** Where session cgroups go in the hierarchy of each controller: a SessionCgroup of parents. */
+  private readonly parentCgroup: V1SessionCgroup;
+  /** The name of the hierarchy each controller is in ("cpu,cpuacct" when mounted together). */
+  private readonly hierarchyName: Readonly<Record<V1Controller, string>>;
 
   /**
    * @param hierarchies the host's v1 hierarchies (from detectCgroupLayout)
@@ -31,96 +43,90 @@ export class CgroupV1Driver implements CgroupDriver {
    *   left, whatever cgroup the new process starts in)
    */
   constructor(hierarchies: V1Hierarchy[], parentPath?: string) {
-    const parents: Record<string, string> = {};
-    for (const h of hierarchies) {
-      const name = h.controllers.join(",");
-      const inside = parentPath ?? DEFAULT_PARENT;
-      parents[name] = path.join(h.mountPoint, inside);
-    }
-    this.parents = parents;
+    const parentOf = (controller: V1Controller): string => {
+      const hierarchy = hierarchies.find((h) => h.controllers.includes(controller));
+      if (!hierarchy) throw new Error(`cgroup v1 hierarchy for ${controller} not mounted`);
+      return path.join(hierarchy.mountPoint, parentPath ?? DEFAULT_PARENT);
+    };
+    this.parentCgroup = { version: 1, memory: parentOf("memory"), cpu: parentOf("cpu"), cpuacct: parentOf("cpuacct"), pids: parentOf("pids") };
+    const named = v1HierarchyDirs(this.parentCgroup);
+    this.parents = Object.fromEntries(named.map((h) => [h.name, h.dir]));
+    const nameOf = (controller: V1Controller): string => named.find((h) => h.dir === this.parentCgroup[controller])?.name ?? controller;
+    this.hierarchyName = { memory: nameOf("memory"), cpu: nameOf("cpu"), cpuacct: nameOf("cpuacct"), pids: nameOf("pids") };
     const memory = hierarchies.find((h) => h.controllers.includes("memory"));
     this.swapAccounting = memory !== undefined && fs.existsSync(path.join(memory.mountPoint, "memory.memsw.limit_in_bytes"));
   }
 
-  private hierarchyName(controller: string): string {
-    const name = Object.keys(this.parents).find((n) => n.split(",").includes(controller));
-    if (!name) throw new Error(`cgroup v1 hierarchy for ${controller} not mounted`);
-    return name;
+  limitWrites(limits: Limits): LimitWrite[] {
+    return this.writesFor(limits).map((w) => w.write);
   }
 
-  limitWrites(limits: Limits): LimitWrite[] {
-    const memory = this.hierarchyName("memory");
-    const cpu = this.hierarchyName("cpu");
-    const pids = this.hierarchyName("pids");
-    const writes: LimitWrite[] = [
-      { flag: "--memory", file: `${memory}/memory.limit_in_bytes`, value: String(limits.memoryBytes) },
-    ];
+  /** Each limit's file is named relative to the session's cgroup, hierarchy first
+   *  ("memory/memory.limit_in_bytes"), as the page shows it. */
+  private writesFor(limits: Limits): V1Write[] {
+    const write = (controller: V1Controller, flag: LimitWrite["flag"], file: string, value: string): V1Write => ({
+      controller,
+      file,
+      write: { flag, file: `${this.hierarchyName[controller]}/${file}`, value },
+    });
+    const writes = [write("memory", "--memory", "memory.limit_in_bytes", String(limits.memoryBytes))];
     // memsw is memory+swap, and the kernel requires memsw >= limit, so it is written second.
     if (this.swapAccounting) {
-      writes.push({
-        flag: "--memory-swap",
-        file: `${memory}/memory.memsw.limit_in_bytes`,
-        value: limits.memorySwapBytes < 0 ? V1_UNLIMITED : String(limits.memorySwapBytes),
-      });
+      writes.push(write("memory", "--memory-swap", "memory.memsw.limit_in_bytes", limits.memorySwapBytes < 0 ? V1_UNLIMITED : String(limits.memorySwapBytes)));
     }
     writes.push(
-      { flag: "--cpus", file: `${cpu}/cpu.cfs_period_us`, value: String(CPU_PERIOD_US) },
-      { flag: "--cpus", file: `${cpu}/cpu.cfs_quota_us`, value: String(cpuQuotaUs(limits.cpus)) },
-      { flag: "--pids-limit", file: `${pids}/pids.max`, value: limits.pids < 0 ? "max" : String(limits.pids) },
+      write("cpu", "--cpus", "cpu.cfs_period_us", String(CPU_PERIOD_US)),
+      write("cpu", "--cpus", "cpu.cfs_quota_us", String(cpuQuotaUs(limits.cpus))),
+      write("pids", "--pids-limit", "pids.max", limits.pids < 0 ? "max" : String(limits.pids)),
     );
     return writes;
   }
 
-  private dirsFor(sessionId: string): Record<string, string> {
-    assertSessionId(sessionId);
-    const dirs: Record<string, string> = {};
-    for (const [name, parent] of Object.entries(this.parents)) dirs[name] = path.join(parent, sessionId);
-    return dirs;
-  }
-
-  create(sessionId: string, limits: Limits, delegateTo?: number): SessionCgroup {
-    const dirs = this.dirsFor(sessionId);
-    for (const dir of Object.values(dirs)) fs.mkdirSync(dir, { recursive: true });
-    const writes = this.writeLimits(dirs, this.limitWrites(limits));
-    if (delegateTo !== undefined) for (const dir of Object.values(dirs)) delegate(dir, V1_DELEGATED_FILES, delegateTo);
-    return { version: 1, sessionId, dirs, writes };
+  create(sessionId: string, limits: Limits, delegateTo?: number): CreatedCgroup {
+    const cgroup = this.open(sessionId);
+    const dirs = v1HierarchyDirs(cgroup).map((h) => h.dir);
+    for (const dir of dirs) fs.mkdirSync(dir, { recursive: true });
+    const writes = this.writeLimits(cgroup, this.writesFor(limits));
+    if (delegateTo !== undefined) for (const dir of dirs) delegate(dir, V1_DELEGATED_FILES, delegateTo);
+    return { cgroup, writes };
   }
 
   update(cg: SessionCgroup, limits: Limits): LimitWrite[] {
-    const writes = this.limitWrites(limits);
+    const cgroup = v1Cgroup(cg);
+    const writes = this.writesFor(limits);
     // The kernel keeps memsw (memory + swap) >= the memory limit at every moment, so raising
     // the memory limit above the current memsw must write memsw first.
-    const memsw = writes.findIndex((w) => w.flag === "--memory-swap");
+    const memsw = writes.findIndex((w) => w.write.flag === "--memory-swap");
     if (memsw > 0) {
-      const memoryDir = cg.dirs[this.hierarchyName("memory")] ?? "";
-      const current = Number(fs.readFileSync(path.join(memoryDir, "memory.memsw.limit_in_bytes"), "utf8").trim());
+      const current = Number(fs.readFileSync(path.join(cgroup.memory, "memory.memsw.limit_in_bytes"), "utf8").trim());
       if (limits.memoryBytes > current) writes.unshift(...writes.splice(memsw, 1));
     }
-    return this.writeLimits(cg.dirs, writes);
+    return this.writeLimits(cgroup, writes);
   }
 
-  private writeLimits(dirs: Readonly<Record<string, string>>, writes: LimitWrite[]): LimitWrite[] {
-    for (const w of writes) {
-      const [hierarchy, file] = splitFile(w.file);
-      writeCgroupFile(dirs[hierarchy] ?? "", file, w.value);
-    }
-    return writes;
+  private writeLimits(cgroup: V1SessionCgroup, writes: V1Write[]): LimitWrite[] {
+    for (const w of writes) writeCgroupFile(cgroup[w.controller], w.file, w.write.value);
+    return writes.map((w) => w.write);
   }
 
-  open(sessionId: string): SessionCgroup {
-    return { version: 1, sessionId, dirs: this.dirsFor(sessionId), writes: [] };
+  open(sessionId: string): V1SessionCgroup {
+    assertSessionId(sessionId);
+    const p = this.parentCgroup;
+    return {
+      version: 1,
+      memory: path.join(p.memory, sessionId),
+      cpu: path.join(p.cpu, sessionId),
+      cpuacct: path.join(p.cpuacct, sessionId),
+      pids: path.join(p.pids, sessionId),
+    };
   }
 
   pids(cg: SessionCgroup): number[] {
-    const all = new Set<number>();
-    for (const dir of Object.values(cg.dirs)) for (const pid of readProcsRecursive(dir)) all.add(pid);
-    return [...all];
+    return pidsInSessionCgroup(v1Cgroup(cg));
   }
 
   remove(cg: SessionCgroup): boolean {
-    let ok = true;
-    for (const dir of Object.values(cg.dirs)) ok = removeTree(dir) && ok;
-    return ok;
+    return removeSessionCgroup(v1Cgroup(cg));
   }
 
   listSessions(): string[] {
@@ -130,7 +136,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 }
 
-function splitFile(file: string): [string, string] {
-  const slash = file.indexOf("/");
-  return [file.slice(0, slash), file.slice(slash + 1)];
+function v1Cgroup(cg: SessionCgroup): V1SessionCgroup {
+  if (cg.version !== 1) throw new Error("the cgroup v1 driver was handed a cgroup v2 session");
+  return cg;
 }

@@ -7,9 +7,9 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { CPU_PERIOD_US, cpuQuotaUs, type Limits } from "../limits";
-import { DEFAULT_PARENT, MAX_CHILD_CGROUPS } from "./driver";
-import { type CgroupDriver, type LimitWrite, type SessionCgroup, SESSION_ID_PATTERN, assertSessionId } from "./driver";
-import { delegate, listSessionDirs, readProcsRecursive, removeTree, writeCgroupFile } from "./fs-ops";
+import { type CgroupDriver, type CreatedCgroup, DEFAULT_PARENT, type LimitWrite, MAX_CHILD_CGROUPS, SESSION_ID_PATTERN, assertSessionId } from "./driver";
+import { delegate, listSessionDirs, pidsInSessionCgroup, removeSessionCgroup, writeCgroupFile } from "./fs-ops";
+import type { SessionCgroup, V2SessionCgroup } from "./session-cgroup";
 
 const CONTROLLERS = ["memory", "cpu", "pids"];
 /** How deep a learner may nest cgroups (v2 enforces it in the kernel). */
@@ -73,13 +73,9 @@ export class CgroupV2Driver implements CgroupDriver {
     ];
   }
 
-  private dirFor(sessionId: string): string {
-    assertSessionId(sessionId);
-    return path.join(this.parent, sessionId);
-  }
-
-  create(sessionId: string, limits: Limits, delegateTo?: number): SessionCgroup {
-    const dir = this.dirFor(sessionId);
+  create(sessionId: string, limits: Limits, delegateTo?: number): CreatedCgroup {
+    const cgroup = this.open(sessionId);
+    const { dir } = cgroup;
     fs.mkdirSync(dir);
     const writes = this.writeLimits(dir, limits);
     // The kernel's own bound on what a delegated learner can create (root's files, not
@@ -87,11 +83,11 @@ export class CgroupV2Driver implements CgroupDriver {
     writeCgroupFile(dir, "cgroup.max.descendants", String(MAX_CHILD_CGROUPS));
     writeCgroupFile(dir, "cgroup.max.depth", String(MAX_CGROUP_DEPTH));
     if (delegateTo !== undefined) delegate(dir, V2_DELEGATED_FILES, delegateTo);
-    return { version: 2, sessionId, dirs: { unified: dir }, writes };
+    return { cgroup, writes };
   }
 
   update(cg: SessionCgroup, limits: Limits): LimitWrite[] {
-    return this.writeLimits(cg.dirs.unified ?? "", limits);
+    return this.writeLimits(v2Cgroup(cg).dir, limits);
   }
 
   private writeLimits(dir: string, limits: Limits): LimitWrite[] {
@@ -104,27 +100,33 @@ export class CgroupV2Driver implements CgroupDriver {
     return writes;
   }
 
-  open(sessionId: string): SessionCgroup {
-    return { version: 2, sessionId, dirs: { unified: this.dirFor(sessionId) }, writes: [] };
+  open(sessionId: string): V2SessionCgroup {
+    assertSessionId(sessionId);
+    return { version: 2, dir: path.join(this.parent, sessionId) };
   }
 
   pids(cg: SessionCgroup): number[] {
-    return readProcsRecursive(cg.dirs.unified ?? "");
+    return pidsInSessionCgroup(v2Cgroup(cg));
   }
 
   /** v2 can kill a whole subtree in one write (cgroup.kill, Linux 5.14+). */
   killAll(cg: SessionCgroup): boolean {
-    const dir = cg.dirs.unified ?? "";
+    const { dir } = v2Cgroup(cg);
     if (!fs.existsSync(path.join(dir, "cgroup.kill"))) return false;
     writeCgroupFile(dir, "cgroup.kill", "1");
     return true;
   }
 
   remove(cg: SessionCgroup): boolean {
-    return removeTree(cg.dirs.unified ?? "");
+    return removeSessionCgroup(v2Cgroup(cg));
   }
 
   listSessions(): string[] {
     return listSessionDirs(this.parent, SESSION_ID_PATTERN);
   }
+}
+
+function v2Cgroup(cg: SessionCgroup): V2SessionCgroup {
+  if (cg.version !== 2) throw new Error("the cgroup v2 driver was handed a cgroup v1 session");
+  return cg;
 }

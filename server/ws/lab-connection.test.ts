@@ -11,87 +11,37 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NamespaceType } from "../../common/lab-state";
 import { CloseCode, MAX_FRAME_BYTES } from "../../common/protocol";
 import { checkHostFeatures } from "../kernel/features";
-import { mountsContaining } from "../kernel/proc";
 import { readNamespaceInodes } from "../probes/namespaces";
 import { createLabServer } from "../http/lab-server";
-import { hostCgroupDriver } from "../sandbox/cgroup";
-import type { CgroupDriver } from "../sandbox/cgroup";
-import { SandboxHost } from "../sandbox/host";
 import { LabClient } from "../testing/lab-client";
 import { LAUNCHER, ROOTFS, sandboxUnavailable } from "../testing/kernel";
+import { type TestLab, startTestLab } from "../testing/test-lab";
+import { NO_TRACES, leftNothing, sessionTraces, waitUntil } from "../testing/traces";
 
 const unavailable = sandboxUnavailable();
-const STATE_DIR = `/run/nslab-test-ws-${process.pid}`;
-const CGROUP_PARENT = `/nslab-test-ws-${process.pid}`;
-
-function notFound(_req: http.IncomingMessage, res: http.ServerResponse): void {
-  res.writeHead(404);
-  res.end();
-}
-
-async function startServer(host: SandboxHost | null, reason = "") {
-  const lab = createLabServer({
-    host,
-    unsupportedReason: reason,
-    features: checkHostFeatures({ launcher: LAUNCHER, rootfs: ROOTFS }),
-    handleRequest: notFound,
-    allowedOrigins: [],
-    dev: false,
-  });
-  const port = await lab.listen(0, "127.0.0.1");
-  return { lab, url: `ws://127.0.0.1:${port}/ws`, port };
-}
 
 /** The inode of one of a process's namespaces (the probes' own reader). */
 function namespaceInode(pid: number | "self", type: NamespaceType): number | null {
   return readNamespaceInodes(pid)?.[type] ?? null;
 }
 
-/** Every trace a session could leave on the host, by its id. */
-function traces(driver: CgroupDriver, sessionId: string) {
-  const cgroupDirs = Object.values(driver.open(sessionId).dirs).filter((d) => fs.existsSync(d));
-  const mounts = mountsContaining(sessionId);
-  const processes: number[] = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cgroup`, "utf8").includes(sessionId)) processes.push(Number(entry));
-      // A process still in the session's private mount namespace would show its mounts here.
-      if (fs.readFileSync(`/proc/${entry}/mountinfo`, "utf8").includes(sessionId)) processes.push(Number(entry));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return { cgroupDirs, mounts, processes, stateDir: fs.existsSync(`${STATE_DIR}/sessions/${sessionId}`) };
+/** Wait for the shell's first prompt, so what the test types is not echoed twice (once by
+ *  the terminal before the shell reads it, once by the shell's line editor). */
+async function prompted(client: LabClient): Promise<void> {
+  await client.waitFor(() => /# $/.test(client.output), "the shell's prompt");
 }
 
-describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
-  let host: SandboxHost;
-  let driver: CgroupDriver;
-  let server: Awaited<ReturnType<typeof startServer>>;
+// With no grace period a session ends as soon as its page goes: these tests are about the
+// connection; reconnecting is server/sessions/sessions.test.ts's.
+describe.skipIf(unavailable !== null)(`lab connections over /ws${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
+  let server: TestLab;
 
   beforeAll(async () => {
-    const found = hostCgroupDriver(CGROUP_PARENT);
-    if (!("driver" in found)) throw new Error(found.reason);
-    driver = found.driver;
-    host = new SandboxHost(driver, {
-      launcherPath: LAUNCHER,
-      rootfs: ROOTFS,
-      stateDir: STATE_DIR,
-      maxSessions: 3,
-      layerBytes: 64 * 1024 * 1024,
-      layerInodes: 16384,
-      tmpBytes: 16 * 1024 * 1024,
-    });
-    server = await startServer(host);
+    server = await startTestLab({ name: "ws", capacity: 3, graceMs: 0 });
   });
 
   afterAll(async () => {
-    await server?.lab.close();
-    await host?.destroyAll();
-    // Session cgroups are gone by now; the per-test parent is empty and can go too.
-    for (const parent of Object.values(driver?.parents ?? {})) if (fs.existsSync(parent)) fs.rmdirSync(parent);
-    fs.rmSync(STATE_DIR, { recursive: true, force: true });
+    await server?.close();
   });
 
   it("gives the learner a shell that is pid 1 in its own namespaces, limited by its own cgroup", async () => {
@@ -127,9 +77,7 @@ describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (s
     const client = new LabClient(server.url);
     const ready = await client.start();
     expect(await client.run("echo written-by-learner >> /etc/motd && tail -n 1 /etc/motd")).toBe("written-by-learner");
-    const sandbox = [...(host as unknown as { live: Set<{ sessionId: string; upperDir: string }> }).live].find(
-      (s) => s.sessionId === ready.sessionId,
-    );
+    const sandbox = server.registry.find(ready.sessionId)?.sandbox;
     expect(sandbox).toBeDefined();
     const upperMotd = `${sandbox?.upperDir}/etc/motd`;
     expect(fs.readFileSync(upperMotd, "utf8")).toMatch(/written-by-learner\n$/);
@@ -147,23 +95,20 @@ describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (s
     await next.closed();
   });
 
-  it("leaves no cgroup, mount, process or state behind once the socket closes", async () => {
+  it("leaves no cgroup, mount, process or state behind once the socket closes (no grace period)", async () => {
     const client = new LabClient(server.url);
     const ready = await client.start();
     // Background work the learner leaves running must not survive the session either.
     await client.run("sleep 1000 & sleep 1001 & (sleep 1002 &) ; true");
-    const during = traces(driver, ready.sessionId);
+    const during = sessionTraces(server.driver, server.runDir, ready.sessionId);
     expect(during.cgroupDirs.length).toBeGreaterThan(0);
     expect(during.processes.length).toBeGreaterThanOrEqual(4);
 
     client.close();
     await client.closed();
-    await waitUntil(() => {
-      const t = traces(driver, ready.sessionId);
-      return t.cgroupDirs.length === 0 && t.processes.length === 0 && !t.stateDir;
-    }, "session traces gone");
-    expect(traces(driver, ready.sessionId)).toEqual({ cgroupDirs: [], mounts: [], processes: [], stateDir: false });
-    expect(fs.readdirSync(`${STATE_DIR}/uid-slots`).length).toBe(host.sessionCount);
+    await waitUntil(() => leftNothing(sessionTraces(server.driver, server.runDir, ready.sessionId)), "session traces gone");
+    expect(sessionTraces(server.driver, server.runDir, ready.sessionId)).toEqual(NO_TRACES);
+    expect(fs.readdirSync(`${server.runDir}/uid-slots`).length).toBe(server.registry.size);
   });
 
   it("answers bad frames with error frames and keeps the session working", async () => {
@@ -225,6 +170,7 @@ describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (s
   it("drops input a program does not read, without queueing it for ever", async () => {
     const client = new LabClient(server.url);
     await client.start();
+    await prompted(client);
     client.type("stty raw -echo; echo not-reading; sleep 30\r");
     await client.waitFor(() => /not-reading\r?\n/.test(client.output.split("stty raw")[1] ?? ""), "the shell asleep");
     // More than the queue holds, sent within the input budget (256 KiB a second).
@@ -261,7 +207,7 @@ describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (s
     for (const c of clients) c.close();
     await Promise.all(clients.map((c) => c.closed()));
     // The next test needs a free sandbox: wait for these three to be torn down.
-    await waitUntil(() => host.sessionCount === 0, "the three sessions torn down");
+    await waitUntil(() => server.registry.size === 0, "the three sessions torn down");
   });
 
   it("ends the session with session.exit and 4000 when the shell exits", async () => {
@@ -291,7 +237,17 @@ describe.skipIf(unavailable !== null)(`lab sessions over /ws${unavailable ? ` (s
 
 describe("a host that cannot create sandboxes", () => {
   it("tells the page why, with its own close code", async () => {
-    const { lab, url } = await startServer(null, "This server cannot create sandboxes: user namespaces (user.max_user_namespaces = 0).");
+    const lab = createLabServer({
+      registry: null,
+      unsupportedReason: "This server cannot create sandboxes: user namespaces (user.max_user_namespaces = 0).",
+      features: checkHostFeatures({ launcher: LAUNCHER, rootfs: ROOTFS }),
+      handleRequest: (_req: http.IncomingMessage, res: http.ServerResponse) => {
+        res.writeHead(404).end();
+      },
+      allowedOrigins: [],
+      dev: false,
+    });
+    const url = `ws://127.0.0.1:${await lab.listen(0, "127.0.0.1")}/ws`;
     const client = new LabClient(url);
     await client.opened();
     client.sendJson({ type: "session.start", version: 1, size: { cols: 80, rows: 24 } });
@@ -302,14 +258,6 @@ describe("a host that cannot create sandboxes", () => {
     await lab.close();
   });
 });
-
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Send raw bytes and return the status line the server answers with. */
 function rawRequest(port: number, request: string): Promise<string> {

@@ -1,0 +1,484 @@
+// One lab session: a learner's sandbox, its kernel readings, its lab steps and the server's copy
+// of its terminal, and the pages attached to it. A session is not its socket. Its life:
+//
+//   attached   an owner page is connected: it types, resizes, changes limits; watchers see
+//   detached   no owner page (a reload, a dropped connection, a closed lid): everything keeps
+//              running and waits `graceMs` for the owner to come back with its resume token
+//   ended      the shell exited, the grace period passed, or the server stopped: the sandbox
+//              is destroyed — the only place that happens — and every page is let go
+//
+// Pages attach through the Attachment interface (server/ws/lab-connection.ts implements it for
+// a WebSocket). Every attach starts with the mirror's snapshot of the terminal, then the live
+// output, with nothing lost or doubled in between. The newest owner takes over: the page that
+// owned the session before is told and keeps watching.
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import os from "node:os";
+
+import type { ProbeSnapshot } from "../../common/lab-state";
+import type { LabStep } from "../../common/lab-steps";
+import { type Limits, checkLimits, checkWithinCeiling } from "../../common/limits";
+import {
+  type AttachRole,
+  CloseCode,
+  type ErrorCode,
+  PROTOCOL_VERSION,
+  type ServerMessage,
+  type TerminalSize,
+} from "../../common/protocol";
+import { type Logger, log as rootLog } from "../log";
+import { diffSnapshot, type SnapshotDelta } from "../probes";
+import type { Sandbox } from "../sandbox/sandbox";
+import type { Store } from "../store/store";
+import { CHECK_INTERVAL_MS, SessionReadings, WATCHED_INTERVAL_MS } from "./session-readings";
+import { StepTracker } from "./step-tracker";
+import { TerminalMirror } from "./terminal-mirror";
+
+/** A page attached to a session, as the session sees it. */
+export interface Attachment {
+  /** A control message for this page. */
+  send(message: ServerMessage): void;
+  /** Terminal bytes for this page, in order: first the replay, then the live output. */
+  output(chunk: Buffer): void;
+  /** This page no longer owns the session (another tab took it over); it keeps watching. */
+  demoted(reason: string): void;
+  /** The session lets this page go: close it with `code`, after `error` if one is given. */
+  release(code: CloseCode, error?: { code: ErrorCode; message: string }): void;
+}
+
+export type SessionState = "attached" | "detached" | "ended";
+
+/** Output a session may print per second. A flood beyond it pauses the shell rather than
+ *  making the server parse and forward it at any speed: one `yes` must not cost the others. */
+export const OUTPUT_BYTES_PER_SECOND = 1024 * 1024;
+/** Output held for a page while its replay is made; a page this far behind is let go. */
+const MAX_HELD_BYTES = 1024 * 1024;
+/** Replay bytes per frame. */
+const REPLAY_FRAME_BYTES = 16 * 1024;
+/** With nothing changing, a bare `{kind: "change", takenAtMs}` this often tells a watching page
+ *  the stream is alive and idle rather than stopped (and moves its charts' clock on). */
+export const STATE_HEARTBEAT_MS = 2_000;
+/** Attaches a session accepts per second (and at once): a page reconnects with backoff; a
+ *  script reconnecting in a loop would make the server serialize the terminal back to back. */
+export const ATTACHES_PER_SECOND = 20;
+
+/** How long a new session waits for its first page. */
+const FIRST_ATTACH_TIMEOUT_MS = 30_000;
+
+interface Member {
+  readonly attachment: Attachment;
+  role: AttachRole;
+  watchingState: boolean;
+  needsFullState: boolean;
+  lastStateSentAt: number;
+  /** Live output that arrived while this page's replay was being made; null once it is live. */
+  held: Buffer[] | null;
+  heldBytes: number;
+}
+
+type PauseReason = "owner" | "mirror" | "budget";
+
+/** What the host has: the upper bounds of the limits a learner may set. Read once. */
+let hostCapacityValue: { cpus: number; memoryBytes: number; kernelRelease: string } | null = null;
+export function hostCapacity() {
+  hostCapacityValue ??= { cpus: os.cpus().length, memoryBytes: os.totalmem(), kernelRelease: os.release() };
+  return hostCapacityValue;
+}
+
+function tokenDigest(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}
+
+export interface LabSessionOptions {
+  sandbox: Sandbox;
+  /** Whose sandbox it is (the nslab_learner cookie); resume tokens only work with it. */
+  learnerId: string;
+  lesson: string | null;
+  /** The lesson's lab steps ([] when it has none). */
+  steps: readonly LabStep[];
+  store: Store | null;
+  /** How long a detached session waits for its owner (0: it ends when the owner leaves). */
+  graceMs: number;
+  size: TerminalSize;
+  /** Called once, when the session starts to end; `destroyed` settles when the sandbox is gone. */
+  onEnded(session: LabSession, destroyed: Promise<void>): void;
+}
+
+export class LabSession {
+  readonly id: string;
+  readonly learnerId: string;
+  readonly lesson: string | null;
+  readonly sandbox: Sandbox;
+  readonly startedAtMs = Date.now();
+  /** Why the session ended, once it has. */
+  endReason: string | null = null;
+  private stateValue: SessionState = "detached";
+  private readonly members = new Map<Attachment, Member>();
+  private owner: Member | null = null;
+  private tokenHash: Buffer | null = null;
+  /** Whether an owner page was ever told the session is ready (and so holds a token). */
+  private everReady = false;
+  private graceTimer: NodeJS.Timeout | null = null;
+  private readonly mirror: TerminalMirror;
+  private readonly readings: SessionReadings;
+  private readonly tracker: StepTracker | null;
+  private readonly pauses = new Set<PauseReason>();
+  private outputBudget = OUTPUT_BYTES_PER_SECOND;
+  private outputRefilledAt = Date.now();
+  private budgetTimer: NodeJS.Timeout | null = null;
+  private attachBudget = ATTACHES_PER_SECOND;
+  private attachRefilledAt = Date.now();
+  private ending: Promise<void> | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly options: LabSessionOptions) {
+    const { sandbox } = options;
+    this.sandbox = sandbox;
+    this.id = sandbox.sessionId;
+    this.learnerId = options.learnerId;
+    this.lesson = options.lesson;
+    this.log = rootLog.child({ sessionId: this.id });
+    this.tracker =
+      options.lesson && options.steps.length > 0
+        ? new StepTracker(options.lesson, options.steps, options.learnerId, options.store, this.log)
+        : null;
+    this.mirror = new TerminalMirror(options.size, (behind) => this.setPaused("mirror", behind));
+    this.readings = new SessionReadings({ cgroup: sandbox.cgroup }, (snapshot, change) => this.onReading(snapshot, change), this.log);
+    sandbox.onData((chunk) => this.onOutput(chunk));
+    sandbox.onExit((info) => this.onShellExit(info));
+    this.updateReadingPace();
+    // Fail closed: a session whose page never attaches (it left while the sandbox started)
+    // must not wait for ever. The first owner attach clears this like a grace period.
+    this.graceTimer = setTimeout(() => void this.end("No page attached to the sandbox after it started."), FIRST_ATTACH_TIMEOUT_MS);
+    this.graceTimer.unref();
+  }
+
+  get state(): SessionState {
+    return this.stateValue;
+  }
+
+  /** Pages attached now, owner included. */
+  get attachmentCount(): number {
+    return this.members.size;
+  }
+
+  /** The text of the server's copy of the terminal, screen and scrollback (for tests and logs). */
+  mirrorLines(): Promise<string[]> {
+    return this.mirror.lines();
+  }
+
+  /** Steps this learner already did in this lesson count from the start (read from the store). */
+  async restoreProgress(): Promise<void> {
+    if (!this.tracker || !this.options.store || !this.lesson) return;
+    try {
+      this.tracker.restore(await this.options.store.progress.completed(this.learnerId, this.lesson));
+    } catch (err) {
+      // The store is unreadable right now: steps still tick; they are just not restored.
+      this.log.error({ err: (err as Error).message }, "progress could not be read");
+      return;
+    }
+    this.broadcast(this.tracker.progress());
+    this.updateReadingPace();
+  }
+
+  /** Whether `token` is this session's current resume token and `learnerId` its learner. */
+  verifyToken(token: string, learnerId: string): boolean {
+    if (learnerId !== this.learnerId || !this.tokenHash) return false;
+    return timingSafeEqual(tokenDigest(token), this.tokenHash);
+  }
+
+  /** Whether one more attach may be made now (see ATTACHES_PER_SECOND). */
+  takeAttachBudget(): boolean {
+    const now = Date.now();
+    this.attachBudget = Math.min(ATTACHES_PER_SECOND, this.attachBudget + ((now - this.attachRefilledAt) / 1000) * ATTACHES_PER_SECOND);
+    this.attachRefilledAt = now;
+    if (this.attachBudget < 1) return false;
+    this.attachBudget -= 1;
+    return true;
+  }
+
+  /**
+   * Attach a page. An owner takes the session over (the previous owner is demoted to watcher)
+   * and, with `size`, resizes the terminal to its own. The page gets session.ready, the replay
+   * of the terminal, its progress, then the live stream. False when the session ended, or the
+   * page left, before that could happen.
+   */
+  async attach(attachment: Attachment, role: AttachRole, size?: TerminalSize): Promise<boolean> {
+    if (this.ending || this.members.has(attachment)) return false;
+    const resumed = this.everReady || role === "watcher";
+    const member: Member = { attachment, role, watchingState: false, needsFullState: false, lastStateSentAt: 0, held: [], heldBytes: 0 };
+    this.members.set(attachment, member);
+    if (role === "owner") {
+      this.takeOver(member);
+      if (size) this.applySize(size);
+    }
+    const replay = await this.mirror.snapshot();
+    if (this.ending || this.members.get(attachment) !== member) return false;
+
+    let resumeToken: string | undefined;
+    if (member.role === "owner") {
+      // A new token at every owner attach: the server never keeps one it could leak, and a
+      // token another page saw before a takeover no longer works.
+      resumeToken = randomBytes(32).toString("base64url");
+      this.tokenHash = tokenDigest(resumeToken);
+      this.everReady = true;
+    }
+    const sandbox = this.sandbox;
+    attachment.send({
+      type: "session.ready",
+      version: PROTOCOL_VERSION,
+      sessionId: this.id,
+      hostname: sandbox.hostname,
+      hostPid: sandbox.hostPid,
+      cgroupVersion: sandbox.cgroup.version,
+      limits: { ...sandbox.limits },
+      cgroupFiles: [...sandbox.cgroupFiles],
+      host: hostCapacity(),
+      startup: sandbox.startup,
+      role: member.role,
+      ...(resumeToken ? { resumeToken } : {}),
+      resumed,
+      size: this.mirror.size,
+      replayBytes: replay.length,
+      reconnectGraceS: Math.round(this.options.graceMs / 1000),
+    });
+    for (let offset = 0; offset < replay.length; offset += REPLAY_FRAME_BYTES) {
+      attachment.output(replay.subarray(offset, offset + REPLAY_FRAME_BYTES));
+    }
+    const held = member.held ?? [];
+    member.held = null;
+    member.heldBytes = 0;
+    for (const chunk of held) attachment.output(chunk);
+    if (this.tracker) attachment.send(this.tracker.progress());
+    this.log.info({ role: member.role, resumed, replayBytes: replay.length }, "page attached");
+    return true;
+  }
+
+  /** The page went away (its socket closed). Only the owner's leaving starts the grace period. */
+  detach(attachment: Attachment): void {
+    const member = this.members.get(attachment);
+    if (!member) return;
+    this.members.delete(attachment);
+    if (member === this.owner) {
+      this.owner = null;
+      this.setPaused("owner", false);
+      if (!this.ending) this.ownerLeft();
+    }
+    this.updateReadingPace();
+  }
+
+  /** Keystrokes from a page: the owner's go to the shell; a watcher's are refused. */
+  input(attachment: Attachment, data: Buffer): "ok" | "read_only" | "dropped" {
+    if (this.members.get(attachment)?.role !== "owner") return "read_only";
+    return this.sandbox.write(data) ? "ok" : "dropped";
+  }
+
+  resize(attachment: Attachment, size: TerminalSize): "ok" | "read_only" {
+    if (this.members.get(attachment)?.role !== "owner") return "read_only";
+    this.applySize(size);
+    return "ok";
+  }
+
+  /** The owner's page is behind on output (or caught up): pause (or resume) the shell. Only
+   *  the owner's backlog pauses it; a watcher that falls behind is dropped instead. */
+  ownerBackpressure(attachment: Attachment, behind: boolean): void {
+    if (this.owner?.attachment !== attachment) return;
+    this.setPaused("owner", behind);
+  }
+
+  /** Start or stop streaming kernel state to this page: a full snapshot first, then changes. */
+  watchState(attachment: Attachment, watch: boolean): void {
+    const member = this.members.get(attachment);
+    if (!member || member.watchingState === watch) return;
+    member.watchingState = watch;
+    member.needsFullState = watch;
+    this.updateReadingPace();
+    if (watch) this.readings.readSoon();
+  }
+
+  /** docker update, checked twice: the protocol's types, then docker's rules against this host
+   *  and the limits the session started with. Returns the answer for the page. */
+  updateLimits(attachment: Attachment, requestId: string, sessionId: string, change: Partial<Limits>): ServerMessage {
+    if (this.members.get(attachment)?.role !== "owner") {
+      return { type: "error", code: "read_only", message: "This page only watches the sandbox; its limits can be changed from the learner's own page.", requestId };
+    }
+    if (sessionId !== this.id) {
+      return { type: "error", code: "not_your_session", message: "That session is not this page's; nothing was changed.", requestId };
+    }
+    const sandbox = this.sandbox;
+    const limits = { ...sandbox.limits, ...change };
+    const checked = checkLimits(limits, hostCapacity());
+    const check = checked.ok ? checkWithinCeiling(limits, sandbox.initialLimits) : checked;
+    if (!check.ok) return { type: "error", code: "bad_limit", message: check.message, field: check.field, requestId };
+    try {
+      const cgroupFiles = sandbox.setLimits(limits);
+      const answer: ServerMessage = { type: "limits.updated", requestId, limits: { ...sandbox.limits }, cgroupFiles: [...cgroupFiles] };
+      // Watchers see the new limits too; the owner gets the answer to its request.
+      for (const member of this.members.values()) if (member.attachment !== attachment && member.held === null) member.attachment.send(answer);
+      return answer;
+    } catch (err) {
+      const text = (err as Error).message;
+      const message = /EBUSY/.test(text)
+        ? "The sandbox uses more memory than that right now; free some, or choose a higher limit."
+        : `The kernel refused the change: ${text}`;
+      const field = /memory\.(limit_in_bytes|max)/.test(text) ? "memoryBytes" : /memsw|swap/.test(text) ? "memorySwapBytes" : undefined;
+      return { type: "error", code: "bad_limit", message, requestId, ...(field ? { field } : {}) };
+    }
+  }
+
+  /**
+   * End the session: every page is let go with `code` (after `error`, if given), the sandbox
+   * is destroyed. The one teardown path: safe to call twice, the second call waits for the first.
+   */
+  end(reason: string, code: CloseCode = CloseCode.SessionGone, error?: { code: ErrorCode; message: string }): Promise<void> {
+    this.ending ??= this.teardown(reason, code, error);
+    return this.ending;
+  }
+
+  private async teardown(reason: string, code: CloseCode, error?: { code: ErrorCode; message: string }): Promise<void> {
+    this.stateValue = "ended";
+    this.endReason = reason;
+    this.clearGrace();
+    if (this.budgetTimer) clearTimeout(this.budgetTimer);
+    this.readings.stop();
+    const members = [...this.members.values()];
+    this.members.clear();
+    this.owner = null;
+    for (const member of members) member.attachment.release(code, error);
+    this.log.info({ reason }, "session ended");
+    const destroyed = this.sandbox.destroy().finally(() => this.mirror.dispose());
+    this.options.onEnded(this, destroyed);
+    await destroyed;
+  }
+
+  private takeOver(member: Member): void {
+    const previous = this.owner;
+    this.owner = member;
+    this.clearGrace();
+    this.stateValue = "attached";
+    this.setPaused("owner", false);
+    if (!previous) return;
+    previous.role = "watcher";
+    // A page still waiting for its replay learns its role from session.ready instead.
+    if (previous.held === null) previous.attachment.demoted("This sandbox is now used in another tab; this one only watches it.");
+  }
+
+  private ownerLeft(): void {
+    this.stateValue = "detached";
+    if (!this.everReady) {
+      // No page ever got a resume token, so nobody can come back to it.
+      void this.end("The page left before its sandbox was ready.");
+      return;
+    }
+    const graceMs = this.options.graceMs;
+    if (graceMs <= 0) {
+      void this.end("The page closed, and this lab does not keep sandboxes for a reconnect.");
+      return;
+    }
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = null;
+      void this.end(`Nobody reconnected within ${Math.round(graceMs / 1000)} s of the page closing, so the sandbox was ended.`);
+    }, graceMs);
+    this.graceTimer.unref();
+    this.log.info({ graceMs }, "owner left; waiting for a reconnect");
+  }
+
+  private clearGrace(): void {
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = null;
+  }
+
+  private applySize(size: TerminalSize): void {
+    const current = this.mirror.size;
+    if (current.cols === size.cols && current.rows === size.rows) return;
+    this.sandbox.resize(size.cols, size.rows);
+    this.mirror.resize(size);
+    for (const member of this.members.values()) if (member.role === "watcher") member.attachment.send({ type: "pty.size", size });
+  }
+
+  private setPaused(reason: PauseReason, paused: boolean): void {
+    const wasPaused = this.pauses.size > 0;
+    if (paused) this.pauses.add(reason);
+    else this.pauses.delete(reason);
+    const isPaused = this.pauses.size > 0;
+    if (isPaused && !wasPaused) this.sandbox.pause();
+    if (!isPaused && wasPaused) this.sandbox.resume();
+  }
+
+  private spendOutputBudget(bytes: number): void {
+    const now = Date.now();
+    this.outputBudget = Math.min(OUTPUT_BYTES_PER_SECOND, this.outputBudget + ((now - this.outputRefilledAt) / 1000) * OUTPUT_BYTES_PER_SECOND);
+    this.outputRefilledAt = now;
+    this.outputBudget -= bytes;
+    if (this.outputBudget >= 0 || this.budgetTimer) return;
+    this.setPaused("budget", true);
+    this.budgetTimer = setTimeout(() => {
+      this.budgetTimer = null;
+      this.setPaused("budget", false);
+    }, Math.ceil((-this.outputBudget / OUTPUT_BYTES_PER_SECOND) * 1000));
+    this.budgetTimer.unref();
+  }
+
+  private onOutput(chunk: Buffer): void {
+    if (this.ending) return;
+    this.mirror.write(chunk);
+    this.spendOutputBudget(chunk.length);
+    for (const member of [...this.members.values()]) {
+      if (member.held === null) {
+        member.attachment.output(chunk);
+        continue;
+      }
+      member.held.push(chunk);
+      member.heldBytes += chunk.length;
+      if (member.heldBytes > MAX_HELD_BYTES) this.dropMember(member, CloseCode.FellBehind);
+    }
+  }
+
+  private dropMember(member: Member, code: CloseCode): void {
+    this.detach(member.attachment);
+    member.attachment.release(code);
+  }
+
+  private onShellExit(info: { exitCode: number | null; signal: number | null }): void {
+    const endReason = this.sandbox.endReason;
+    for (const member of this.members.values()) {
+      if (endReason) member.attachment.send({ type: "error", code: "resource_limit", message: endReason });
+      member.attachment.send({ type: "session.exit", exitCode: info.exitCode, signal: info.signal || null });
+    }
+    void this.end(endReason ?? "The shell exited.", CloseCode.SessionEnded);
+  }
+
+  private onReading(snapshot: ProbeSnapshot, change: SnapshotDelta | null): void {
+    const now = Date.now();
+    if (this.tracker?.pending) {
+      const changed = this.tracker.evaluate(snapshot, { shellHostPid: this.sandbox.hostPid, cgroup: this.sandbox.cgroup }, now);
+      if (changed) {
+        this.broadcast(this.tracker.progress());
+        this.updateReadingPace();
+      }
+    }
+    for (const member of this.members.values()) {
+      if (!member.watchingState || member.held !== null) continue;
+      let delta: SnapshotDelta | null = change;
+      if (member.needsFullState) {
+        delta = diffSnapshot(null, snapshot);
+        member.needsFullState = false;
+      } else if (!delta && now - member.lastStateSentAt >= STATE_HEARTBEAT_MS) {
+        delta = { kind: "change", takenAtMs: snapshot.takenAtMs };
+      }
+      if (!delta) continue;
+      member.attachment.send({ type: "state.delta", delta });
+      member.lastStateSentAt = now;
+    }
+  }
+
+  private broadcast(message: ServerMessage): void {
+    for (const member of this.members.values()) if (member.held === null) member.attachment.send(message);
+  }
+
+  /** Ten readings a second while any page shows them, one while only lab steps need them. */
+  private updateReadingPace(): void {
+    if (this.ending) return;
+    const watched = [...this.members.values()].some((m) => m.watchingState);
+    this.readings.setIntervalMs(watched ? WATCHED_INTERVAL_MS : this.tracker?.pending ? CHECK_INTERVAL_MS : null);
+  }
+}

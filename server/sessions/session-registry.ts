@@ -1,0 +1,150 @@
+// Every live lab session of this server: found by id (a page coming back with its resume
+// token) or by learner, bounded by the lab's capacity, and ended through one path. A session
+// that ended is remembered for a while, so a page that comes back too late is told why its
+// sandbox is gone rather than that it never existed.
+import type { LabStep } from "../../common/lab-steps";
+import { CloseCode, type TerminalSize } from "../../common/protocol";
+import type { LessonCatalog } from "../lessons/lesson-steps";
+import { log } from "../log";
+import type { SandboxHost } from "../sandbox/host";
+import { DEFAULT_LIMITS } from "../sandbox/limits";
+import { SandboxStartFailure } from "../sandbox/sandbox";
+import type { Store } from "../store/store";
+import { LabSession } from "./lab-session";
+
+export interface SessionRegistryOptions {
+  host: SandboxHost;
+  /** Sandboxes at once (NSLAB_MAX_SESSIONS): live, starting and still being torn down. */
+  capacity: number;
+  /** How long a session waits for its owner after the page leaves (NSLAB_RECONNECT_GRACE_S). */
+  graceMs: number;
+  store?: Store | null;
+  lessons?: LessonCatalog | null;
+}
+
+export type AttachGrant = { ok: true; session: LabSession } | { ok: false; code: "resume_refused" | "session_gone" | "rate_limited"; message: string };
+
+/** Sessions that ended, remembered to answer a late resume. Bounded: the oldest is forgotten. */
+const REMEMBERED_ENDED_SESSIONS = 1024;
+
+/** The same answer for a made-up token, a mistyped one and another learner's: nothing about
+ *  which sessions exist leaks to someone who does not hold one. */
+const REFUSED = "This page cannot reconnect to that sandbox (it is not yours, or the link is out of date).";
+
+export class SessionRegistry {
+  private readonly sessions = new Map<string, LabSession>();
+  private readonly ended = new Map<string, LabSession>();
+  private starting = 0;
+  /** Sessions that ended but whose sandbox is still being destroyed: they still hold a slot. */
+  private destroying = 0;
+  private closing = false;
+
+  constructor(private readonly options: SessionRegistryOptions) {}
+
+  /** Live sessions. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  get capacity(): number {
+    return this.options.capacity;
+  }
+
+  /** Seconds a detached session waits for its owner. */
+  get graceS(): number {
+    return Math.round(this.options.graceMs / 1000);
+  }
+
+  find(sessionId: string): LabSession | undefined {
+    return this.sessions.get(sessionId);
+  }
+
+  byLearner(learnerId: string): LabSession[] {
+    return [...this.sessions.values()].filter((s) => s.learnerId === learnerId);
+  }
+
+  all(): LabSession[] {
+    return [...this.sessions.values()];
+  }
+
+  /**
+   * A new sandbox for `learnerId`. Throws SandboxStartFailure: kind "full" when the lab has no
+   * room, "failed" when the sandbox could not be made. The caller attaches its page next.
+   */
+  async start(request: { learnerId: string; lesson?: string; size: TerminalSize }): Promise<LabSession> {
+    if (this.closing) throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
+    if (this.sessions.size + this.starting + this.destroying >= this.options.capacity) {
+      throw new SandboxStartFailure({ kind: "full", message: `all ${this.options.capacity} sandboxes are in use` });
+    }
+    this.starting++;
+    let steps: LabStep[] = [];
+    try {
+      if (request.lesson && this.options.lessons) {
+        try {
+          steps = await this.options.lessons.steps(request.lesson);
+        } catch (err) {
+          log.error({ lesson: request.lesson, err: (err as Error).message }, "lesson steps could not be loaded");
+        }
+      }
+      const sandbox = await this.options.host.start({ limits: { ...DEFAULT_LIMITS }, cols: request.size.cols, rows: request.size.rows });
+      if (this.closing) {
+        // Shutdown began while this one was starting: it must not outlive the server.
+        await sandbox.destroy();
+        throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
+      }
+      const session = new LabSession({
+        sandbox,
+        learnerId: request.learnerId,
+        lesson: request.lesson ?? null,
+        steps,
+        store: this.options.store ?? null,
+        graceMs: this.options.graceMs,
+        size: request.size,
+        onEnded: (ended, destroyed) => this.forget(ended, destroyed),
+      });
+      this.sessions.set(session.id, session);
+      this.options.store?.learners.ensure(request.learnerId, session.startedAtMs).catch((err: unknown) => {
+        log.error({ err: (err as Error).message }, "learner could not be stored");
+      });
+      void session.restoreProgress();
+      return session;
+    } finally {
+      this.starting--;
+    }
+  }
+
+  /**
+   * May this page attach to `sessionId`? Only with the session's current resume token and the
+   * learner cookie it was started with. An ended session is named as such only to its owner.
+   */
+  authorize(sessionId: string, token: string, learnerId: string): AttachGrant {
+    const live = this.sessions.get(sessionId);
+    if (live?.verifyToken(token, learnerId)) {
+      if (!live.takeAttachBudget()) return { ok: false, code: "rate_limited", message: "Too many reconnects to this sandbox at once; try again in a moment." };
+      return { ok: true, session: live };
+    }
+    const ended = this.ended.get(sessionId);
+    if (ended?.verifyToken(token, learnerId)) {
+      return { ok: false, code: "session_gone", message: `Your sandbox was ended: ${ended.endReason ?? "it is gone."}` };
+    }
+    return { ok: false, code: "resume_refused", message: REFUSED };
+  }
+
+  /** End every session (server shutdown) and wait for sandboxes still starting. */
+  async endAll(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.sessions.values()].map((s) => s.end("The lab server shut down.", CloseCode.ServerShutdown)));
+    while (this.starting > 0 || this.destroying > 0) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  private forget(session: LabSession, destroyed: Promise<void>): void {
+    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+    this.ended.set(session.id, session);
+    if (this.ended.size > REMEMBERED_ENDED_SESSIONS) {
+      const oldest = this.ended.keys().next().value;
+      if (oldest !== undefined) this.ended.delete(oldest);
+    }
+    this.destroying++;
+    void destroyed.finally(() => this.destroying--);
+  }
+}

@@ -1,0 +1,89 @@
+// A real lab server for integration tests: the HTTP and WebSocket server of production, a
+// session registry over real sandboxes, on a free port, with its own run directory and cgroup
+// parent so that parallel test files never meet. `close()` ends every session and removes
+// what the test made.
+import fs from "node:fs";
+import type http from "node:http";
+
+import { checkHostFeatures } from "../kernel/features";
+import { createLabServer } from "../http/lab-server";
+import type { LessonCatalog } from "../lessons/lesson-steps";
+import { type CgroupDriver, hostCgroupDriver } from "../sandbox/cgroup";
+import { SandboxHost } from "../sandbox/host";
+import { SessionRegistry } from "../sessions/session-registry";
+import type { Store } from "../store/store";
+import { LAUNCHER, ROOTFS } from "./kernel";
+
+export interface TestLabOptions {
+  /** A short name for the run directory and cgroup parent ("ws", "live", …). */
+  name: string;
+  capacity?: number;
+  /** The reconnect grace period (default 0: a session ends with its page, as without it). */
+  graceMs?: number;
+  store?: Store | null;
+  lessons?: LessonCatalog | null;
+}
+
+export interface TestLab {
+  url: string;
+  port: number;
+  runDir: string;
+  driver: CgroupDriver;
+  host: SandboxHost;
+  registry: SessionRegistry;
+  lab: ReturnType<typeof createLabServer>;
+  close(): Promise<void>;
+}
+
+function notFound(_req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.writeHead(404);
+  res.end();
+}
+
+export async function startTestLab(options: TestLabOptions): Promise<TestLab> {
+  const runDir = `/run/nslab-test-${options.name}-${process.pid}`;
+  const found = hostCgroupDriver(`/nslab-test-${options.name}-${process.pid}`);
+  if (!("driver" in found)) throw new Error(found.reason);
+  const driver = found.driver;
+  const host = new SandboxHost(driver, {
+    launcherPath: LAUNCHER,
+    rootfs: ROOTFS,
+    runDir,
+    layerBytes: 64 * 1024 * 1024,
+    layerInodes: 16384,
+    tmpBytes: 16 * 1024 * 1024,
+  });
+  const registry = new SessionRegistry({
+    host,
+    capacity: options.capacity ?? 3,
+    graceMs: options.graceMs ?? 0,
+    store: options.store ?? null,
+    lessons: options.lessons ?? null,
+  });
+  const lab = createLabServer({
+    registry,
+    unsupportedReason: "",
+    features: checkHostFeatures({ launcher: LAUNCHER, rootfs: ROOTFS }),
+    handleRequest: notFound,
+    allowedOrigins: [],
+    dev: false,
+    lessons: options.lessons ?? null,
+    store: options.store ?? null,
+  });
+  const port = await lab.listen(0, "127.0.0.1");
+  return {
+    url: `ws://127.0.0.1:${port}/ws`,
+    port,
+    runDir,
+    driver,
+    host,
+    registry,
+    lab,
+    async close() {
+      await lab.close();
+      // Session cgroups are gone by now; the test's parent is empty and can go too.
+      for (const parent of Object.values(driver.parents)) if (fs.existsSync(parent)) fs.rmdirSync(parent);
+      fs.rmSync(runDir, { recursive: true, force: true });
+    },
+  };
+}

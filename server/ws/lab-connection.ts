@@ -1,0 +1,413 @@
+// One WebSocket to the lab: an adapter between a page and a lab session. It parses every frame,
+// rate-limits, does flow control, and attaches to a session (a new one, one it resumes, or one
+// it only watches) or detaches from it when the socket closes. It owns nothing that must
+// outlive it: the sandbox belongs to the session (server/sessions/), which waits for its owner
+// when this socket goes away.
+import type { WebSocket } from "ws";
+
+import {
+  type AttachRole,
+  type ClientMessage,
+  CloseCode,
+  type ErrorCode,
+  INPUT_BYTES_PER_SECOND,
+  type ServerMessage,
+  type TerminalSize,
+  parseClientMessage,
+} from "../../common/protocol";
+import { log } from "../log";
+import { SandboxStartFailure } from "../sandbox/sandbox";
+import type { Attachment, LabSession } from "../sessions/lab-session";
+import type { SessionRegistry } from "../sessions/session-registry";
+
+/** The owner's shell pauses when this much output is unacknowledged; resumes below the low mark. */
+export const FLOW_HIGH_WATER = 128 * 1024;
+export const FLOW_LOW_WATER = 32 * 1024;
+/** A watcher's output is sent in batches at most this often (fewer, larger frames). */
+export const WATCHER_FLUSH_MS = 50;
+/** A watcher whose unsent output and socket buffer together pass this is let go (4008). */
+export const WATCHER_MAX_BEHIND_BYTES = 1024 * 1024;
+/** A watcher's batch is sent only while its socket buffer is under this. */
+const WATCHER_SEND_BELOW = 64 * 1024;
+const WATCHER_FRAME_BYTES = 64 * 1024;
+/** Costly control messages (attaching, state.watch, limits.update, pty.resize) accepted per
+ *  second: a page sends a few; a script looping on them would make the server read full
+ *  snapshots or serialize terminals back to back. */
+export const CONTROL_FRAMES_PER_SECOND = 20;
+/** Bad frames tolerated before the connection is closed. */
+export const MAX_BAD_FRAMES = 20;
+const START_TIMEOUT_MS = 15_000;
+/** At most one error of these kinds a second: they answer keystrokes, and a page typing into a
+ *  shell that reads nothing (or into a watcher) must not get an error frame per key. */
+const COALESCED_ERRORS: ReadonlySet<ErrorCode> = new Set(["rate_limited", "read_only"]);
+const COALESCE_MS = 1_000;
+
+export interface LabConnectionContext {
+  /** null when this host cannot create sandboxes; `unsupportedReason` says why. */
+  registry: SessionRegistry | null;
+  unsupportedReason: string;
+}
+
+type Phase = "waiting" | "attaching" | "attached" | "closed";
+
+export class LabConnection implements Attachment {
+  private phase: Phase = "waiting";
+  private session: LabSession | null = null;
+  private role: AttachRole = "owner";
+  private badFrames = 0;
+  private unacked = 0;
+  private behind = false;
+  private drainTimer: NodeJS.Timeout | null = null;
+  private inputBudget = INPUT_BYTES_PER_SECOND;
+  private inputRefilledAt = Date.now();
+  private controlBudget = CONTROL_FRAMES_PER_SECOND;
+  private controlRefilledAt = Date.now();
+  /** When each coalesced error (by code and sentence) was last sent. */
+  private readonly lastErrorAt = new Map<string, number>();
+  private startTimer: NodeJS.Timeout;
+  private watcherQueue: Buffer[] = [];
+  private watcherQueued = 0;
+  private flushTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly ctx: LabConnectionContext,
+    private readonly remote: string,
+    /** Who is at the page (the nslab_learner cookie): sessions and resume tokens are theirs. */
+    private readonly learnerId: string,
+  ) {
+    ws.binaryType = "nodebuffer";
+    ws.on("message", (data, isBinary) => {
+      // A frame must never take the server down with it: whatever slips past the parsing is
+      // this connection's error, answered as a bad frame, and every other session carries on.
+      try {
+        this.onFrame(data as Buffer, isBinary);
+      } catch (err) {
+        log.error({ remote, err: (err as Error).message }, "frame handling failed");
+        this.badFrame("bad_message", "The lab could not handle that message.");
+      }
+    });
+    ws.on("close", () => this.onClose());
+    ws.on("error", (err) => log.warn({ remote, err: err.message }, "websocket error"));
+    this.startTimer = this.newStartTimer();
+  }
+
+  /** A page must say what it wants soon after connecting; a socket that never does is closed. */
+  private newStartTimer(): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      if (this.phase === "waiting") this.fail("not_ready", "No session.start, session.resume or session.watch received.", CloseCode.ProtocolError);
+    }, START_TIMEOUT_MS);
+    timer.unref();
+    return timer;
+  }
+
+  // --- Attachment: what the session calls -------------------------------------------------
+
+  send(message: ServerMessage): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  output(chunk: Buffer): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (this.role === "owner") {
+      this.ws.send(chunk, { binary: true });
+      this.unacked += chunk.length;
+      this.checkOwnerBacklog();
+      return;
+    }
+    // A watcher never slows the owner: its output waits in a bounded queue, goes out in
+    // batches, and a watcher too far behind is let go and told so.
+    this.watcherQueue.push(chunk);
+    this.watcherQueued += chunk.length;
+    if (this.watcherQueued + this.ws.bufferedAmount > WATCHER_MAX_BEHIND_BYTES) {
+      this.close(CloseCode.FellBehind);
+      return;
+    }
+    this.flushTimer ??= setTimeout(() => this.flushWatcher(), WATCHER_FLUSH_MS);
+  }
+
+  demoted(reason: string): void {
+    this.role = "watcher";
+    this.behind = false;
+    this.unacked = 0;
+    this.stopDrainTimer();
+    this.send({ type: "session.role", role: "watcher", reason });
+  }
+
+  release(code: CloseCode, error?: { code: ErrorCode; message: string }): void {
+    if (error) this.send({ type: "error", ...error });
+    this.close(code);
+  }
+
+  // --- Frames from the page ----------------------------------------------------------------
+
+  private onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.phase === "closed") return;
+    if (isBinary) {
+      this.onInput(data);
+      return;
+    }
+    const parsed = parseClientMessage(data.toString("utf8"));
+    if (!parsed.ok) {
+      this.badFrame(parsed.code, parsed.message, parsed.requestId);
+      return;
+    }
+    const message = parsed.message;
+    // Messages that make the server do real work (attach: serialize a terminal; read a full
+    // snapshot; write cgroup files; resize the pty) are budgeted; acks and pings are not.
+    const costly = message.type !== "pty.ack" && message.type !== "ping";
+    if (costly && !this.takeControlBudget()) {
+      const requestId = message.type === "limits.update" ? message.requestId : undefined;
+      this.error("rate_limited", "Too many requests at once; one was dropped.", requestId);
+      return;
+    }
+    this.onMessage(message);
+  }
+
+  private onMessage(message: ClientMessage): void {
+    switch (message.type) {
+      case "session.start":
+      case "session.resume":
+      case "session.watch":
+        if (this.phase !== "waiting") {
+          this.badFrame("bad_message", "This connection is already attached to a sandbox.");
+          return;
+        }
+        clearTimeout(this.startTimer);
+        if (message.type === "session.start") void this.start(message.size, message.lesson);
+        else if (message.type === "session.resume") void this.resume(message.sessionId, message.token, "owner", message.size);
+        else void this.resume(message.sessionId, message.token, "watcher");
+        return;
+      case "pty.resize": {
+        const session = this.attachedSession("Resize before the session is ready was ignored.");
+        if (!session) return;
+        if (session.resize(this, message.size) === "read_only") this.error("read_only", "This page only watches the sandbox; its terminal size follows the learner's.");
+        return;
+      }
+      case "pty.ack":
+        this.unacked = Math.max(0, this.unacked - message.bytes);
+        this.checkOwnerBacklog();
+        return;
+      case "ping":
+        this.send({ type: "pong", at: message.at });
+        return;
+      case "state.watch": {
+        const session = this.attachedSession("Watching starts once the session is ready.");
+        session?.watchState(this, message.watch);
+        return;
+      }
+      case "limits.update": {
+        const session = this.attachedSession("Limits can change once the session is ready.", message.requestId);
+        if (session) this.send(session.updateLimits(this, message.requestId, message.sessionId, message.limits));
+        return;
+      }
+    }
+  }
+
+  private onInput(data: Buffer): void {
+    const session = this.attachedSession("Terminal input before the session is ready was dropped.");
+    if (!session) return;
+    if (this.role !== "owner") {
+      // Not a malformed frame: a watcher's keystrokes are refused, and it stays connected.
+      this.error("read_only", "This page only watches the sandbox; typing goes to the learner's own page.");
+      return;
+    }
+    const now = Date.now();
+    this.inputBudget = Math.min(INPUT_BYTES_PER_SECOND, this.inputBudget + ((now - this.inputRefilledAt) / 1000) * INPUT_BYTES_PER_SECOND);
+    this.inputRefilledAt = now;
+    if (data.length > this.inputBudget) {
+      this.error("rate_limited", "Typing too fast: some input was dropped. Paste smaller pieces.");
+      return;
+    }
+    this.inputBudget -= data.length;
+    const result = session.input(this, data);
+    if (result === "dropped") this.error("rate_limited", "The shell is not reading its input right now, so what you typed was dropped.");
+    else if (result === "read_only") this.error("read_only", "This page only watches the sandbox; typing goes to the learner's own page.");
+  }
+
+  /** The session, when this page is attached; otherwise answers `notReady` and gives null. */
+  private attachedSession(notReady: string, requestId?: string): LabSession | null {
+    if (this.phase === "attached" && this.session) return this.session;
+    this.badFrame("not_ready", notReady, requestId);
+    return null;
+  }
+
+  // --- Attaching ---------------------------------------------------------------------------
+
+  private async start(size: TerminalSize, lesson: string | undefined): Promise<void> {
+    const registry = this.ctx.registry;
+    if (!registry) {
+      this.fail("kernel_unsupported", this.ctx.unsupportedReason, CloseCode.KernelUnsupported);
+      return;
+    }
+    this.phase = "attaching";
+    let session: LabSession;
+    try {
+      session = await registry.start({ learnerId: this.learnerId, lesson, size });
+    } catch (err) {
+      if (err instanceof SandboxStartFailure && err.failure.kind === "full") {
+        this.fail("lab_full", "The lab is full right now. Try again in a minute.", CloseCode.LabFull);
+      } else {
+        log.error({ remote: this.remote, err: (err as Error).message }, "sandbox failed to start");
+        this.fail("sandbox_failed", `Your sandbox could not be started: ${(err as Error).message}`, CloseCode.SandboxFailed);
+      }
+      return;
+    }
+    if (this.isClosed()) {
+      void session.end("The page left before its sandbox was ready.");
+      return;
+    }
+    log.info({ sessionId: session.id, lesson, remote: this.remote, pid: session.sandbox.hostPid }, "session started");
+    await this.attachTo(session, "owner", size);
+  }
+
+  private async resume(sessionId: string, token: string, role: AttachRole, size?: TerminalSize): Promise<void> {
+    const registry = this.ctx.registry;
+    if (!registry) {
+      this.fail("kernel_unsupported", this.ctx.unsupportedReason, CloseCode.KernelUnsupported);
+      return;
+    }
+    const grant = registry.authorize(sessionId, token, this.learnerId);
+    if (!grant.ok) {
+      // The connection stays open and waiting: the page may start a new sandbox on it. A
+      // refused token counts as a bad frame, so guessing ends with the connection.
+      if (grant.code === "resume_refused") this.badFrame(grant.code, grant.message);
+      else this.error(grant.code, grant.message);
+      this.armStartTimer();
+      return;
+    }
+    await this.attachTo(grant.session, role, size);
+  }
+
+  private async attachTo(session: LabSession, role: AttachRole, size?: TerminalSize): Promise<void> {
+    this.phase = "attaching";
+    this.session = session;
+    this.role = role;
+    const attached = await session.attach(this, role, size);
+    if (this.isClosed()) return;
+    if (!attached) {
+      this.session = null;
+      this.fail("session_gone", `Your sandbox was ended: ${session.endReason ?? "it is gone."}`, CloseCode.SessionGone);
+      return;
+    }
+    this.phase = "attached";
+  }
+
+  // --- Flow control ------------------------------------------------------------------------
+
+  /** The page's acknowledgements are a claim; the socket's own send buffer is a fact. Either
+   *  one over the mark pauses the shell, so a page that stops reading cannot make the server
+   *  buffer output without bound. */
+  private checkOwnerBacklog(): void {
+    if (this.role !== "owner" || !this.session) return;
+    const backlog = Math.max(this.unacked, this.ws.bufferedAmount);
+    if (!this.behind && backlog > FLOW_HIGH_WATER) {
+      this.behind = true;
+      this.session.ownerBackpressure(this, true);
+      this.drainTimer ??= setInterval(() => this.checkOwnerBacklog(), 50);
+      this.drainTimer.unref();
+    } else if (this.behind && backlog < FLOW_LOW_WATER) {
+      this.behind = false;
+      this.stopDrainTimer();
+      this.session.ownerBackpressure(this, false);
+    }
+  }
+
+  private stopDrainTimer(): void {
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.drainTimer = null;
+  }
+
+  private flushWatcher(): void {
+    this.flushTimer = null;
+    if (this.ws.readyState !== this.ws.OPEN || this.watcherQueued === 0) return;
+    if (this.ws.bufferedAmount < WATCHER_SEND_BELOW) {
+      const all = Buffer.concat(this.watcherQueue, this.watcherQueued);
+      this.watcherQueue = [];
+      this.watcherQueued = 0;
+      for (let offset = 0; offset < all.length; offset += WATCHER_FRAME_BYTES) {
+        this.ws.send(all.subarray(offset, offset + WATCHER_FRAME_BYTES), { binary: true });
+      }
+      return;
+    }
+    this.flushTimer = setTimeout(() => this.flushWatcher(), WATCHER_FLUSH_MS);
+  }
+
+  // --- Errors and closing ------------------------------------------------------------------
+
+  private error(code: ErrorCode, message: string, requestId?: string): void {
+    if (COALESCED_ERRORS.has(code) && requestId === undefined) {
+      const kind = `${code} ${message}`;
+      const now = Date.now();
+      if (now - (this.lastErrorAt.get(kind) ?? Number.NEGATIVE_INFINITY) < COALESCE_MS) return;
+      this.lastErrorAt.set(kind, now);
+    }
+    this.send({ type: "error", code, message, ...(requestId ? { requestId } : {}) });
+  }
+
+  private badFrame(code: ErrorCode, message: string, requestId?: string): void {
+    this.badFrames++;
+    if (this.badFrames > MAX_BAD_FRAMES) {
+      this.fail(code, `${message} Too many invalid messages; closing.`, CloseCode.TooManyErrors);
+      return;
+    }
+    this.send({ type: "error", code, message, ...(requestId ? { requestId } : {}) });
+  }
+
+  private fail(code: ErrorCode, message: string, closeCode: CloseCode): void {
+    this.send({ type: "error", code, message });
+    this.close(closeCode);
+  }
+
+  private takeControlBudget(): boolean {
+    const now = Date.now();
+    this.controlBudget = Math.min(CONTROL_FRAMES_PER_SECOND, this.controlBudget + ((now - this.controlRefilledAt) / 1000) * CONTROL_FRAMES_PER_SECOND);
+    this.controlRefilledAt = now;
+    if (this.controlBudget < 1) return false;
+    this.controlBudget -= 1;
+    return true;
+  }
+
+  private armStartTimer(): void {
+    this.phase = "waiting";
+    clearTimeout(this.startTimer);
+    this.startTimer = this.newStartTimer();
+  }
+
+  /** A method, not a field read, so the check is not narrowed away across an await. */
+  private isClosed(): boolean {
+    return this.phase === "closed";
+  }
+
+  private close(code: CloseCode): void {
+    if (this.phase === "closed") return;
+    this.leave();
+    // Detached already: a page that does not answer the close handshake must not hold the
+    // session as its owner meanwhile.
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code);
+  }
+
+  private onClose(): void {
+    this.leave();
+  }
+
+  private leave(): void {
+    const session = this.session;
+    this.phase = "closed";
+    this.session = null;
+    this.cleanUp();
+    if (session) {
+      log.info({ sessionId: session.id, role: this.role }, "page disconnected");
+      session.detach(this);
+    }
+  }
+
+  private cleanUp(): void {
+    clearTimeout(this.startTimer);
+    this.stopDrainTimer();
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    this.watcherQueue = [];
+    this.watcherQueued = 0;
+  }
+}

@@ -40,7 +40,9 @@ export default defineConfig({
   projects: [{ name: "chromium" }],
   webServer: {
     command: "node --import tsx server/main.ts",
-    env: { PORT: String(PORT), HOST: "127.0.0.1", NODE_ENV: "production" },
+    // A reload must find its sandbox again; a minute is plenty for a journey, and sandboxes
+    // the journeys leave behind end while the run goes on.
+    env: { PORT: String(PORT), HOST: "127.0.0.1", NODE_ENV: "production", NSLAB_RECONNECT_GRACE_S: "60" },
     url: `${BASE_URL}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,

@@ -58,6 +58,19 @@ function learnerFor(req: http.IncomingMessage, res: http.ServerResponse): string
   return id;
 }
 
+/** Sessions for /healthz: how many live, how many with their page attached, how many waiting
+ *  for a page to come back, and the lab's capacity. */
+function sessionCounts(registry: SessionRegistry | null) {
+  const sessions = registry?.all() ?? [];
+  return {
+    live: sessions.length,
+    attached: sessions.filter((s) => s.state === "attached").length,
+    detached: sessions.filter((s) => s.state === "detached").length,
+    capacity: registry?.capacity ?? 0,
+    reconnectGraceS: registry?.graceS ?? 0,
+  };
+}
+
 /** The request target as a URL, or null for one no URL can be made of (e.g. "http://[/"). */
 function parseRequestUrl(target: string | undefined): URL | null {
   try {
@@ -102,7 +115,7 @@ export function createLabServer(options: LabServerOptions) {
         kernel: options.features.kernel,
         cgroupVersion: options.features.cgroupVersion,
         features: Object.fromEntries(options.features.checks.map((c) => [c.name, c.ok])),
-        sessions: { live: options.registry?.size ?? 0, capacity: options.registry?.capacity ?? 0 },
+        sessions: sessionCounts(options.registry),
       };
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
       res.end(JSON.stringify(body));

@@ -26,4 +26,3 @@ export {
   readProbeSnapshot,
 } from "./probe-snapshot";
 export { type CgroupChange, type ProcessChange, type ProcessesChange, type ReadingChange, type SnapshotDelta, applySnapshotDelta, diffSnapshot } from "./snapshot-diff";
-export { type DeltaListener, MIN_PROBE_INTERVAL_MS, ProbeLoop, type ProbeLoopOptions } from "./probe-loop";

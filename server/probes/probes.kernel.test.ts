@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { V1_CONTROLLERS, type V1Controller, type V1SessionCgroup, hostCgroupLayout, sessionCgroupDirs } from "../sandbox/cgroup";
 import { readCgroupProcs } from "../kernel/cgroup-tree";
 import { readHostNamespaces } from "./namespaces";
-import { ProbeLoop } from "./probe-loop";
+import { SessionReadings, WATCHED_INTERVAL_MS } from "../sessions/session-readings";
 import type { ProbeSnapshot } from "./probe-snapshot";
 import { readProcessTree } from "./process-tree";
 import { applySnapshotDelta } from "./snapshot-diff";
@@ -92,10 +92,11 @@ describe.skipIf(unavailable !== null && !mustRun)(`probes on this kernel${unavai
 
     let held: ProbeSnapshot | null = null;
     const readErrors: string[] = [];
-    const loop = new ProbeLoop({ onError: (error) => readErrors.push(error.message) });
-    loop.start({ cgroup }, (delta) => {
-      held = applySnapshotDelta(held, delta);
-    });
+    // The session's own readings, at the pace of a watching page.
+    const loop = new SessionReadings({ cgroup }, (_snapshot, change) => {
+      if (change) held = applySnapshotDelta(held, change);
+    }, { onError: (error) => readErrors.push(error.message) });
+    loop.setIntervalMs(WATCHED_INTERVAL_MS);
     try {
       const first = await waitFor("the first snapshot", () => held);
       expect(first.cgroup.version).toBe(1);

@@ -17,7 +17,7 @@ describe("the launcher's report pipe", () => {
     fs.writeSync(report.writeFd, text.slice(37));
     expect(await report.outcome).toEqual({ kind: "exec", hostPid: 4242 });
     expect(report.events.map((e) => e.step)).toEqual(["start", "clone", "exec"]);
-    expect(report.text()).toBe(text.replace(/"tNs":1000,"detail"/g, '"tNs":1000,"detail"'));
+    expect(report.text()).toBe(text);
     report.close();
   });
 

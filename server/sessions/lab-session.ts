@@ -142,7 +142,7 @@ export class LabSession {
         ? new StepTracker(options.lesson, options.steps, options.learnerId, options.store, this.log)
         : null;
     this.mirror = new TerminalMirror(options.size, (behind) => this.setPaused("mirror", behind));
-    this.readings = new SessionReadings({ cgroup: sandbox.cgroup }, (snapshot, change) => this.onReading(snapshot, change), this.log);
+    this.readings = new SessionReadings({ cgroup: sandbox.cgroup }, (snapshot, change) => this.onReading(snapshot, change), { log: this.log });
     sandbox.onData((chunk) => this.onOutput(chunk));
     sandbox.onExit((info) => this.onShellExit(info));
     this.updateReadingPace();

@@ -6,7 +6,7 @@
 // A reading is synchronous reads of small files in /proc and cgroupfs (see server/probes/);
 // the next one is scheduled only after the previous has been handed on, so they never overlap.
 import type { ProbeSnapshot } from "../../common/lab-state";
-import type { Logger } from "../log";
+import { type Logger, log as rootLog } from "../log";
 import { type ProbeTarget, type SnapshotDelta, type SnapshotReader, createSnapshotReader, diffSnapshot } from "../probes";
 
 /** While a page shows the kernel state: faster than a chart can usefully redraw for a person. */
@@ -16,6 +16,18 @@ export const CHECK_INTERVAL_MS = 1_000;
 
 export type ReadingListener = (snapshot: ProbeSnapshot, change: SnapshotDelta | null) => void;
 
+export interface SessionReadingsOptions {
+  /** Where a failed reading is logged (once per distinct message). */
+  log?: Logger;
+  /** A reading failed for a reason other than something vanishing (which is not a failure);
+   *  the readings go on. Default: log it once per distinct message. */
+  onError?: (error: Error) => void;
+  /** Makes the reader; tests pass a scripted one. */
+  createReader?: () => SnapshotReader;
+  /** Milliseconds since the epoch; tests pass a fake clock. */
+  now?: () => number;
+}
+
 export class SessionReadings {
   private intervalMs: number | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -24,15 +36,24 @@ export class SessionReadings {
   private lastErrorMessage: string | null = null;
   private stopped = false;
   private readonly read: SnapshotReader;
+  private readonly onError: (error: Error) => void;
+  private readonly now: () => number;
 
   constructor(
     private readonly target: ProbeTarget,
     private readonly onReading: ReadingListener,
-    private readonly log: Logger,
-    createReader: () => SnapshotReader = () => createSnapshotReader(),
-    private readonly now: () => number = Date.now,
+    options: SessionReadingsOptions = {},
   ) {
-    this.read = createReader();
+    this.read = (options.createReader ?? (() => createSnapshotReader()))();
+    this.now = options.now ?? Date.now;
+    const log = options.log ?? rootLog;
+    this.onError =
+      options.onError ??
+      ((error) => {
+        if (error.message === this.lastErrorMessage) return;
+        this.lastErrorMessage = error.message;
+        log.warn({ err: error.message }, "kernel reading failed");
+      });
   }
 
   /** The latest snapshot, or null before the first. */
@@ -90,12 +111,8 @@ export class SessionReadings {
       this.onReading(snapshot, change);
     } catch (err) {
       // A process or cgroup that vanished mid-read is not an error (the probes drop it); this
-      // is something else, logged once per distinct message, and the readings go on.
-      const message = (err as Error).message;
-      if (message !== this.lastErrorMessage) {
-        this.lastErrorMessage = message;
-        this.log.warn({ err: message }, "kernel reading failed");
-      }
+      // is something else, and the readings go on.
+      this.onError(err instanceof Error ? err : new Error(String(err)));
     }
     this.schedule();
   }

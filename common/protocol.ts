@@ -96,6 +96,8 @@ export const ErrorCode = z.enum([
   "session_gone",
   /** Input, resize or limits from a page that only watches. */
   "read_only",
+  /** session.watch for a sandbox that already has as many watching pages as it takes. */
+  "too_many_watchers",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 

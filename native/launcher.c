@@ -266,8 +266,9 @@ static void parse_args(int argc, char **argv) {
       opt.cgroup_version = 2;
       add_cgroup(a, "", v);
     } else if (strcmp(a, "--status-fd") == 0) {
-      /* 0-2 are the learner's terminal; the report needs a descriptor of its own. */
-      opt.status_fd = (int)parse_u64(a, v, 3, 1023);
+      /* 0-2 are the learner's terminal; the report needs a descriptor of its own. It may be
+       * any number a busy server has free: it is checked to be a pipe and moved to 3. */
+      opt.status_fd = (int)parse_u64(a, v, 3, INT_MAX);
     } else if (strcmp(a, "--cwd") == 0) {
       if (v[0] != '/') die("--cwd needs an absolute path");
       opt.cwd = v;

@@ -94,6 +94,11 @@ async function main(): Promise<void> {
     await store.close().catch((err: unknown) => log.error({ err: (err as Error).message }, "store did not close cleanly"));
     process.exit(0);
   };
+  // Every path that awaits is meant to catch what it can fail with; should one be missed, the
+  // lab logs it rather than end every learner's session with the process.
+  process.on("unhandledRejection", (reason) => {
+    log.error({ err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) }, "unhandled promise rejection");
+  });
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
 }

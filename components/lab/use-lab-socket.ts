@@ -111,6 +111,10 @@ type Retry = { session: SessionReady; role: AttachRole; attempt: number; giveUpA
 
 /** How long past the server's grace period the page keeps trying: a clock or two apart. */
 const RETRY_MARGIN_MS = 10_000;
+/** A page let go for falling behind (4008) this often within FELL_BEHIND_WINDOW_MS stops
+ *  reconnecting by itself: its link cannot keep up, and trying again at once would not help. */
+const FELL_BEHIND_LIMIT = 3;
+const FELL_BEHIND_WINDOW_MS = 60_000;
 
 const utf8 = new TextEncoder();
 
@@ -155,6 +159,7 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
   const [state, setState] = useState<LabState>({ phase: "loading" });
   const connectionRef = useRef<Connection | null>(null);
   const retryRef = useRef<Retry | null>(null);
+  const fellBehindRef = useRef<number[]>([]);
 
   // The latest handlers, read when a frame arrives, so new handlers never need a new socket.
   const eventsRef = useRef(events);
@@ -189,6 +194,11 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
       if (!session || !stored || stored.sessionId !== session.sessionId) return false;
       if (!RECONNECTABLE_CLOSE_CODES.has(closeCode) && !(previous && closeCode !== CloseCode.SessionGone)) return false;
       const now = Date.now();
+      if (closeCode === CloseCode.FellBehind) {
+        const recent = [...fellBehindRef.current.filter((at) => now - at < FELL_BEHIND_WINDOW_MS), now];
+        fellBehindRef.current = recent;
+        if (recent.length >= FELL_BEHIND_LIMIT) return false;
+      }
       const giveUpAt = previous?.giveUpAt ?? now + session.reconnectGraceS * 1000 + RETRY_MARGIN_MS;
       if (now > giveUpAt) {
         stopRetrying();

@@ -167,8 +167,8 @@ export function createLabServer(options: LabServerOptions) {
       ws.on("pong", () => alive.set(ws, true));
       // A client without the cookie (a script, a test) still gets a session; its progress is
       // kept under an id nobody will present again, so it cannot resume it either.
-      const learner = learnerFromCookies(req.headers.cookie) ?? randomBytes(16).toString("hex");
-      new LabConnection(ws, options, req.socket.remoteAddress ?? "unknown", learner);
+      const known = learnerFromCookies(req.headers.cookie);
+      new LabConnection(ws, options, req.socket.remoteAddress ?? "unknown", known ?? randomBytes(16).toString("hex"), known !== null);
     });
   });
 

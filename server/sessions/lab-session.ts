@@ -32,15 +32,26 @@ import type { Store } from "../store/store";
 import { CHECK_INTERVAL_MS, SessionReadings, WATCHED_INTERVAL_MS } from "./session-readings";
 import { StepTracker } from "./step-tracker";
 import { TerminalMirror } from "./terminal-mirror";
+import { TokenBucket } from "./token-bucket";
+
+/** What the registry keeps of a session that ended. */
+export interface EndedSession {
+  readonly reason: string;
+  verifyToken(token: string, learnerId: string): boolean;
+}
 
 /** A page attached to a session, as the session sees it. */
 export interface Attachment {
   /** A control message for this page. */
   send(message: ServerMessage): void;
-  /** Terminal bytes for this page, in order: first the replay, then the live output. */
+  /** The mirror's snapshot of the terminal, right after session.ready: what to draw first. */
+  replay(chunk: Buffer): void;
+  /** Terminal bytes for this page, in order, after the replay. */
   output(chunk: Buffer): void;
-  /** This page no longer owns the session (another tab took it over); it keeps watching. */
-  demoted(reason: string): void;
+  /** This page's role changed (another tab took the session over, or gave it back). With a
+   *  reason the page is told (`session.role`); without, it has not had session.ready yet, which
+   *  will carry the role. */
+  roleChanged(role: AttachRole, reason: string | null): void;
   /** The session lets this page go: close it with `code`, after `error` if one is given. */
   release(code: CloseCode, error?: { code: ErrorCode; message: string }): void;
 }
@@ -57,9 +68,12 @@ const REPLAY_FRAME_BYTES = 16 * 1024;
 /** With nothing changing, a bare `{kind: "change", takenAtMs}` this often tells a watching page
  *  the stream is alive and idle rather than stopped (and moves its charts' clock on). */
 export const STATE_HEARTBEAT_MS = 2_000;
-/** Attaches a session accepts per second (and at once): a page reconnects with backoff; a
- *  script reconnecting in a loop would make the server serialize the terminal back to back. */
-export const ATTACHES_PER_SECOND = 20;
+/** Attaches a session accepts: 20 at once, then 5 a second. A page reconnects with backoff; a
+ *  script attaching in a loop would keep the mirror thread serializing this terminal. */
+export const ATTACH_BURST = 20;
+export const ATTACHES_PER_SECOND = 5;
+/** Pages that may watch one session at once (the learner's other tabs, an instructor). */
+export const MAX_WATCHERS_PER_SESSION = 8;
 
 /** How long a new session waits for its first page. */
 const FIRST_ATTACH_TIMEOUT_MS = 30_000;
@@ -75,7 +89,7 @@ interface Member {
   heldBytes: number;
 }
 
-type PauseReason = "owner" | "mirror" | "budget";
+type PauseReason = "owner" | "budget";
 
 /** What the host has: the upper bounds of the limits a learner may set. Read once. */
 let hostCapacityValue: { cpus: number; memoryBytes: number; kernelRelease: string } | null = null;
@@ -114,6 +128,9 @@ export class LabSession {
   private stateValue: SessionState = "detached";
   private readonly members = new Map<Attachment, Member>();
   private owner: Member | null = null;
+  /** The owner before the current one took over: it gets the session back if the new one
+   *  leaves before it was ever ready (a tab closed mid-reload). */
+  private previousOwner: Member | null = null;
   private tokenHash: Buffer | null = null;
   /** Whether an owner page was ever told the session is ready (and so holds a token). */
   private everReady = false;
@@ -122,11 +139,9 @@ export class LabSession {
   private readonly readings: SessionReadings;
   private readonly tracker: StepTracker | null;
   private readonly pauses = new Set<PauseReason>();
-  private outputBudget = OUTPUT_BYTES_PER_SECOND;
-  private outputRefilledAt = Date.now();
+  private readonly outputBudget = new TokenBucket(OUTPUT_BYTES_PER_SECOND);
   private budgetTimer: NodeJS.Timeout | null = null;
-  private attachBudget = ATTACHES_PER_SECOND;
-  private attachRefilledAt = Date.now();
+  private readonly attachBudget = new TokenBucket(ATTACHES_PER_SECOND, ATTACH_BURST);
   private ending: Promise<void> | null = null;
   private readonly log: Logger;
 
@@ -141,15 +156,16 @@ export class LabSession {
       options.lesson && options.steps.length > 0
         ? new StepTracker(options.lesson, options.steps, options.learnerId, options.store, this.log)
         : null;
-    this.mirror = new TerminalMirror(options.size, (behind) => this.setPaused("mirror", behind));
+    this.mirror = new TerminalMirror(options.size);
     this.readings = new SessionReadings({ cgroup: sandbox.cgroup }, (snapshot, change) => this.onReading(snapshot, change), { log: this.log });
-    sandbox.onData((chunk) => this.onOutput(chunk));
-    sandbox.onExit((info) => this.onShellExit(info));
-    this.updateReadingPace();
     // Fail closed: a session whose page never attaches (it left while the sandbox started)
     // must not wait for ever. The first owner attach clears this like a grace period.
     this.graceTimer = setTimeout(() => void this.end("No page attached to the sandbox after it started."), FIRST_ATTACH_TIMEOUT_MS);
     this.graceTimer.unref();
+    sandbox.onData((chunk) => this.onOutput(chunk));
+    // Last: a shell that already exited ends the session right here.
+    sandbox.onExit((info) => this.onShellExit(info));
+    this.updateReadingPace();
   }
 
   get state(): SessionState {
@@ -188,23 +204,25 @@ export class LabSession {
 
   /** Whether one more attach may be made now (see ATTACHES_PER_SECOND). */
   takeAttachBudget(): boolean {
-    const now = Date.now();
-    this.attachBudget = Math.min(ATTACHES_PER_SECOND, this.attachBudget + ((now - this.attachRefilledAt) / 1000) * ATTACHES_PER_SECOND);
-    this.attachRefilledAt = now;
-    if (this.attachBudget < 1) return false;
-    this.attachBudget -= 1;
-    return true;
+    return this.attachBudget.take();
+  }
+
+  /** Whether another page may watch (see MAX_WATCHERS_PER_SESSION). */
+  get watcherRoom(): boolean {
+    return [...this.members.values()].filter((m) => m.role === "watcher").length < MAX_WATCHERS_PER_SESSION;
   }
 
   /**
    * Attach a page. An owner takes the session over (the previous owner is demoted to watcher)
    * and, with `size`, resizes the terminal to its own. The page gets session.ready, the replay
-   * of the terminal, its progress, then the live stream. False when the session ended, or the
-   * page left, before that could happen.
+   * of the terminal, its progress, then the live stream. Otherwise it says why not: the session
+   * ended, it has no room for another watcher, or the page left meanwhile.
    */
-  async attach(attachment: Attachment, role: AttachRole, size?: TerminalSize): Promise<boolean> {
-    if (this.ending || this.members.has(attachment)) return false;
+  async attach(attachment: Attachment, role: AttachRole, size?: TerminalSize): Promise<"attached" | "ended" | "full" | "left"> {
+    if (this.ending) return "ended";
+    if (this.members.has(attachment)) return "left";
     const resumed = this.everReady || role === "watcher";
+    if (role === "watcher" && !this.watcherRoom) return "full";
     const member: Member = { attachment, role, watchingState: false, needsFullState: false, lastStateSentAt: 0, held: [], heldBytes: 0 };
     this.members.set(attachment, member);
     if (role === "owner") {
@@ -212,7 +230,8 @@ export class LabSession {
       if (size) this.applySize(size);
     }
     const replay = await this.mirror.snapshot();
-    if (this.ending || this.members.get(attachment) !== member) return false;
+    if (this.ending) return "ended";
+    if (this.members.get(attachment) !== member) return "left";
 
     let resumeToken: string | undefined;
     if (member.role === "owner") {
@@ -223,6 +242,7 @@ export class LabSession {
       this.everReady = true;
     }
     const sandbox = this.sandbox;
+    member.attachment.roleChanged(member.role, null);
     attachment.send({
       type: "session.ready",
       version: PROTOCOL_VERSION,
@@ -242,7 +262,7 @@ export class LabSession {
       reconnectGraceS: Math.round(this.options.graceMs / 1000),
     });
     for (let offset = 0; offset < replay.length; offset += REPLAY_FRAME_BYTES) {
-      attachment.output(replay.subarray(offset, offset + REPLAY_FRAME_BYTES));
+      attachment.replay(replay.subarray(offset, offset + REPLAY_FRAME_BYTES));
     }
     const held = member.held ?? [];
     member.held = null;
@@ -250,7 +270,7 @@ export class LabSession {
     for (const chunk of held) attachment.output(chunk);
     if (this.tracker) attachment.send(this.tracker.progress());
     this.log.info({ role: member.role, resumed, replayBytes: replay.length }, "page attached");
-    return true;
+    return "attached";
   }
 
   /** The page went away (its socket closed). Only the owner's leaving starts the grace period. */
@@ -258,10 +278,20 @@ export class LabSession {
     const member = this.members.get(attachment);
     if (!member) return;
     this.members.delete(attachment);
+    if (member === this.previousOwner) this.previousOwner = null;
     if (member === this.owner) {
       this.owner = null;
       this.setPaused("owner", false);
-      if (!this.ending) this.ownerLeft();
+      const previous = this.previousOwner;
+      this.previousOwner = null;
+      if (member.held !== null && previous && this.members.get(previous.attachment) === previous) {
+        // It left before it was ever ready: the tab it took the session from gets it back.
+        previous.role = "owner";
+        this.owner = previous;
+        previous.attachment.roleChanged("owner", "The other tab went away; this one types into the sandbox again.");
+      } else if (!this.ending) {
+        this.ownerLeft();
+      }
     }
     this.updateReadingPace();
   }
@@ -330,8 +360,21 @@ export class LabSession {
    * is destroyed. The one teardown path: safe to call twice, the second call waits for the first.
    */
   end(reason: string, code: CloseCode = CloseCode.SessionGone, error?: { code: ErrorCode; message: string }): Promise<void> {
-    this.ending ??= this.teardown(reason, code, error);
+    // Pages let go with 4007 are told why, as the learner's own page would be on a resume.
+    const told = error ?? (code === CloseCode.SessionGone ? { code: "session_gone" as const, message: `Your sandbox was ended: ${reason}` } : undefined);
+    this.ending ??= this.teardown(reason, code, told);
     return this.ending;
+  }
+
+  /** What is kept of an ended session: enough to tell its owner why it is gone. */
+  tombstone(): EndedSession {
+    const tokenHash = this.tokenHash;
+    const learnerId = this.learnerId;
+    const reason = this.endReason ?? "it is gone.";
+    return {
+      reason,
+      verifyToken: (token, learner) => learner === learnerId && tokenHash !== null && timingSafeEqual(tokenDigest(token), tokenHash),
+    };
   }
 
   private async teardown(reason: string, code: CloseCode, error?: { code: ErrorCode; message: string }): Promise<void> {
@@ -345,7 +388,11 @@ export class LabSession {
     this.owner = null;
     for (const member of members) member.attachment.release(code, error);
     this.log.info({ reason }, "session ended");
-    const destroyed = this.sandbox.destroy().finally(() => this.mirror.dispose());
+    // Never rejects: a teardown that failed is logged, and the session counts as ended.
+    const destroyed = this.sandbox
+      .destroy()
+      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, "sandbox teardown failed"))
+      .finally(() => this.mirror.dispose());
     this.options.onEnded(this, destroyed);
     await destroyed;
   }
@@ -358,8 +405,9 @@ export class LabSession {
     this.setPaused("owner", false);
     if (!previous) return;
     previous.role = "watcher";
+    this.previousOwner = previous;
     // A page still waiting for its replay learns its role from session.ready instead.
-    if (previous.held === null) previous.attachment.demoted("This sandbox is now used in another tab; this one only watches it.");
+    previous.attachment.roleChanged("watcher", previous.held === null ? "This sandbox is now used in another tab; this one only watches it." : null);
   }
 
   private ownerLeft(): void {
@@ -392,7 +440,7 @@ export class LabSession {
     if (current.cols === size.cols && current.rows === size.rows) return;
     this.sandbox.resize(size.cols, size.rows);
     this.mirror.resize(size);
-    for (const member of this.members.values()) if (member.role === "watcher") member.attachment.send({ type: "pty.size", size });
+    for (const member of this.members.values()) if (member.role === "watcher" && member.held === null) member.attachment.send({ type: "pty.size", size });
   }
 
   private setPaused(reason: PauseReason, paused: boolean): void {
@@ -405,16 +453,13 @@ export class LabSession {
   }
 
   private spendOutputBudget(bytes: number): void {
-    const now = Date.now();
-    this.outputBudget = Math.min(OUTPUT_BYTES_PER_SECOND, this.outputBudget + ((now - this.outputRefilledAt) / 1000) * OUTPUT_BYTES_PER_SECOND);
-    this.outputRefilledAt = now;
-    this.outputBudget -= bytes;
-    if (this.outputBudget >= 0 || this.budgetTimer) return;
+    const waitMs = this.outputBudget.spend(bytes);
+    if (waitMs === 0 || this.budgetTimer) return;
     this.setPaused("budget", true);
     this.budgetTimer = setTimeout(() => {
       this.budgetTimer = null;
       this.setPaused("budget", false);
-    }, Math.ceil((-this.outputBudget / OUTPUT_BYTES_PER_SECOND) * 1000));
+    }, waitMs);
     this.budgetTimer.unref();
   }
 
@@ -441,6 +486,7 @@ export class LabSession {
   private onShellExit(info: { exitCode: number | null; signal: number | null }): void {
     const endReason = this.sandbox.endReason;
     for (const member of this.members.values()) {
+      if (member.held !== null) continue; // not ready yet: it is simply let go
       if (endReason) member.attachment.send({ type: "error", code: "resource_limit", message: endReason });
       member.attachment.send({ type: "session.exit", exitCode: info.exitCode, signal: info.signal || null });
     }

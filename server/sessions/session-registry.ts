@@ -10,7 +10,7 @@ import type { SandboxHost } from "../sandbox/host";
 import { DEFAULT_LIMITS } from "../sandbox/limits";
 import { SandboxStartFailure } from "../sandbox/sandbox";
 import type { Store } from "../store/store";
-import { LabSession } from "./lab-session";
+import { type EndedSession, LabSession, MAX_WATCHERS_PER_SESSION } from "./lab-session";
 
 export interface SessionRegistryOptions {
   host: SandboxHost;
@@ -22,7 +22,13 @@ export interface SessionRegistryOptions {
   lessons?: LessonCatalog | null;
 }
 
-export type AttachGrant = { ok: true; session: LabSession } | { ok: false; code: "resume_refused" | "session_gone" | "rate_limited"; message: string };
+export type AttachGrant =
+  | { ok: true; session: LabSession }
+  | { ok: false; code: "resume_refused" | "session_gone" | "rate_limited" | "too_many_watchers"; message: string };
+
+/** Detached sessions one learner may hold: starting another ends the oldest. A learner who
+ *  opens lesson after lesson does not keep a sandbox waiting for each. */
+export const MAX_DETACHED_PER_LEARNER = 3;
 
 /** Sessions that ended, remembered to answer a late resume. Bounded: the oldest is forgotten. */
 const REMEMBERED_ENDED_SESSIONS = 1024;
@@ -33,7 +39,7 @@ const REFUSED = "This page cannot reconnect to that sandbox (it is not yours, or
 
 export class SessionRegistry {
   private readonly sessions = new Map<string, LabSession>();
-  private readonly ended = new Map<string, LabSession>();
+  private readonly ended = new Map<string, EndedSession>();
   private starting = 0;
   /** Sessions that ended but whose sandbox is still being destroyed: they still hold a slot. */
   private destroying = 0;
@@ -71,8 +77,9 @@ export class SessionRegistry {
    * A new sandbox for `learnerId`. Throws SandboxStartFailure: kind "full" when the lab has no
    * room, "failed" when the sandbox could not be made. The caller attaches its page next.
    */
-  async start(request: { learnerId: string; lesson?: string; size: TerminalSize }): Promise<LabSession> {
+  async start(request: { learnerId: string; lesson?: string; size: TerminalSize; resumable?: boolean }): Promise<LabSession> {
     if (this.closing) throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
+    this.endSurplusDetached(request.learnerId);
     if (this.sessions.size + this.starting + this.destroying >= this.options.capacity) {
       throw new SandboxStartFailure({ kind: "full", message: `all ${this.options.capacity} sandboxes are in use` });
     }
@@ -98,10 +105,16 @@ export class SessionRegistry {
         lesson: request.lesson ?? null,
         steps,
         store: this.options.store ?? null,
-        graceMs: this.options.graceMs,
+        // A page without the learner cookie could never show a token the session accepts:
+        // nothing is kept waiting for it.
+        graceMs: request.resumable === false ? 0 : this.options.graceMs,
         size: request.size,
         onEnded: (ended, destroyed) => this.forget(ended, destroyed),
       });
+      if (session.state === "ended") {
+        // The shell exited as soon as it started (a broken image, a command that fails).
+        throw new SandboxStartFailure({ kind: "failed", message: `the shell ended as soon as it started: ${session.endReason ?? "no reason given"}` });
+      }
       this.sessions.set(session.id, session);
       this.options.store?.learners.ensure(request.learnerId, session.startedAtMs).catch((err: unknown) => {
         log.error({ err: (err as Error).message }, "learner could not be stored");
@@ -117,15 +130,18 @@ export class SessionRegistry {
    * May this page attach to `sessionId`? Only with the session's current resume token and the
    * learner cookie it was started with. An ended session is named as such only to its owner.
    */
-  authorize(sessionId: string, token: string, learnerId: string): AttachGrant {
+  authorize(sessionId: string, token: string, learnerId: string, role: "owner" | "watcher" = "owner"): AttachGrant {
     const live = this.sessions.get(sessionId);
     if (live?.verifyToken(token, learnerId)) {
+      if (role === "watcher" && !live.watcherRoom) {
+        return { ok: false, code: "too_many_watchers", message: `This sandbox already has ${MAX_WATCHERS_PER_SESSION} pages watching it; close one first.` };
+      }
       if (!live.takeAttachBudget()) return { ok: false, code: "rate_limited", message: "Too many reconnects to this sandbox at once; try again in a moment." };
       return { ok: true, session: live };
     }
     const ended = this.ended.get(sessionId);
     if (ended?.verifyToken(token, learnerId)) {
-      return { ok: false, code: "session_gone", message: `Your sandbox was ended: ${ended.endReason ?? "it is gone."}` };
+      return { ok: false, code: "session_gone", message: `Your sandbox was ended: ${ended.reason}` };
     }
     return { ok: false, code: "resume_refused", message: REFUSED };
   }
@@ -137,14 +153,23 @@ export class SessionRegistry {
     while (this.starting > 0 || this.destroying > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
+  /** Keep the learner at MAX_DETACHED_PER_LEARNER - 1 detached sessions before a new start. */
+  private endSurplusDetached(learnerId: string): void {
+    const detached = this.byLearner(learnerId).filter((s) => s.state === "detached");
+    for (const session of detached.slice(0, Math.max(0, detached.length - (MAX_DETACHED_PER_LEARNER - 1)))) {
+      void session.end("You started another sandbox while this one waited for you; only the newest few wait.");
+    }
+  }
+
   private forget(session: LabSession, destroyed: Promise<void>): void {
     if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
-    this.ended.set(session.id, session);
+    this.ended.set(session.id, session.tombstone());
     if (this.ended.size > REMEMBERED_ENDED_SESSIONS) {
       const oldest = this.ended.keys().next().value;
       if (oldest !== undefined) this.ended.delete(oldest);
     }
     this.destroying++;
+    // `destroyed` never rejects (LabSession.teardown logs a failed teardown).
     void destroyed.finally(() => this.destroying--);
   }
 }

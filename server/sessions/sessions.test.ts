@@ -9,6 +9,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 import { CloseCode, type ServerMessage } from "../../common/protocol";
 import { LessonCatalog } from "../lessons/lesson-steps";
+import { MAX_WATCHERS_PER_SESSION } from "./lab-session";
+import { MAX_DETACHED_PER_LEARNER } from "./session-registry";
 import { openSqliteStore } from "../store/sqlite-store";
 import type { Store } from "../store/store";
 import { LabClient, type SessionReady, learnerCookie } from "../testing/lab-client";
@@ -263,15 +265,26 @@ describe.skipIf(unavailable !== null)(`lab sessions that outlive the socket${una
     let ready: SessionReady = await client.start();
     const { sessionId, hostPid } = ready;
     const cgroupsBefore = sessionTraces(server.driver, server.runDir, sessionId).cgroupDirs;
+    let rateLimited = 0;
     for (let i = 0; i < 50; i++) {
       client.close();
       await client.closed();
       client = owner(server);
-      ready = await client.resume(ready);
+      for (;;) {
+        try {
+          ready = await client.resume(ready);
+          break;
+        } catch (err) {
+          // Past the session's attach budget the answer is "try again in a moment", as a
+          // page's backoff would.
+          if (!/rate_limited/.test((err as Error).message)) throw err;
+          rateLimited++;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
       expect(ready.sessionId).toBe(sessionId);
-      // A page's backoff never comes back faster than this; a script that does is rate-limited.
-      await new Promise((r) => setTimeout(r, 60));
     }
+    console.log(`50 reconnects: ${rateLimited} answered "try again in a moment" first`);
     expect(ready.hostPid).toBe(hostPid);
     expect(server.registry.size).toBe(1);
     expect(server.registry.find(sessionId)?.attachmentCount).toBe(1);
@@ -332,12 +345,56 @@ describe.skipIf(unavailable !== null)(`lab sessions that outlive the socket${una
     await Promise.all(storm.map((c) => c.opened()));
     for (const c of storm) c.sendJson({ type: "session.watch", version: 1, sessionId: ready.sessionId, token: ready.resumeToken });
     await Promise.all(storm.map((c) => c.waitFor(() => c.messages.length > 0, "an answer to the watch")));
-    const answers = storm.map((c) => c.messages[0]?.type === "error" ? (c.messages[0] as { code: string }).code : c.messages[0]?.type);
-    expect(answers.filter((a) => a === "session.ready").length).toBeGreaterThan(0);
-    expect(answers.filter((a) => a === "rate_limited").length).toBeGreaterThan(0);
-    expect(answers.every((a) => a === "session.ready" || a === "rate_limited")).toBe(true);
+    const answers = storm.map((c) => (c.messages[0]?.type === "error" ? (c.messages[0] as { code: string }).code : c.messages[0]?.type));
+    const watching = answers.filter((a) => a === "session.ready").length;
+    expect(watching).toBeGreaterThan(0);
+    expect(watching).toBeLessThanOrEqual(MAX_WATCHERS_PER_SESSION);
+    expect(answers.filter((a) => a === "too_many_watchers").length).toBeGreaterThan(0);
+    expect(answers.every((a) => a === "session.ready" || a === "rate_limited" || a === "too_many_watchers")).toBe(true);
     expect(await learner.run("echo steady")).toBe("steady");
     expect(server.registry.size).toBe(1);
     await closeAll(learner, ...storm);
+  });
+
+  it("gives the tab it took over from its sandbox back when the new tab leaves before it was ready", async () => {
+    const firstTab = owner(server);
+    const ready = await firstTab.start();
+    await prompted(firstTab);
+    const leaving = owner(server);
+    await leaving.opened();
+    leaving.sendJson({ type: "session.resume", version: 1, sessionId: ready.sessionId, token: ready.resumeToken, size: { cols: 80, rows: 24 } });
+    leaving.close();
+    await firstTab.waitFor(() => firstTab.messages.some((m) => m.type === "session.role" && m.role === "owner"), "the first tab given its sandbox back");
+    expect(await firstTab.run("echo mine-again")).toBe("mine-again");
+    expect(server.registry.find(ready.sessionId)?.state).toBe("attached");
+    await closeAll(firstTab, leaving);
+  });
+
+  it("keeps nothing waiting for a page without the learner cookie, which could never resume", async () => {
+    const anonymous = new LabClient(server.url);
+    const ready = await anonymous.start();
+    anonymous.close();
+    await anonymous.closed();
+    await waitUntil(() => leftNothing(sessionTraces(server.driver, server.runDir, ready.sessionId)), "the anonymous session gone at once", 5_000);
+    expect(server.registry.size).toBe(0);
+  });
+
+  it(`keeps at most ${MAX_DETACHED_PER_LEARNER} of a learner's sandboxes waiting: a new start ends the oldest`, async () => {
+    const started: SessionReady[] = [];
+    for (let i = 0; i < MAX_DETACHED_PER_LEARNER; i++) {
+      const page = owner(server);
+      started.push(await page.start());
+      page.close();
+      await page.closed();
+    }
+    await waitUntil(() => server.registry.all().filter((s) => s.state === "detached").length === MAX_DETACHED_PER_LEARNER, "all of them detached");
+    const next = owner(server);
+    await next.start();
+    await waitUntil(() => server.registry.find(started[0]?.sessionId ?? "") === undefined, "the oldest ended");
+    expect(started.slice(1).every((r) => server.registry.find(r.sessionId)?.state === "detached")).toBe(true);
+    const late = owner(server);
+    await late.opened();
+    await expect(late.resume(started[0] ?? { sessionId: "" })).rejects.toThrow(/only the newest few wait/);
+    await closeAll(next, late);
   });
 });

@@ -4,7 +4,7 @@
 import headless from "@xterm/headless";
 import { describe, expect, it } from "vitest";
 
-import { MIRROR_BACKLOG_HIGH, TerminalMirror } from "./terminal-mirror";
+import { MIRROR_BACKLOG_LIMIT, TerminalMirror } from "./terminal-mirror";
 
 /** A page's terminal: a fresh headless xterm fed bytes, read back as lines. */
 async function render(size: { cols: number; rows: number }, chunks: Uint8Array[]): Promise<string[]> {
@@ -38,7 +38,7 @@ describe("the terminal mirror", () => {
   });
 
   it("keeps a bounded scrollback, and the replay holds the latest of it", async () => {
-    const mirror = new TerminalMirror({ cols: 30, rows: 5 }, undefined, 50);
+    const mirror = new TerminalMirror({ cols: 30, rows: 5 }, 50);
     for (let i = 0; i < 200; i++) mirror.write(bytes(`line ${i}\r\n`));
     const page = await render(mirror.size, [await mirror.snapshot()]);
     expect(page.length).toBeLessThanOrEqual(55);
@@ -66,16 +66,29 @@ describe("the terminal mirror", () => {
     mirror.dispose();
   });
 
-  it("says when it falls behind parsing a flood, and when it has caught up", async () => {
-    const signals: boolean[] = [];
-    const mirror = new TerminalMirror({ cols: 80, rows: 24 }, (behind) => signals.push(behind));
-    const flood = Buffer.alloc(64 * 1024, 0x61);
-    for (let written = 0; written <= MIRROR_BACKLOG_HIGH; written += flood.length) mirror.write(flood);
-    expect(signals).toEqual([true]);
-    expect(mirror.backlogBytes).toBeGreaterThan(MIRROR_BACKLOG_HIGH);
-    await mirror.snapshot();
-    expect(signals).toEqual([true, false]);
-    expect(mirror.backlogBytes).toBe(0);
+  it("cuts the oldest scrollback from a replay that would weigh more than its bound, and keeps the screen", async () => {
+    const mirror = new TerminalMirror({ cols: 80, rows: 10 });
+    for (let i = 0; i < 1000; i++) mirror.write(bytes(`\x1b[3${i % 8};1mline ${i} ${"#".repeat(60)}\x1b[0m\r\n`));
+    const whole = await mirror.snapshot(10 * 1024 * 1024);
+    const cut = await mirror.snapshot(40 * 1024);
+    expect(whole.length).toBeGreaterThan(40 * 1024);
+    expect(cut.length).toBeLessThanOrEqual(40 * 1024);
+    const page = await render(mirror.size, [cut]);
+    expect(page.some((line) => line.startsWith("line 999 "))).toBe(true);
+    expect(page.some((line) => line.startsWith("line 100 "))).toBe(false);
+    mirror.dispose();
+  });
+
+  it("drops a flood it cannot keep up with, then starts again with a line that says so", async () => {
+    const mirror = new TerminalMirror({ cols: 80, rows: 24 });
+    const flood = Buffer.alloc(256 * 1024, 0x61);
+    for (let written = 0; written <= MIRROR_BACKLOG_LIMIT; written += flood.length) mirror.write(flood);
+    expect(mirror.overflows).toBe(1);
+    await mirror.snapshot(); // everything posted is parsed by now
+    mirror.write(bytes("after-the-flood\r\n"));
+    const page = await render(mirror.size, [await mirror.snapshot()]);
+    expect(page[0]).toBe("(nslab: the output before this came too fast to keep for a reconnect)");
+    expect(page[1]).toBe("after-the-flood");
     mirror.dispose();
   });
 });

@@ -19,13 +19,15 @@ import { log } from "../log";
 import { SandboxStartFailure } from "../sandbox/sandbox";
 import type { Attachment, LabSession } from "../sessions/lab-session";
 import type { SessionRegistry } from "../sessions/session-registry";
+import { TokenBucket } from "../sessions/token-bucket";
 
 /** The owner's shell pauses when this much output is unacknowledged; resumes below the low mark. */
 export const FLOW_HIGH_WATER = 128 * 1024;
 export const FLOW_LOW_WATER = 32 * 1024;
 /** A watcher's output is sent in batches at most this often (fewer, larger frames). */
 export const WATCHER_FLUSH_MS = 50;
-/** A watcher whose unsent output and socket buffer together pass this is let go (4008). */
+/** A watcher whose unsent output and socket buffer together pass this (beyond the replay it
+ *  was sent on attaching) is let go (4008). */
 export const WATCHER_MAX_BEHIND_BYTES = 1024 * 1024;
 /** A watcher's batch is sent only while its socket buffer is under this. */
 const WATCHER_SEND_BELOW = 64 * 1024;
@@ -58,13 +60,13 @@ export class LabConnection implements Attachment {
   private unacked = 0;
   private behind = false;
   private drainTimer: NodeJS.Timeout | null = null;
-  private inputBudget = INPUT_BYTES_PER_SECOND;
-  private inputRefilledAt = Date.now();
-  private controlBudget = CONTROL_FRAMES_PER_SECOND;
-  private controlRefilledAt = Date.now();
+  private readonly inputBudget = new TokenBucket(INPUT_BYTES_PER_SECOND);
+  private readonly controlBudget = new TokenBucket(CONTROL_FRAMES_PER_SECOND);
+  /** Replay bytes a watcher was sent and may still have in its socket buffer. */
+  private replayAllowance = 0;
   /** When each coalesced error (by code and sentence) was last sent. */
   private readonly lastErrorAt = new Map<string, number>();
-  private startTimer: NodeJS.Timeout;
+  private readonly startTimer: NodeJS.Timeout;
   private watcherQueue: Buffer[] = [];
   private watcherQueued = 0;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -75,6 +77,9 @@ export class LabConnection implements Attachment {
     private readonly remote: string,
     /** Who is at the page (the nslab_learner cookie): sessions and resume tokens are theirs. */
     private readonly learnerId: string,
+    /** Whether the page came with the learner cookie; without it nothing it starts can be
+     *  resumed, so nothing waits for it. */
+    private readonly hasCookie = true,
   ) {
     ws.binaryType = "nodebuffer";
     ws.on("message", (data, isBinary) => {
@@ -107,6 +112,19 @@ export class LabConnection implements Attachment {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
 
+  replay(chunk: Buffer): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(chunk, { binary: true });
+    // The owner's page acknowledges the replay like any output; a watcher's is sent whole
+    // (the session bounds its size) and does not count against the watcher's queue.
+    if (this.role === "owner") {
+      this.unacked += chunk.length;
+      this.checkOwnerBacklog();
+    } else {
+      this.replayAllowance += chunk.length;
+    }
+  }
+
   output(chunk: Buffer): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     if (this.role === "owner") {
@@ -119,19 +137,21 @@ export class LabConnection implements Attachment {
     // batches, and a watcher too far behind is let go and told so.
     this.watcherQueue.push(chunk);
     this.watcherQueued += chunk.length;
-    if (this.watcherQueued + this.ws.bufferedAmount > WATCHER_MAX_BEHIND_BYTES) {
+    if (this.watcherQueued + this.ws.bufferedAmount > WATCHER_MAX_BEHIND_BYTES + this.replayAllowance) {
       this.close(CloseCode.FellBehind);
       return;
     }
     this.flushTimer ??= setTimeout(() => this.flushWatcher(), WATCHER_FLUSH_MS);
   }
 
-  demoted(reason: string): void {
-    this.role = "watcher";
-    this.behind = false;
-    this.unacked = 0;
-    this.stopDrainTimer();
-    this.send({ type: "session.role", role: "watcher", reason });
+  roleChanged(role: AttachRole, reason: string | null): void {
+    if (role !== this.role) {
+      this.role = role;
+      this.behind = false;
+      this.unacked = 0;
+      this.stopDrainTimer();
+    }
+    if (reason !== null) this.send({ type: "session.role", role, reason });
   }
 
   release(code: CloseCode, error?: { code: ErrorCode; message: string }): void {
@@ -173,10 +193,16 @@ export class LabConnection implements Attachment {
           this.badFrame("bad_message", "This connection is already attached to a sandbox.");
           return;
         }
-        clearTimeout(this.startTimer);
-        if (message.type === "session.start") void this.start(message.size, message.lesson);
-        else if (message.type === "session.resume") void this.resume(message.sessionId, message.token, "owner", message.size);
-        else void this.resume(message.sessionId, message.token, "watcher");
+        // The start timer keeps running: refusals do not buy a connection more time to idle.
+        (message.type === "session.start"
+          ? this.start(message.size, message.lesson)
+          : message.type === "session.resume"
+            ? this.resume(message.sessionId, message.token, "owner", message.size)
+            : this.resume(message.sessionId, message.token, "watcher")
+        ).catch((err: unknown) => {
+          log.error({ remote: this.remote, err: (err as Error).message }, "attaching failed");
+          this.fail("sandbox_failed", "The lab could not attach this page to a sandbox. Reload to try again.", CloseCode.SandboxFailed);
+        });
         return;
       case "pty.resize": {
         const session = this.attachedSession("Resize before the session is ready was ignored.");
@@ -212,14 +238,10 @@ export class LabConnection implements Attachment {
       this.error("read_only", "This page only watches the sandbox; typing goes to the learner's own page.");
       return;
     }
-    const now = Date.now();
-    this.inputBudget = Math.min(INPUT_BYTES_PER_SECOND, this.inputBudget + ((now - this.inputRefilledAt) / 1000) * INPUT_BYTES_PER_SECOND);
-    this.inputRefilledAt = now;
-    if (data.length > this.inputBudget) {
+    if (!this.inputBudget.take(data.length)) {
       this.error("rate_limited", "Typing too fast: some input was dropped. Paste smaller pieces.");
       return;
     }
-    this.inputBudget -= data.length;
     const result = session.input(this, data);
     if (result === "dropped") this.error("rate_limited", "The shell is not reading its input right now, so what you typed was dropped.");
     else if (result === "read_only") this.error("read_only", "This page only watches the sandbox; typing goes to the learner's own page.");
@@ -243,7 +265,7 @@ export class LabConnection implements Attachment {
     this.phase = "attaching";
     let session: LabSession;
     try {
-      session = await registry.start({ learnerId: this.learnerId, lesson, size });
+      session = await registry.start({ learnerId: this.learnerId, lesson, size, resumable: this.hasCookie });
     } catch (err) {
       if (err instanceof SandboxStartFailure && err.failure.kind === "full") {
         this.fail("lab_full", "The lab is full right now. Try again in a minute.", CloseCode.LabFull);
@@ -267,13 +289,13 @@ export class LabConnection implements Attachment {
       this.fail("kernel_unsupported", this.ctx.unsupportedReason, CloseCode.KernelUnsupported);
       return;
     }
-    const grant = registry.authorize(sessionId, token, this.learnerId);
+    const grant = registry.authorize(sessionId, token, this.learnerId, role);
     if (!grant.ok) {
       // The connection stays open and waiting: the page may start a new sandbox on it. A
       // refused token counts as a bad frame, so guessing ends with the connection.
+      this.phase = "waiting";
       if (grant.code === "resume_refused") this.badFrame(grant.code, grant.message);
       else this.error(grant.code, grant.message);
-      this.armStartTimer();
       return;
     }
     await this.attachTo(grant.session, role, size);
@@ -283,14 +305,21 @@ export class LabConnection implements Attachment {
     this.phase = "attaching";
     this.session = session;
     this.role = role;
-    const attached = await session.attach(this, role, size);
+    const outcome = await session.attach(this, role, size);
     if (this.isClosed()) return;
-    if (!attached) {
+    if (outcome === "full") {
+      this.session = null;
+      this.phase = "waiting";
+      this.error("too_many_watchers", "This sandbox has as many pages watching it as it takes; close one first.");
+      return;
+    }
+    if (outcome !== "attached") {
       this.session = null;
       this.fail("session_gone", `Your sandbox was ended: ${session.endReason ?? "it is gone."}`, CloseCode.SessionGone);
       return;
     }
     this.phase = "attached";
+    clearTimeout(this.startTimer);
   }
 
   // --- Flow control ------------------------------------------------------------------------
@@ -322,6 +351,8 @@ export class LabConnection implements Attachment {
     this.flushTimer = null;
     if (this.ws.readyState !== this.ws.OPEN || this.watcherQueued === 0) return;
     if (this.ws.bufferedAmount < WATCHER_SEND_BELOW) {
+      // The replay has left the socket's buffer: from here on only the bound counts.
+      this.replayAllowance = 0;
       const all = Buffer.concat(this.watcherQueue, this.watcherQueued);
       this.watcherQueue = [];
       this.watcherQueued = 0;
@@ -360,18 +391,7 @@ export class LabConnection implements Attachment {
   }
 
   private takeControlBudget(): boolean {
-    const now = Date.now();
-    this.controlBudget = Math.min(CONTROL_FRAMES_PER_SECOND, this.controlBudget + ((now - this.controlRefilledAt) / 1000) * CONTROL_FRAMES_PER_SECOND);
-    this.controlRefilledAt = now;
-    if (this.controlBudget < 1) return false;
-    this.controlBudget -= 1;
-    return true;
-  }
-
-  private armStartTimer(): void {
-    this.phase = "waiting";
-    clearTimeout(this.startTimer);
-    this.startTimer = this.newStartTimer();
+    return this.controlBudget.take();
   }
 
   /** A method, not a field read, so the check is not narrowed away across an await. */

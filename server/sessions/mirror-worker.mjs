@@ -1,0 +1,120 @@
+// The server's copies of every session's terminal, in a thread of their own: parsing what the
+// shells print and serializing a screen for a page that attaches both take real time (a
+// colourful screen with 1000 lines of scrollback serializes in 50-300 ms), and none of it may
+// hold up the thread that carries every learner's keystrokes. server/sessions/terminal-mirror.ts
+// is the other side of this worker: it posts each terminal's bytes in order, and asks for
+// snapshots in the same stream, so a snapshot holds exactly the bytes posted before it.
+//
+// Plain JavaScript, so that it runs as it is in every way the server is started (tsx, the
+// test runner, compiled) without a loader of its own in the thread.
+//
+// Messages in:  {op: "open", id, cols, rows, scrollback}, {op: "write", id, data},
+//               {op: "resize", id, cols, rows}, {op: "snapshot", id, req, maxBytes},
+//               {op: "lines", id, req}, {op: "close", id}
+// Messages out: {op: "parsed", counts: [[id, bytes], …]}, {op: "snapshot", req, data, lines},
+//               {op: "lines", req, lines}
+import { parentPort } from "node:worker_threads";
+
+import { SerializeAddon } from "@xterm/addon-serialize";
+import headless from "@xterm/headless";
+
+if (!parentPort) throw new Error("mirror-worker.mjs runs as a worker thread");
+const port = parentPort;
+
+/** @type {Map<number, {terminal: InstanceType<typeof headless.Terminal>, serializer: SerializeAddon, scrollback: number}>} */
+const terminals = new Map();
+const utf8 = new TextEncoder();
+
+/** Bytes parsed since the last report, by terminal: sent once per turn, not once per chunk. */
+/** @type {Map<number, number>} */
+const parsed = new Map();
+let reportScheduled = false;
+
+function flushParsed() {
+  reportScheduled = false;
+  if (parsed.size === 0) return;
+  port.postMessage({ op: "parsed", counts: [...parsed] });
+  parsed.clear();
+}
+
+function reportParsed(id, bytes) {
+  parsed.set(id, (parsed.get(id) ?? 0) + bytes);
+  if (reportScheduled) return;
+  reportScheduled = true;
+  setImmediate(flushParsed);
+}
+
+/** The screen, scrollback and modes as bytes that redraw them, at most `maxBytes` when the
+ *  scrollback can be cut to fit (the screen itself always goes whole). */
+function serialize(entry, maxBytes) {
+  let lines = entry.scrollback;
+  for (let attempt = 0; ; attempt++) {
+    // A buffer of its own (not a slice of Node's pool): it is transferred to the main thread.
+    const data = utf8.encode(entry.serializer.serialize({ scrollback: lines }));
+    const bytes = data.byteLength;
+    if (bytes <= maxBytes || lines === 0 || attempt === 4) return { data, lines };
+    // Bytes grow about linearly with lines: aim a little under the bound.
+    lines = Math.max(0, Math.floor((lines * maxBytes * 0.9) / bytes) - entry.terminal.rows);
+  }
+}
+
+function textLines(terminal) {
+  const buffer = terminal.buffer.active;
+  const lines = [];
+  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)?.translateToString(true) ?? "");
+  while (lines.length > 0 && lines.at(-1) === "") lines.pop();
+  return lines;
+}
+
+port.on("message", (message) => {
+  const entry = terminals.get(message.id);
+  switch (message.op) {
+    case "open": {
+      const terminal = new headless.Terminal({ cols: message.cols, rows: message.rows, scrollback: message.scrollback, allowProposedApi: true });
+      const serializer = new SerializeAddon();
+      terminal.loadAddon(serializer);
+      terminals.set(message.id, { terminal, serializer, scrollback: message.scrollback });
+      return;
+    }
+    case "write": {
+      const bytes = message.data.byteLength;
+      if (!entry) {
+        reportParsed(message.id, bytes);
+        return;
+      }
+      entry.terminal.write(message.data, () => reportParsed(message.id, bytes));
+      return;
+    }
+    case "resize":
+      entry?.terminal.resize(message.cols, message.rows);
+      return;
+    case "snapshot":
+      // A write's callback runs once every earlier write is parsed, before any later one.
+      if (!entry) {
+        port.postMessage({ op: "snapshot", req: message.req, data: new Uint8Array(0), lines: 0 });
+        return;
+      }
+      entry.terminal.write(new Uint8Array(0), () => {
+        const { data, lines } = serialize(entry, message.maxBytes);
+        // What was parsed before the snapshot is reported before it.
+        flushParsed();
+        port.postMessage({ op: "snapshot", req: message.req, data, lines }, [data.buffer]);
+      });
+      return;
+    case "lines":
+      if (!entry) {
+        port.postMessage({ op: "lines", req: message.req, lines: [] });
+        return;
+      }
+      entry.terminal.write(new Uint8Array(0), () => {
+        flushParsed();
+        port.postMessage({ op: "lines", req: message.req, lines: textLines(entry.terminal) });
+      });
+      return;
+    case "close":
+      entry?.terminal.dispose();
+      terminals.delete(message.id);
+      parsed.delete(message.id);
+      return;
+  }
+});

@@ -22,9 +22,9 @@ describeStoreContract("SQLite in a file", async () => {
     reopen: async () => openSqliteStore(file),
     cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
   };
-});
+}, { survivesRestart: true });
 
-describeStoreContract("SQLite in memory", async () => ({ store: openSqliteStore(":memory:"), cleanup: async () => {} }));
+describeStoreContract("SQLite in memory", async () => ({ store: openSqliteStore(":memory:"), cleanup: async () => {} }), { survivesRestart: false });
 
 const LEARNER = "0123456789abcdef0123456789abcdef";
 const STRANGER = "ffffffffffffffffffffffffffffffff";

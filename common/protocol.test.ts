@@ -9,13 +9,15 @@ describe("client messages", () => {
   });
 
   it("accepts a resize within the terminal limits", () => {
-    const r = parseClientMessage('{"type":"pty.resize","size":{"cols":1000,"rows":500}}');
+    const r = parseClientMessage('{"type":"pty.resize","size":{"cols":500,"rows":200}}');
     expect(r.ok).toBe(true);
   });
 
   it.each([
     [{ cols: 0, rows: 0 }],
     [{ cols: 100000, rows: 24 }],
+    [{ cols: 501, rows: 24 }],
+    [{ cols: 80, rows: 201 }],
     [{ cols: 80, rows: -1 }],
     [{ cols: 80.5, rows: 24 }],
     [{ cols: "80", rows: 24 }],

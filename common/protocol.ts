@@ -25,8 +25,10 @@ export const MAX_FRAME_BYTES = 64 * 1024;
 export const INPUT_BYTES_PER_SECOND = 256 * 1024;
 /** The page sends terminal input in frames of at most this size (well under MAX_FRAME_BYTES). */
 export const INPUT_FRAME_BYTES = 16 * 1024;
-/** Terminal size bounds: xterm's own limits, and what a pty can sensibly be. */
-export const TERMINAL_LIMITS = { minCols: 2, maxCols: 1000, minRows: 1, maxRows: 500 } as const;
+/** Terminal size bounds: more than any screen shows (a 4K display at a small font is about
+ *  480 columns), and small enough that the server's copy of a terminal stays cheap to redraw
+ *  for a page that attaches. */
+export const TERMINAL_LIMITS = { minCols: 2, maxCols: 500, minRows: 1, maxRows: 200 } as const;
 
 /** WebSocket close codes (4000-4999 are for applications, RFC 6455 §7.4.2). */
 export const CloseCode = {
@@ -54,6 +56,8 @@ export const CloseCode = {
   SessionGone: 4007,
   /** A watching page fell too far behind the sandbox's output and was let go. */
   FellBehind: 4008,
+  /** Another page took the sandbox over, and there was no room for this one to watch. */
+  TakenOver: 4009,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -72,6 +76,7 @@ export const closeReason: Record<CloseCode, string> = {
   [CloseCode.ServerShutdown]: "The lab server is restarting. Reconnect in a moment.",
   [CloseCode.SessionGone]: "Your sandbox was ended. Start a new one to continue.",
   [CloseCode.FellBehind]: "This view fell too far behind the sandbox's output and was closed. Reconnect to watch again.",
+  [CloseCode.TakenOver]: "This sandbox is now used in another tab. Reconnect here to use it in this one.",
 };
 
 /** Error codes carried by `error` frames. */

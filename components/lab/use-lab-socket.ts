@@ -302,6 +302,11 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
           }
           case "session.role":
             connection.role = message.role;
+            // Owner again (the tab that took over went away): the sandbox gets this page's size.
+            if (message.role === "owner" && !sameSize(connection.wantedSize, connection.ptySize)) {
+              connection.ptySize = connection.wantedSize;
+              sendMessage(socket, { type: "pty.resize", size: connection.wantedSize });
+            }
             eventsRef.current.onMessage(message);
             setState((current) => (current.phase === "ready" ? { ...current, role: message.role, notice: message.reason } : current));
             return;

@@ -68,10 +68,11 @@ const REPLAY_FRAME_BYTES = 16 * 1024;
 /** With nothing changing, a bare `{kind: "change", takenAtMs}` this often tells a watching page
  *  the stream is alive and idle rather than stopped (and moves its charts' clock on). */
 export const STATE_HEARTBEAT_MS = 2_000;
-/** Attaches a session accepts: 20 at once, then 5 a second. A page reconnects with backoff; a
- *  script attaching in a loop would keep the mirror thread serializing this terminal. */
-export const ATTACH_BURST = 20;
-export const ATTACHES_PER_SECOND = 5;
+/** Attaches that need a new snapshot of the terminal: 10 at once, then 2 a second. An attach
+ *  with nothing printed since the last one reuses its snapshot and is not counted; a script
+ *  attaching in a loop while the shell prints would otherwise keep the mirror thread busy. */
+export const ATTACH_BURST = 10;
+export const ATTACHES_PER_SECOND = 2;
 /** Pages that may watch one session at once (the learner's other tabs, an instructor). */
 export const MAX_WATCHERS_PER_SESSION = 8;
 
@@ -204,7 +205,7 @@ export class LabSession {
 
   /** Whether one more attach may be made now (see ATTACHES_PER_SECOND). */
   takeAttachBudget(): boolean {
-    return this.attachBudget.take();
+    return this.mirror.snapshotIsCached || this.attachBudget.take();
   }
 
   /** Whether another page may watch (see MAX_WATCHERS_PER_SESSION). */
@@ -229,7 +230,7 @@ export class LabSession {
       this.takeOver(member);
       if (size) this.applySize(size);
     }
-    const replay = await this.mirror.snapshot();
+    const { data: replay, size: replaySize } = await this.mirror.snapshot();
     if (this.ending) return "ended";
     if (this.members.get(attachment) !== member) return "left";
 
@@ -257,7 +258,8 @@ export class LabSession {
       role: member.role,
       ...(resumeToken ? { resumeToken } : {}),
       resumed,
-      size: this.mirror.size,
+      // The size the replay was drawn at; a resize since follows as pty.size.
+      size: replaySize,
       replayBytes: replay.length,
       reconnectGraceS: Math.round(this.options.graceMs / 1000),
     });
@@ -268,6 +270,8 @@ export class LabSession {
     member.held = null;
     member.heldBytes = 0;
     for (const chunk of held) attachment.output(chunk);
+    const now = this.mirror.size;
+    if (member.role === "watcher" && (now.cols !== replaySize.cols || now.rows !== replaySize.rows)) attachment.send({ type: "pty.size", size: now });
     if (this.tracker) attachment.send(this.tracker.progress());
     this.log.info({ role: member.role, resumed, replayBytes: replay.length }, "page attached");
     return "attached";
@@ -288,7 +292,8 @@ export class LabSession {
         // It left before it was ever ready: the tab it took the session from gets it back.
         previous.role = "owner";
         this.owner = previous;
-        previous.attachment.roleChanged("owner", "The other tab went away; this one types into the sandbox again.");
+        this.stateValue = "attached";
+        previous.attachment.roleChanged("owner", previous.held === null ? "The other tab went away; this one types into the sandbox again." : null);
       } else if (!this.ending) {
         this.ownerLeft();
       }
@@ -404,6 +409,12 @@ export class LabSession {
     this.stateValue = "attached";
     this.setPaused("owner", false);
     if (!previous) return;
+    if (!this.watcherRoom) {
+      // No room to keep it watching: it is let go, told why, and can take the sandbox back.
+      this.members.delete(previous.attachment);
+      previous.attachment.release(CloseCode.TakenOver);
+      return;
+    }
     previous.role = "watcher";
     this.previousOwner = previous;
     // A page still waiting for its replay learns its role from session.ready instead.

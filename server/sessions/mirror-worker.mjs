@@ -3,16 +3,19 @@
 // colourful screen with 1000 lines of scrollback serializes in 50-300 ms), and none of it may
 // hold up the thread that carries every learner's keystrokes. server/sessions/terminal-mirror.ts
 // is the other side of this worker: it posts each terminal's bytes in order, and asks for
-// snapshots in the same stream, so a snapshot holds exactly the bytes posted before it.
+// resizes and snapshots in the same stream. Every operation on a terminal runs in the callback
+// of a write, which xterm runs once every earlier write is parsed and before any later one, so
+// a resize lands between the bytes it came between, and a snapshot holds exactly the bytes
+// posted before it.
 //
 // Plain JavaScript, so that it runs as it is in every way the server is started (tsx, the
 // test runner, compiled) without a loader of its own in the thread.
 //
 // Messages in:  {op: "open", id, cols, rows, scrollback}, {op: "write", id, data},
-//               {op: "resize", id, cols, rows}, {op: "snapshot", id, req, maxBytes},
+//               {op: "resize", id, cols, rows}, {op: "snapshot", id, req, maxBytes, maxCells},
 //               {op: "lines", id, req}, {op: "close", id}
-// Messages out: {op: "parsed", counts: [[id, bytes], …]}, {op: "snapshot", req, data, lines},
-//               {op: "lines", req, lines}
+// Messages out: {op: "parsed", counts: [[id, bytes], …]},
+//               {op: "snapshot", req, data, cols, rows}, {op: "lines", req, lines}
 import { parentPort } from "node:worker_threads";
 
 import { SerializeAddon } from "@xterm/addon-serialize";
@@ -24,6 +27,10 @@ const port = parentPort;
 /** @type {Map<number, {terminal: InstanceType<typeof headless.Terminal>, serializer: SerializeAddon, scrollback: number}>} */
 const terminals = new Map();
 const utf8 = new TextEncoder();
+const NOTHING = new Uint8Array(0);
+
+/** What a page draws when the screen is too big to send: a clear screen that says so. */
+const TOO_BIG = "\x1bc\x1b[2m(nslab: this screen is too large to restore; what follows is live)\x1b[0m\r\n";
 
 /** Bytes parsed since the last report, by terminal: sent once per turn, not once per chunk. */
 /** @type {Map<number, number>} */
@@ -44,18 +51,28 @@ function reportParsed(id, bytes) {
   setImmediate(flushParsed);
 }
 
-/** The screen, scrollback and modes as bytes that redraw them, at most `maxBytes` when the
- *  scrollback can be cut to fit (the screen itself always goes whole). */
-function serialize(entry, maxBytes) {
-  let lines = entry.scrollback;
-  for (let attempt = 0; ; attempt++) {
+/** Run `action` once everything written to `terminal` so far is parsed. */
+function afterWrites(terminal, action) {
+  terminal.write(NOTHING, action);
+}
+
+/**
+ * The screen, scrollback and modes as bytes that redraw them. The scrollback is cut so that
+ * no more than `maxCells` cells are serialized (the cost grows with them) and the result fits
+ * `maxBytes`; a screen that does not fit on its own is sent as a notice instead.
+ */
+function serialize(entry, maxBytes, maxCells) {
+  const { terminal } = entry;
+  let lines = Math.max(0, Math.min(entry.scrollback, Math.floor(maxCells / terminal.cols) - terminal.rows));
+  for (let attempt = 0; attempt < 4; attempt++) {
     // A buffer of its own (not a slice of Node's pool): it is transferred to the main thread.
     const data = utf8.encode(entry.serializer.serialize({ scrollback: lines }));
-    const bytes = data.byteLength;
-    if (bytes <= maxBytes || lines === 0 || attempt === 4) return { data, lines };
+    if (data.byteLength <= maxBytes) return data;
+    if (lines === 0) break;
     // Bytes grow about linearly with lines: aim a little under the bound.
-    lines = Math.max(0, Math.floor((lines * maxBytes * 0.9) / bytes) - entry.terminal.rows);
+    lines = Math.max(0, Math.floor((lines * maxBytes * 0.9) / data.byteLength) - terminal.rows);
   }
+  return utf8.encode(TOO_BIG);
 }
 
 function textLines(terminal) {
@@ -86,19 +103,18 @@ port.on("message", (message) => {
       return;
     }
     case "resize":
-      entry?.terminal.resize(message.cols, message.rows);
+      if (entry) afterWrites(entry.terminal, () => entry.terminal.resize(message.cols, message.rows));
       return;
     case "snapshot":
-      // A write's callback runs once every earlier write is parsed, before any later one.
       if (!entry) {
-        port.postMessage({ op: "snapshot", req: message.req, data: new Uint8Array(0), lines: 0 });
+        port.postMessage({ op: "snapshot", req: message.req, data: NOTHING, cols: 0, rows: 0 });
         return;
       }
-      entry.terminal.write(new Uint8Array(0), () => {
-        const { data, lines } = serialize(entry, message.maxBytes);
+      afterWrites(entry.terminal, () => {
+        const data = serialize(entry, message.maxBytes, message.maxCells);
         // What was parsed before the snapshot is reported before it.
         flushParsed();
-        port.postMessage({ op: "snapshot", req: message.req, data, lines }, [data.buffer]);
+        port.postMessage({ op: "snapshot", req: message.req, data, cols: entry.terminal.cols, rows: entry.terminal.rows }, [data.buffer]);
       });
       return;
     case "lines":
@@ -106,7 +122,7 @@ port.on("message", (message) => {
         port.postMessage({ op: "lines", req: message.req, lines: [] });
         return;
       }
-      entry.terminal.write(new Uint8Array(0), () => {
+      afterWrites(entry.terminal, () => {
         flushParsed();
         port.postMessage({ op: "lines", req: message.req, lines: textLines(entry.terminal) });
       });

@@ -79,7 +79,8 @@ export class SessionRegistry {
    */
   async start(request: { learnerId: string; lesson?: string; size: TerminalSize; resumable?: boolean }): Promise<LabSession> {
     if (this.closing) throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
-    this.endSurplusDetached(request.learnerId);
+    // The learner's oldest waiting sandboxes make room first (and are gone before the count).
+    await this.endSurplusDetached(request.learnerId);
     if (this.sessions.size + this.starting + this.destroying >= this.options.capacity) {
       throw new SandboxStartFailure({ kind: "full", message: `all ${this.options.capacity} sandboxes are in use` });
     }
@@ -99,7 +100,9 @@ export class SessionRegistry {
         await sandbox.destroy();
         throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
       }
-      const session = new LabSession({
+      let session: LabSession;
+      try {
+        session = new LabSession({
         sandbox,
         learnerId: request.learnerId,
         lesson: request.lesson ?? null,
@@ -110,7 +113,11 @@ export class SessionRegistry {
         graceMs: request.resumable === false ? 0 : this.options.graceMs,
         size: request.size,
         onEnded: (ended, destroyed) => this.forget(ended, destroyed),
-      });
+        });
+      } catch (err) {
+        await sandbox.destroy();
+        throw err;
+      }
       if (session.state === "ended") {
         // The shell exited as soon as it started (a broken image, a command that fails).
         throw new SandboxStartFailure({ kind: "failed", message: `the shell ended as soon as it started: ${session.endReason ?? "no reason given"}` });
@@ -154,11 +161,10 @@ export class SessionRegistry {
   }
 
   /** Keep the learner at MAX_DETACHED_PER_LEARNER - 1 detached sessions before a new start. */
-  private endSurplusDetached(learnerId: string): void {
+  private async endSurplusDetached(learnerId: string): Promise<void> {
     const detached = this.byLearner(learnerId).filter((s) => s.state === "detached");
-    for (const session of detached.slice(0, Math.max(0, detached.length - (MAX_DETACHED_PER_LEARNER - 1)))) {
-      void session.end("You started another sandbox while this one waited for you; only the newest few wait.");
-    }
+    const surplus = detached.slice(0, Math.max(0, detached.length - (MAX_DETACHED_PER_LEARNER - 1)));
+    await Promise.all(surplus.map((s) => s.end("You started another sandbox while this one waited for you; only the newest few wait.")));
   }
 
   private forget(session: LabSession, destroyed: Promise<void>): void {

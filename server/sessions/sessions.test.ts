@@ -397,4 +397,17 @@ describe.skipIf(unavailable !== null)(`lab sessions that outlive the socket${una
     await expect(late.resume(started[0] ?? { sessionId: "" })).rejects.toThrow(/only the newest few wait/);
     await closeAll(next, late);
   });
+
+  it(`lets the page it took over from go with 4009 when ${MAX_WATCHERS_PER_SESSION} pages already watch`, async () => {
+    const firstTab = owner(server);
+    const ready = await firstTab.start();
+    const watchers = Array.from({ length: MAX_WATCHERS_PER_SESSION }, () => owner(server));
+    for (const watcher of watchers) await watcher.watch(ready);
+    const newTab = owner(server);
+    await newTab.resume(ready);
+    expect(await firstTab.closed()).toBe(CloseCode.TakenOver);
+    expect(await newTab.run("echo taken-over")).toBe("taken-over");
+    expect(server.registry.find(ready.sessionId)?.attachmentCount).toBe(MAX_WATCHERS_PER_SESSION + 1);
+    await closeAll(newTab, ...watchers);
+  });
 });

@@ -150,6 +150,19 @@ export class LabConnection implements Attachment {
       this.behind = false;
       this.unacked = 0;
       this.stopDrainTimer();
+      if (role === "watcher") {
+        // What it was sent as owner may still sit in its socket buffer: not held against it.
+        this.replayAllowance = this.ws.bufferedAmount;
+      } else {
+        // Owner again: what it has queued as a watcher goes first, so nothing is reordered.
+        if (this.flushTimer) clearTimeout(this.flushTimer);
+        this.flushTimer = null;
+        const queued = this.watcherQueue;
+        this.watcherQueue = [];
+        this.watcherQueued = 0;
+        this.replayAllowance = 0;
+        for (const chunk of queued) this.output(chunk);
+      }
     }
     if (reason !== null) this.send({ type: "session.role", role, reason });
   }

@@ -169,3 +169,23 @@ test("a reconnect that comes too late says the sandbox was ended, and offers a n
   await expect(status).toHaveText("ready");
   expect(sockets).toBe(3);
 });
+
+test("a page let go three times for falling behind stops reconnecting by itself and says why", async ({ page }) => {
+  let sockets = 0;
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    sockets += 1;
+    answer(ws, ({ message }) => {
+      if (message.type !== "session.start" && message.type !== "session.resume") return;
+      ws.send(JSON.stringify(sessionReady(2)));
+      setTimeout(() => void ws.close({ code: CloseCode.FellBehind }), 100);
+    });
+  });
+  await page.goto(LESSON);
+  const status = page.getByTestId("lab-status");
+  await expect(status).toContainText(closeReason[CloseCode.FellBehind], { timeout: 15_000 });
+  await expect(page.getByRole("button", { name: "Reconnect" })).toBeVisible();
+  // The first connection and two reconnects, then no more. Proving that none follows takes
+  // waiting: a fourth would come within the backoff's second, so 1.5 s is enough.
+  await page.waitForTimeout(1_500);
+  expect(sockets).toBe(3);
+});

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 import { CloseCode, type ServerMessage } from "../../common/protocol";
 import { LessonCatalog } from "../lessons/lesson-steps";
-import { MAX_WATCHERS_PER_SESSION } from "./lab-session";
+import { type Attachment, MAX_WATCHERS_PER_SESSION } from "./lab-session";
 import { MAX_DETACHED_PER_LEARNER } from "./session-registry";
 import { openSqliteStore } from "../store/sqlite-store";
 import type { Store } from "../store/store";
@@ -360,14 +360,33 @@ describe.skipIf(unavailable !== null)(`lab sessions that outlive the socket${una
     const firstTab = owner(server);
     const ready = await firstTab.start();
     await prompted(firstTab);
-    const leaving = owner(server);
-    await leaving.opened();
-    leaving.sendJson({ type: "session.resume", version: 1, sessionId: ready.sessionId, token: ready.resumeToken, size: { cols: 80, rows: 24 } });
-    leaving.close();
+    // The leaving tab is driven from inside the server, so that it leaves at a known moment:
+    // right after asking to attach, before its replay (and so its session.ready) exists. Over
+    // a socket that moment depends on how fast the snapshot comes back.
+    const session = server.registry.find(ready.sessionId);
+    if (!session) throw new Error("no session");
+    const leaving: Attachment & { released: number[] } = {
+      released: [],
+      send: () => undefined,
+      replay: () => undefined,
+      output: () => undefined,
+      roleChanged: () => undefined,
+      release(code) {
+        this.released.push(code);
+      },
+    };
+    // Taking over happens as the attach begins; leaving in the same turn is before any replay.
+    const attaching = session.attach(leaving, "owner", { cols: 80, rows: 24 });
+    session.detach(leaving);
+    expect(await attaching).toBe("left");
     await firstTab.waitFor(() => firstTab.messages.some((m) => m.type === "session.role" && m.role === "owner"), "the first tab given its sandbox back");
+    expect(firstTab.messages.filter((m) => m.type === "session.role").map((m) => m.type === "session.role" && m.reason)).toEqual([
+      "This sandbox is now used in another tab; this one only watches it.",
+      "The other tab went away; this one types into the sandbox again.",
+    ]);
     expect(await firstTab.run("echo mine-again")).toBe("mine-again");
-    expect(server.registry.find(ready.sessionId)?.state).toBe("attached");
-    await closeAll(firstTab, leaving);
+    expect(session.state).toBe("attached");
+    await closeAll(firstTab);
   });
 
   it("keeps nothing waiting for a page without the learner cookie, which could never resume", async () => {

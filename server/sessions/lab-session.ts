@@ -478,7 +478,9 @@ export class LabSession {
     if (this.ending) return;
     this.mirror.write(chunk);
     this.spendOutputBudget(chunk.length);
-    for (const member of [...this.members.values()]) {
+    // Per chunk, so no copy of the members: a Map may lose the entry being visited (a page
+    // let go below) without disturbing the iteration.
+    for (const member of this.members.values()) {
       if (member.held === null) {
         member.attachment.output(chunk);
         continue;

@@ -61,10 +61,6 @@ export class SessionReadings {
     return this.last;
   }
 
-  get interval(): number | null {
-    return this.intervalMs;
-  }
-
   /** Read every `ms` milliseconds from now on, or not at all (null). */
   setIntervalMs(ms: number | null): void {
     if (this.stopped || ms === this.intervalMs) return;

@@ -195,11 +195,6 @@ export class TerminalMirror {
     return { ...this.sizeValue };
   }
 
-  /** Bytes written and not yet parsed. */
-  get backlogBytes(): number {
-    return this.backlog;
-  }
-
   /** Whether a snapshot now would be the one already made: an attach then costs nothing. */
   get snapshotIsCached(): boolean {
     return this.cached?.version === this.version;

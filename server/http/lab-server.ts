@@ -5,12 +5,13 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { Duplex } from "node:stream";
 
-import { WebSocketServer } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 
 import { MAX_FRAME_BYTES, WS_PATH } from "../../common/protocol";
 import type { HostFeatures } from "../kernel/features";
 import { log } from "../log";
 import type { LessonCatalog } from "../lessons/lesson-steps";
+import { hostProbeScheduler } from "../sessions/session-readings";
 import type { SessionRegistry } from "../sessions/session-registry";
 import { LEARNER_ID_PATTERN, type Store } from "../store/store";
 import { LabConnection } from "../ws/lab-connection";
@@ -35,6 +36,8 @@ export interface LabServerOptions {
 }
 
 const HEARTBEAT_MS = 30_000;
+/** Pings sent in one turn of the event loop. */
+const PINGS_PER_TURN = 64;
 
 /** An anonymous learner is this cookie: an opaque random id, nothing else about them. */
 export const LEARNER_COOKIE = "nslab_learner";
@@ -116,6 +119,8 @@ export function createLabServer(options: LabServerOptions) {
         cgroupVersion: options.features.cgroupVersion,
         features: Object.fromEntries(options.features.checks.map((c) => [c.name, c.ok])),
         sessions: sessionCounts(options.registry),
+        // Sessions being read, and how far the readings are slowed to stay in their budget.
+        readings: { sessions: hostProbeScheduler.size, stretch: Number(hostProbeScheduler.stretch.toFixed(2)) },
       };
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
       res.end(JSON.stringify(body));
@@ -173,8 +178,11 @@ export function createLabServer(options: LabServerOptions) {
   });
 
   // A page that vanished without closing (laptop lid, lost network) is found by missed pongs.
-  const heartbeat = setInterval(() => {
-    for (const ws of wss.clients) {
+  // Pinged PINGS_PER_TURN at a time, the event loop given back in between: a ping is a write
+  // to the socket, and a thousand in one turn held every terminal up for tens of milliseconds.
+  const pingSome = (sockets: WebSocket[], from: number) => {
+    for (const ws of sockets.slice(from, from + PINGS_PER_TURN)) {
+      if (ws.readyState !== WebSocket.OPEN) continue;
       if (alive.get(ws) === false) {
         ws.terminate();
         continue;
@@ -182,7 +190,9 @@ export function createLabServer(options: LabServerOptions) {
       alive.set(ws, false);
       ws.ping();
     }
-  }, HEARTBEAT_MS);
+    if (from + PINGS_PER_TURN < sockets.length) setImmediate(() => pingSome(sockets, from + PINGS_PER_TURN));
+  };
+  const heartbeat = setInterval(() => pingSome([...wss.clients], 0), HEARTBEAT_MS);
   heartbeat.unref();
 
   return {

@@ -7,6 +7,11 @@
 // directories removed through such short paths. It keeps one descriptor open per level, and
 // no recursion: depth costs neither stack nor path length.
 //
+// Names are bytes: a learner can name a cgroup with bytes that are not UTF-8 (mkdir $'\xff'),
+// and a JavaScript string cannot hold such a name, so one listed as a string would not open,
+// and the tree below it would be neither counted nor removed. Children are listed as bytes and
+// opened by them.
+//
 // What is being walked changes under the walk — a learner removes a child cgroup, a session
 // is torn down — so a cgroup that is gone is simply not there (the rule of
 // server/probes/kernel-files.ts); any other error is a broken assumption and is thrown.
@@ -33,11 +38,16 @@ export const WHOLE_TREE: CgroupTreeBounds = { maxCgroups: 1 << 20, maxDepth: 1 <
 
 export interface VisitedCgroup {
   /** Where the cgroup is below the walk's root: "/" for the root, "/build/step-1" below it.
-   *  It may be longer than PATH_MAX: it names a cgroup, it never opens one. */
+   *  It may be longer than PATH_MAX: it names a cgroup, it never opens one (and shows a byte
+   *  that is not UTF-8 as U+FFFD, so two cgroups can share one). */
   readonly relativePath: string;
   /** A short path to the cgroup's directory (the root's own path, /proc/self/fd/N/name below
-   *  it), good until the visit returns: read its files and remove it through this. */
+   *  it, or /proc/self/fd/N, the cgroup's own descriptor, for a name that is not UTF-8), good
+   *  until the visit returns: read its files through this. */
   readonly dir: string;
+  /** The cgroup as its parent names it, through the parent's descriptor (the root's own path
+   *  for the root), byte for byte; good until the visit returns: what rmdir takes. */
+  readonly entry: string | Buffer;
   /** Levels below the root: 0 for the root. */
   readonly depth: number;
 }
@@ -60,7 +70,7 @@ export interface CgroupTreeWalk {
 interface Level {
   readonly cgroup: VisitedCgroup;
   readonly fd: number;
-  readonly children: readonly string[];
+  readonly children: readonly Buffer[];
   next: number;
 }
 
@@ -69,17 +79,18 @@ export function walkCgroupTree(root: string, bounds: CgroupTreeBounds, visitor: 
   let visited = 0;
   let complete = true;
   const levels: Level[] = [];
-  /** Open and enter one cgroup; false when a bound ends the walk here. */
-  const descend = (dir: string, relativePath: string, depth: number): boolean => {
+  /** Open and enter one cgroup; false when a bound ends the walk here. `dir` is its short path
+   *  as a string, null when its name has none. */
+  const descend = (entry: string | Buffer, dir: string | null, relativePath: string, depth: number): boolean => {
     if (visited >= bounds.maxCgroups) {
       complete = false;
       return false;
     }
-    const fd = openDirectory(dir);
+    const fd = openDirectory(entry);
     if (fd === null) return true; // removed since its parent was listed
     visited++;
-    const cgroup: VisitedCgroup = { relativePath, dir, depth };
-    let children: string[];
+    const cgroup: VisitedCgroup = { relativePath, dir: dir ?? `/proc/self/fd/${fd}`, entry, depth };
+    let children: Buffer[];
     try {
       visitor.enter?.(cgroup);
       children = childDirectoryNames(fd);
@@ -95,17 +106,26 @@ export function walkCgroupTree(root: string, bounds: CgroupTreeBounds, visitor: 
     return true;
   };
   try {
-    let going = descend(root, "/", 0);
+    let going = descend(root, root, "/", 0);
     for (let level = levels.at(-1); level !== undefined; level = levels.at(-1)) {
       const name = going ? level.children[level.next++] : undefined;
       if (name !== undefined) {
-        const relativePath = level.cgroup.relativePath === "/" ? `/${name}` : `${level.cgroup.relativePath}/${name}`;
-        going = descend(`/proc/self/fd/${level.fd}/${name}`, relativePath, level.cgroup.depth + 1);
+        const text = name.toString("utf8");
+        const relativePath = level.cgroup.relativePath === "/" ? `/${text}` : `${level.cgroup.relativePath}/${text}`;
+        const viaParent = `/proc/self/fd/${level.fd}/`;
+        const depth = level.cgroup.depth + 1;
+        going = Buffer.from(text, "utf8").equals(name)
+          ? descend(viaParent + text, viaParent + text, relativePath, depth)
+          : descend(Buffer.concat([Buffer.from(viaParent), name]), null, relativePath, depth);
         continue;
       }
       levels.pop();
-      fs.closeSync(level.fd);
-      visitor.leave?.(level.cgroup);
+      // Its own descriptor stays open through leave: a `dir` may be that descriptor.
+      try {
+        visitor.leave?.(level.cgroup);
+      } finally {
+        fs.closeSync(level.fd);
+      }
     }
   } finally {
     // Only when a visitor threw: a walk that ends normally has closed every level.
@@ -114,7 +134,7 @@ export function walkCgroupTree(root: string, bounds: CgroupTreeBounds, visitor: 
   return { visited, complete };
 }
 
-function openDirectory(dir: string): number | null {
+function openDirectory(dir: string | Buffer): number | null {
   try {
     return fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   } catch (err) {
@@ -123,10 +143,14 @@ function openDirectory(dir: string): number | null {
   }
 }
 
-function childDirectoryNames(fd: number): string[] {
+function childDirectoryNames(fd: number): Buffer[] {
   try {
+    // A directory's link count is 2 plus one per subdirectory on cgroupfs (kernfs): with 2
+    // there is no child cgroup, and the listing of its thirty-odd control files is skipped.
+    // (Any other count, such as overlayfs's 1 in a test's fixture tree, is listed.)
+    if (fs.fstatSync(fd).nlink === 2) return [];
     return fs
-      .readdirSync(`/proc/self/fd/${fd}`, { withFileTypes: true })
+      .readdirSync(`/proc/self/fd/${fd}`, { withFileTypes: true, encoding: "buffer" })
       .filter((entry) => entry.isDirectory())
       .map((entry) => entry.name);
   } catch (err) {
@@ -136,10 +160,11 @@ function childDirectoryNames(fd: number): string[] {
 }
 
 /** The pids in a cgroup's cgroup.procs (processes, not threads): one a line. [] when the cgroup
- *  is gone. A line that is not a pid means this code misreads the kernel, and throws. */
-export function readCgroupProcs(dir: string): number[] {
+ *  is gone. A line that is not a pid means this code misreads the kernel, and throws. `read`
+ *  reads the file (the probes pass their cache of open descriptors). */
+export function readCgroupProcs(dir: string, read: (file: string) => string | null = readKernelFile): number[] {
   const file = path.join(dir, "cgroup.procs");
-  const text = readKernelFile(file);
+  const text = read(file);
   if (text === null) return [];
   const pids: number[] = [];
   for (const line of text.split("\n")) {
@@ -164,9 +189,10 @@ export function readCgroupTreeProcs(root: string, bounds: CgroupTreeBounds): Map
 }
 
 /** How many cgroups `root` holds below itself, counting no further than `atMost` + 1: enough
- *  to tell whether there are more than `atMost`, without walking a tree of any size. */
-export function countCgroupsBelow(root: string, atMost: number): number {
-  const { visited } = walkCgroupTree(root, { maxCgroups: atMost + 2, maxDepth: atMost + 1 }, {});
+ *  to tell whether there are more than `atMost`, without walking a tree of any size. `visitor`
+ *  sees each cgroup counted (the child-cgroup watch adds its inotify watches there). */
+export function countCgroupsBelow(root: string, atMost: number, visitor: CgroupTreeVisitor = {}): number {
+  const { visited } = walkCgroupTree(root, { maxCgroups: atMost + 2, maxDepth: atMost + 1 }, visitor);
   return Math.max(0, visited - 1);
 }
 
@@ -177,7 +203,7 @@ export function removeCgroupTree(root: string): boolean {
   const walk = walkCgroupTree(root, WHOLE_TREE, {
     leave: (cgroup) => {
       try {
-        fs.rmdirSync(cgroup.dir);
+        fs.rmdirSync(cgroup.entry);
       } catch (err) {
         if (!isGoneError(err)) removed = false;
       }

@@ -1,11 +1,12 @@
 // One shape for what the kernel counts about a session's cgroup, whichever cgroup version the
 // host runs. Every value carries the file it came from, so the page can say "on this host the
 // limit lives in memory.limit_in_bytes; on cgroup v2 it is memory.max".
+import fs from "node:fs";
 import path from "node:path";
 
 import type { CgroupReading } from "../../common/lab-state";
 import { type CgroupTreeBounds, walkCgroupTree } from "../kernel/cgroup-tree";
-import { readKernelFile } from "./kernel-files";
+import { isGoneError, kernelFiles } from "./kernel-files";
 
 export type { CgroupReading, CgroupSnapshot, CpuReadings, MemoryReadings, PidsReadings } from "../../common/lab-state";
 
@@ -33,7 +34,22 @@ export function missing(dir: string, file: string): CgroupReading {
 
 /** The text of `file` in `dir`, or null when the file (or the whole directory) is not there. */
 export function readCgroupText(dir: string, file: string): string | null {
-  return readKernelFile(path.join(dir, file));
+  return kernelFiles.read(path.join(dir, file));
+}
+
+/**
+ * False when `dir` certainly has no subdirectory — no child cgroup — so a walk of its subtree
+ * can be skipped: a directory's link count is 2 plus one per subdirectory on cgroupfs (kernfs),
+ * as on most filesystems. Any other count (overlayfs reports 1) means "maybe", and the caller
+ * walks. A gone directory has none.
+ */
+export function mayHaveChildCgroups(dir: string): boolean {
+  try {
+    return fs.statSync(dir).nlink !== 2;
+  } catch (err) {
+    if (isGoneError(err)) return false;
+    throw err;
+  }
 }
 
 /** A reading of one file whose text `parse` turns into one number. */
@@ -53,6 +69,7 @@ export function sumOverSubtree(dir: string, file: string, pick: (text: string, f
   const ownCount = pick(own, file);
   if (ownCount === null) return missing(dir, file);
   let total = ownCount;
+  if (!mayHaveChildCgroups(dir)) return present(dir, file, total);
   walkCgroupTree(dir, SUBTREE_WALK, {
     enter: (cgroup) => {
       if (cgroup.depth === 0) return; // counted above

@@ -22,7 +22,9 @@ export {
   type ProbeTarget,
   type SnapshotReader,
   type SnapshotReaderOptions,
+  QUIET_REFRESH_MS,
   createSnapshotReader,
+  isUnchanged,
   readProbeSnapshot,
 } from "./probe-snapshot";
 export { type CgroupChange, type ProcessChange, type ProcessesChange, type ReadingChange, type SnapshotDelta, applySnapshotDelta, diffSnapshot } from "./snapshot-diff";

@@ -6,10 +6,10 @@
 import path from "node:path";
 
 import type { SessionProcess } from "../../common/lab-state";
-import { readCgroupTreeProcs } from "../kernel/cgroup-tree";
+import { readCgroupProcs, readCgroupTreeProcs } from "../kernel/cgroup-tree";
 import type { SessionCgroup } from "../sandbox/cgroup/session-cgroup";
-import { SUBTREE_WALK } from "./cgroup-reading";
-import { readKernelFile } from "./kernel-files";
+import { SUBTREE_WALK, mayHaveChildCgroups } from "./cgroup-reading";
+import { kernelFiles } from "./kernel-files";
 import { type NamespaceInodes, type NamespaceType, readNamespaceInodes } from "./namespaces";
 import { parseProcStatus } from "./proc-status";
 
@@ -51,10 +51,12 @@ function membershipRoot(cgroup: SessionCgroup): string {
 export function readProcessTree(cgroup: SessionCgroup, options: ProcessTreeOptions = {}): SessionProcess[] {
   const procRoot = options.procRoot ?? "/proc";
   // Host pid -> its cgroup, relative to the session's.
-  const members = readCgroupTreeProcs(membershipRoot(cgroup), SUBTREE_WALK);
+  const root = membershipRoot(cgroup);
+  // Most sessions have no child cgroup: then the root's own list is the whole membership.
+  const members = mayHaveChildCgroups(root) ? readCgroupTreeProcs(root, SUBTREE_WALK) : rootMembers(root);
   const processes: SessionProcess[] = [];
   for (const hostPid of [...members.keys()].sort((a, b) => a - b)) {
-    const statusText = readKernelFile(path.join(procRoot, String(hostPid), "status"));
+    const statusText = kernelFiles.read(path.join(procRoot, String(hostPid), "status"));
     if (statusText === null) continue;
     const status = parseProcStatus(statusText);
     const known = options.knownNamespaces?.get(hostPid);
@@ -74,4 +76,11 @@ export function readProcessTree(cgroup: SessionCgroup, options: ProcessTreeOptio
     });
   }
   return processes;
+}
+
+/** Host pid -> "/" for every process in the cgroup.procs of `root` itself. */
+function rootMembers(root: string): Map<number, string> {
+  const members = new Map<number, string>();
+  for (const pid of readCgroupProcs(root, (file) => kernelFiles.read(file))) members.set(pid, "/");
+  return members;
 }

@@ -158,7 +158,7 @@ export class LabSession {
         ? new StepTracker(options.lesson, options.steps, options.learnerId, options.store, this.log)
         : null;
     this.mirror = new TerminalMirror(options.size);
-    this.readings = new SessionReadings({ cgroup: sandbox.cgroup }, (snapshot, change) => this.onReading(snapshot, change), { log: this.log });
+    this.readings = new SessionReadings({ cgroup: sandbox.cgroup }, (snapshot, change, fresh) => this.onReading(snapshot, change, fresh), { log: this.log });
     // Fail closed: a session whose page never attaches (it left while the sandbox started)
     // must not wait for ever. The first owner attach clears this like a grace period.
     this.graceTimer = setTimeout(() => void this.end("No page attached to the sandbox after it started."), FIRST_ATTACH_TIMEOUT_MS);
@@ -346,6 +346,8 @@ export class LabSession {
     if (!check.ok) return { type: "error", code: "bad_limit", message: check.message, field: check.field, requestId };
     try {
       const cgroupFiles = sandbox.setLimits(limits);
+      // The limit files are not among the change detectors: read them at once.
+      this.readings.readSoon(true);
       const answer: ServerMessage = { type: "limits.updated", requestId, limits: { ...sandbox.limits }, cgroupFiles: [...cgroupFiles] };
       // Watchers see the new limits too; the owner gets the answer to its request.
       for (const member of this.members.values()) if (member.attachment !== attachment && member.held === null) member.attachment.send(answer);
@@ -506,9 +508,13 @@ export class LabSession {
     void this.end(endReason ?? "The shell exited.", CloseCode.SessionEnded);
   }
 
-  private onReading(snapshot: ProbeSnapshot, change: SnapshotDelta | null): void {
+  private onReading(snapshot: ProbeSnapshot, change: SnapshotDelta | null, fresh: boolean): void {
     const now = Date.now();
-    if (this.tracker?.pending) {
+    // A reading that found nothing moving (only the change detectors were read) cannot make a
+    // check hold that did not before: the checks look at the readings and at the limits of the
+    // learner's child cgroups, and a learner changes those only by running something, which
+    // moves the detectors.
+    if (fresh && this.tracker?.pending) {
       const changed = this.tracker.evaluate(snapshot, { shellHostPid: this.sandbox.hostPid, cgroup: this.sandbox.cgroup }, now);
       if (changed) {
         this.broadcast(this.tracker.progress());

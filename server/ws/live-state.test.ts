@@ -74,6 +74,9 @@ describe.skipIf(unavailable !== null)(`live state, limits and progress${unavaila
       "the shell in the stream",
     );
     const first = liveState(client)!;
+    const health = (await (await fetch(`${url.replace("ws://", "http://").replace("/ws", "")}/healthz`)).json()) as { readings: { sessions: number; stretch: number } };
+    expect(health.readings.sessions).toBeGreaterThanOrEqual(1);
+    expect(health.readings.stretch).toBeGreaterThanOrEqual(1);
     const shell = first.processes.find((p) => p.hostPid === ready.hostPid)!;
     expect(shell.nsPids).toEqual([ready.hostPid, 1]);
     expect(shell.command).toBe("bash");
@@ -110,6 +113,9 @@ describe.skipIf(unavailable !== null)(`live state, limits and progress${unavaila
     client.sendJson({ type: "limits.update", requestId: "lower", sessionId: ready.sessionId, limits: { memoryBytes: 32 << 20, memorySwapBytes: 32 << 20 } });
     await client.waitFor(() => client.messages.some((m) => m.type === "limits.updated"), "limits.updated");
     const updated = client.messages.find((m) => m.type === "limits.updated");
+    // The stream shows the new limit (the session reads in full after a limit change; the
+    // reader's own tests show a full reading is made at once when asked).
+    await client.waitFor(() => liveState(client)?.cgroup.memory.limitBytes.value === 33554432, "the new limit in the stream", 3_000);
     expect(updated).toMatchObject({ requestId: "lower", limits: { memoryBytes: 33554432, memorySwapBytes: 33554432, cpus: 0.5, pids: 100 } });
     const limitFile = ready.cgroupVersion === 1 ? "/sys/fs/cgroup/memory/memory.limit_in_bytes" : "/sys/fs/cgroup/memory.max";
     expect(await client.run(`cat ${limitFile}`)).toBe("33554432");

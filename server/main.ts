@@ -1,7 +1,7 @@
 // nslab server entry: one process serving the lesson pages (Next) and the lab (/ws).
-//   node --import tsx server/main.ts      (npm start does this after building)
+//   node dist/server.mjs                  (npm start builds it, then runs it)
+//   node --import tsx server/main.ts      (npm run dev: the sources as they are)
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 
 import { loadConfig } from "./config";
 import { checkHostFeatures, unsupportedReason } from "./kernel/features";
@@ -12,8 +12,7 @@ import { SandboxHost } from "./sandbox/host";
 import { LessonCatalog } from "./lessons/lesson-steps";
 import { SessionRegistry } from "./sessions/session-registry";
 import { openSqliteStore } from "./store/sqlite-store";
-
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+import { projectRoot } from "./project-root";
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env, projectRoot);
@@ -46,7 +45,7 @@ async function main(): Promise<void> {
   await app.prepare();
   const handle = app.getRequestHandler();
 
-  const lessons = new LessonCatalog(path.join(projectRoot, "lessons"));
+  const lessons = new LessonCatalog(path.join(projectRoot, "lessons"), "lessons", dev);
   // Every lesson's lab steps are read before the first page can ask for a sandbox: a broken
   // lesson stops the server here, and no session waits for an MDX file to be evaluated.
   await lessons.load();
@@ -90,6 +89,8 @@ async function main(): Promise<void> {
     log.info({ signal }, "shutting down");
     // Ends every session (pages are told, sandboxes destroyed), then closes the sockets.
     await lab.close();
+    // Every sandbox is gone: the terminal spawner has nothing left to start or reap.
+    host?.close();
     // After the sockets: the steps their last checks ticked are still in the write queue.
     await store.close().catch((err: unknown) => log.error({ err: (err as Error).message }, "store did not close cleanly"));
     process.exit(0);

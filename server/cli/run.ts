@@ -44,6 +44,9 @@ export async function runCommand(argv: string[], projectRoot: string): Promise<n
     layerBytes: config.NSLAB_LAYER_BYTES,
     layerInodes: 65536,
     tmpBytes: config.NSLAB_TMP_BYTES,
+    // One sandbox from a small, short-lived process: node-pty's fork of it is cheap, and a
+    // spawner would be one more process to start for nothing.
+    spawnerPath: null,
   });
 
   const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;

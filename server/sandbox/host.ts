@@ -9,17 +9,25 @@ import { SIGKILL, signalIfInCgroup } from "../kernel/pidfd";
 import { isProcessAlive } from "../kernel/proc";
 import type { CgroupDriver } from "./cgroup";
 import { Sandbox, type SandboxHostSettings, type SandboxSpec } from "./sandbox";
+import { Spawner } from "./spawner";
 import { UidSlots } from "./uid-slots";
 
-export interface SandboxHostOptions extends Omit<SandboxHostSettings, "sessionsDir"> {
+export interface SandboxHostOptions extends Omit<SandboxHostSettings, "sessionsDir" | "spawner"> {
   /** The host-wide run directory (NSLAB_RUN_DIR): sessions/ holds a directory per session,
    *  uid-slots/ the uid ranges in use, whichever nslab server or `nslab run` made them. */
   runDir: string;
+  /** The terminal spawner (native/spawner.c), `nslab-spawner` beside the launcher by default.
+   *  null: every terminal from node-pty, which forks this process: cheap for a short-lived
+   *  one such as `nslab run`, a stall of every open terminal for a big server. */
+  spawnerPath?: string | null;
 }
 
 export class SandboxHost {
   private readonly slots: UidSlots;
   private readonly settings: SandboxHostSettings;
+  /** Started here, at construction, while the server is still small: the one fork of it. */
+  /** The terminal spawner, or null where terminals come from node-pty. */
+  readonly spawner: Spawner | null;
 
   constructor(
     readonly driver: CgroupDriver,
@@ -28,7 +36,10 @@ export class SandboxHost {
     const sessionsDir = path.join(options.runDir, "sessions");
     fs.mkdirSync(sessionsDir, { recursive: true, mode: 0o711 });
     this.slots = new UidSlots(options.runDir);
-    this.settings = { ...options, sessionsDir };
+    const spawnerPath =
+      options.spawnerPath === undefined ? path.join(path.dirname(options.launcherPath), "nslab-spawner") : options.spawnerPath;
+    this.spawner = spawnerPath ? new Spawner(spawnerPath) : null;
+    this.settings = { ...options, sessionsDir, spawner: this.spawner };
     for (const parent of Object.values(driver.parents)) fs.mkdirSync(parent, { recursive: true });
   }
 
@@ -36,6 +47,12 @@ export class SandboxHost {
    *  command exits). Throws SandboxStartFailure. */
   start(spec: SandboxSpec): Promise<Sandbox> {
     return Sandbox.start(this.settings, this.driver, this.slots, spec);
+  }
+
+  /** Stop the terminal spawner, once every sandbox is destroyed: it kills what it still runs
+   *  and exits. (Left running, it exits with this process anyway.) */
+  close(): void {
+    this.spawner?.close();
   }
 
   /**

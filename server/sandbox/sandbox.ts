@@ -10,14 +10,15 @@ import * as pty from "node-pty";
 import { type LaunchEvent, type LaunchStep, launchSteps } from "../../common/launch-events";
 import { type Logger, log as rootLog } from "../log";
 import { SIGKILL, signalIfInCgroup } from "../kernel/pidfd";
-import { countCgroupsBelow } from "../kernel/cgroup-tree";
 import { type CgroupDriver, type CreatedCgroup, type LimitWrite, type SessionCgroup, sessionCgroupDirs } from "./cgroup";
 import type { CgroupV2Driver } from "./cgroup/v2";
+import { ChildCgroupWatch } from "./cgroup/child-cgroup-watch";
 import { launcherArgv, sandboxEnv } from "./launcher-args";
 import { LaunchReport } from "./launch-report";
 import type { Limits } from "./limits";
 import { MAX_CHILD_CGROUPS } from "./cgroup/driver";
 import { PtyInput } from "./pty-input";
+import type { Spawner, SpawnResult } from "./spawner";
 import type { UidSlot, UidSlots } from "./uid-slots";
 
 export interface SandboxHostSettings {
@@ -28,6 +29,9 @@ export interface SandboxHostSettings {
   layerBytes: number;
   layerInodes: number;
   tmpBytes: number;
+  /** Where terminals come from without forking this process (spawner.ts); absent or unusable:
+   *  node-pty, which forks it for each one. */
+  spawner?: Spawner | null;
 }
 
 export interface SandboxSpec {
@@ -68,7 +72,6 @@ export class SandboxStartFailure extends Error {
 }
 
 const READY_TIMEOUT_MS = 10_000;
-const CGROUP_WATCHDOG_MS = 250;
 const KILL_TIMEOUT_MS = 5_000;
 
 /** The launcher's mount points, in the session's directory: the writable layer's tmpfs goes
@@ -139,18 +142,25 @@ export class Sandbox {
     const slot = slots.claim(sessionId);
     if (!slot) throw new SandboxStartFailure({ kind: "full", message: "no free uid range for another sandbox" });
     const sessionDir = path.join(settings.sessionsDir, sessionId);
-    let created: CreatedCgroup;
-    try {
-      fs.mkdirSync(mountDirOf(sessionDir), { recursive: true, mode: 0o711 });
-      fs.writeFileSync(path.join(sessionDir, "owner"), `${process.pid}\n`);
-      created = driver.create(sessionId, spec.limits, slot.uidBase);
-    } catch (err) {
+    // The session directory and the cgroup are made side by side and off the event loop: other
+    // sessions' keystrokes are served meanwhile. Both settle before anything is cleaned up.
+    const [dirMade, cgroupMade] = await Promise.allSettled([
+      (async () => {
+        await fs.promises.mkdir(mountDirOf(sessionDir), { recursive: true, mode: 0o711 });
+        await fs.promises.writeFile(path.join(sessionDir, "owner"), `${process.pid}\n`);
+      })(),
+      driver.create(sessionId, spec.limits, slot.uidBase),
+    ]);
+    // The session directory's failure first: it is what a sequential set-up would have hit.
+    const failure = [dirMade, cgroupMade].find((made): made is PromiseRejectedResult => made.status === "rejected");
+    if (failure || cgroupMade.status === "rejected") {
       // create() may have made some directories before it failed.
       driver.remove(driver.open(sessionId));
-      fs.rmSync(sessionDir, { recursive: true, force: true });
+      await fs.promises.rm(sessionDir, { recursive: true, force: true });
       slots.release(slot);
-      throw new SandboxStartFailure({ kind: "failed", message: `cannot prepare the sandbox: ${(err as Error).message}` });
+      throw new SandboxStartFailure({ kind: "failed", message: `cannot prepare the sandbox: ${(failure?.reason as Error).message}` });
     }
+    const created: CreatedCgroup = cgroupMade.value;
     const sandbox = new Sandbox(settings, driver, slots, sessionId, created.cgroup, created.writes, slot, sessionDir, { ...spec.limits });
     if (spec.hostname) (sandbox as { hostname: string }).hostname = spec.hostname;
     try {
@@ -173,6 +183,9 @@ export class Sandbox {
     const report = new LaunchReport();
     this.report = report;
     const pipes = spec.stdio === "pipes";
+    // A terminal from the host's spawner when it has a working one: no fork of this (big)
+    // process on its only thread. Otherwise node-pty's, which forks it.
+    const spawner = !pipes && this.settings.spawner?.ready ? this.settings.spawner : null;
     const { file, args } = launcherArgv({
       launcherPath: this.settings.launcherPath,
       rootfs: this.settings.rootfs,
@@ -183,9 +196,9 @@ export class Sandbox {
       layerInodes: this.settings.layerInodes,
       tmpBytes: this.settings.tmpBytes,
       cgroup: this.cgroup,
-      // Through child_process the pipe is handed over as descriptor 3; node-pty's forkpty
-      // passes every inheritable descriptor on under its own number.
-      statusFd: pipes ? 3 : report.writeFd,
+      // Through child_process and the spawner the pipe is handed over as descriptor 3;
+      // node-pty's forkpty passes every inheritable descriptor on under its own number.
+      statusFd: pipes || spawner ? 3 : report.writeFd,
       cwd: "/root",
       env: { ...sandboxEnv(this.hostname), ...spec.env },
       command: spec.command ?? ["/bin/bash", "--login"],
@@ -198,7 +211,8 @@ export class Sandbox {
     };
     // The launcher's own environment: it passes none of it on (the shell gets --env only).
     // (Typed loosely: Next's global types make NODE_ENV a required key of ProcessEnv.)
-    const launcherEnv = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } as unknown as NodeJS.ProcessEnv;
+    const launcherEnvironment = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
+    const launcherEnv = launcherEnvironment as unknown as NodeJS.ProcessEnv;
     if (pipes) {
       let child: ReturnType<typeof spawn>;
       try {
@@ -217,6 +231,47 @@ export class Sandbox {
         resume: () => undefined,
         kill: (sig) => child.kill(sig),
       };
+    } else if (spawner) {
+      let spawning: Promise<SpawnResult>;
+      try {
+        spawning = spawner.spawn({
+          file,
+          args,
+          env: launcherEnvironment,
+          cols: spec.cols,
+          rows: spec.rows,
+          passFd: { fd: report.writeFd, target: 3 },
+        });
+      } finally {
+        // The spawner holds its own copy until the helper has it.
+        report.closeWriteEnd();
+      }
+      const spawned = await spawning;
+      if (!spawned.ok) throw new SandboxStartFailure({ kind: "failed", message: spawned.message });
+      const terminal = spawned.terminal;
+      this.process = {
+        pid: terminal.pid,
+        write: () => undefined,
+        resize: (cols, rows) => terminal.resize(cols, rows),
+        pause: () => terminal.pause(),
+        resume: () => terminal.resume(),
+        // Through the spawner, the launcher's parent: it signals only a child it has not reaped.
+        kill: (sig) => terminal.kill(signalNumber(sig)),
+      };
+      this.input = new PtyInput(terminal.inputFd);
+      this.buffered = [];
+      const output = terminal.onData((chunk) => {
+        if (this.dataListener) this.dataListener(chunk);
+        else this.buffered?.push(chunk);
+      });
+      // Disposed in teardown, which then releases the terminal's descriptors too.
+      this.dataSubscription = {
+        dispose: () => {
+          output.dispose();
+          terminal.close();
+        },
+      };
+      terminal.onExit(({ exitCode, signal }) => onExit(exitCode, signal));
     } else {
       let terminal: pty.IPty;
       // The write end is inheritable only for the span of this one synchronous spawn.
@@ -265,7 +320,8 @@ export class Sandbox {
     this.startup = launchSteps(report.events);
     if (typeof outcome === "object" && outcome.kind === "exec") {
       this.hostPid = outcome.hostPid;
-      this.log.info({ pid: this.hostPid, launcherPid, startupMs: this.startup.at(-1)?.atMs }, "sandbox started");
+      const via = pipes ? "pipes" : spawner ? "spawner" : "node-pty";
+      this.log.info({ pid: this.hostPid, launcherPid, startupMs: this.startup.at(-1)?.atMs, terminal: via }, "sandbox started");
       return;
     }
     if (typeof outcome === "object" && outcome.kind === "failed") throw new SandboxStartFailure({ kind: "failed", message: outcome.message });
@@ -314,44 +370,28 @@ export class Sandbox {
 
   /** Why nslab ended the sandbox itself (a bound the learner went past), or null. */
   endReason: string | null = null;
-  private watchers: fs.FSWatcher[] = [];
-  private watchdog: NodeJS.Timeout | null = null;
+  private childCgroups: ChildCgroupWatch | null = null;
 
   /**
    * End the sandbox if it holds more than MAX_CHILD_CGROUPS child cgroups in any hierarchy.
-   * inotify on each session directory reacts to a flood of mkdirs within milliseconds; the
-   * timer catches cgroups made deeper down, which those watches do not see.
+   * inotify on every cgroup of its trees reacts to a flood of mkdirs at any depth within
+   * milliseconds, and counts only then: an idle sandbox costs no CPU (child-cgroup-watch.ts).
    */
   private watchChildCgroups(): void {
-    let pending = false;
-    const check = () => {
-      pending = false;
-      if (this.destroying) return;
-      for (const dir of sessionCgroupDirs(this.cgroup)) {
-        const held = countCgroupsBelow(dir, MAX_CHILD_CGROUPS);
-        if (held <= MAX_CHILD_CGROUPS) continue;
+    // On v2 the kernel holds the bound itself (cgroup.max.descendants, written by the driver).
+    if (this.cgroup.version === 2) return;
+    const watch = new ChildCgroupWatch({
+      dirs: sessionCgroupDirs(this.cgroup),
+      maxChildren: MAX_CHILD_CGROUPS,
+      onTooMany: (dir) => {
+        if (this.destroying) return;
         this.endReason = `Your sandbox made more than ${MAX_CHILD_CGROUPS} cgroups, so it was ended. Child cgroups are for dividing your limits; a few are enough.`;
         this.log.warn({ dir, limit: MAX_CHILD_CGROUPS }, "sandbox ended: too many child cgroups");
         void this.destroy();
-        return;
-      }
-    };
-    const soon = () => {
-      if (pending) return;
-      pending = true;
-      setImmediate(check);
-    };
-    for (const dir of sessionCgroupDirs(this.cgroup)) {
-      try {
-        const watcher = fs.watch(dir, soon);
-        watcher.on("error", () => watcher.close());
-        this.watchers.push(watcher);
-      } catch {
-        // The timer still checks this hierarchy.
-      }
-    }
-    this.watchdog = setInterval(check, CGROUP_WATCHDOG_MS);
-    this.watchdog.unref();
+      },
+    });
+    this.childCgroups = watch;
+    watch.start();
   }
 
   /** docker update: apply new limits to the running sandbox's cgroup. Throws (naming the file)
@@ -414,8 +454,7 @@ export class Sandbox {
 
   private async teardown(): Promise<void> {
     this.input?.stop();
-    for (const watcher of this.watchers.splice(0)) watcher.close();
-    if (this.watchdog) clearInterval(this.watchdog);
+    this.childCgroups?.close();
     const marker = `/${this.sessionId}`;
     const deadline = Date.now() + KILL_TIMEOUT_MS;
     // pid 1 first: the kernel then kills every process of the pid namespace at once.
@@ -431,7 +470,9 @@ export class Sandbox {
       }
       await new Promise((r) => setTimeout(r, 5));
     }
-    // The launcher itself sits outside the cgroup; it exits as soon as its child is gone.
+    // The launcher itself sits outside the cgroup; it exits as soon as its child is gone. Its
+    // exit comes from whoever is its parent: node-pty, child_process, or the spawner (which
+    // reports a SIGKILL for each of its launchers if it dies itself: they die with it).
     if (this.process && !this.exitInfo) {
       await Promise.race([
         new Promise<void>((resolve) => this.exitWaiters.push(() => resolve())),

@@ -81,6 +81,7 @@ export async function startTestLab(options: TestLabOptions): Promise<TestLab> {
     lab,
     async close() {
       await lab.close();
+      host.close();
       // Session cgroups are gone by now; the test's parent is empty and can go too.
       for (const parent of Object.values(driver.parents)) if (fs.existsSync(parent)) fs.rmdirSync(parent);
       fs.rmSync(runDir, { recursive: true, force: true });

@@ -52,6 +52,11 @@ export class SessionRegistry {
     return this.sessions.size;
   }
 
+  /** Sandboxes counted against the capacity: live, starting and still being torn down. */
+  get occupied(): number {
+    return this.sessions.size + this.starting + this.destroying;
+  }
+
   get capacity(): number {
     return this.options.capacity;
   }
@@ -81,7 +86,7 @@ export class SessionRegistry {
     if (this.closing) throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
     // The learner's oldest waiting sandboxes make room first (and are gone before the count).
     await this.endSurplusDetached(request.learnerId);
-    if (this.sessions.size + this.starting + this.destroying >= this.options.capacity) {
+    if (this.occupied >= this.options.capacity) {
       throw new SandboxStartFailure({ kind: "full", message: `all ${this.options.capacity} sandboxes are in use` });
     }
     this.starting++;

@@ -2,8 +2,11 @@
 // and which files carry each limit; each value written is reported with the file it went to,
 // so the page can say "on this host the limit lives in memory.limit_in_bytes".
 //
-// Drivers write cgroup files directly with fs calls (a few hundred microseconds for a whole
-// session), never through shells or helper programs.
+// Drivers write cgroup files directly with fs calls, never through shells or helper programs.
+// Creating a session's cgroup (the mkdirs, limit writes and chowns of every hierarchy: half a
+// millisecond on a quiet host, tens of milliseconds while the kernel is busy removing other
+// cgroups) runs on libuv's thread pool, so the server keeps serving other sessions meanwhile;
+// the rest stays synchronous where it is short and its caller needs the answer in the same turn.
 
 import type { CgroupFileWrite } from "../../../common/protocol";
 import type { Limits } from "../limits";
@@ -36,7 +39,7 @@ export interface CgroupDriver {
    * let it create child cgroups and move its processes into them — never the session's own
    * limit files, so the learner can subdivide their limits but not raise them.
    */
-  create(sessionId: string, limits: Limits, delegateTo?: number): CreatedCgroup;
+  create(sessionId: string, limits: Limits, delegateTo?: number): Promise<CreatedCgroup>;
   /** docker update: write new limits to a live session's cgroup, in an order the kernel
    *  accepts. Returns what was written where; throws naming the file if the kernel refuses. */
   update(cg: SessionCgroup, limits: Limits): LimitWrite[];

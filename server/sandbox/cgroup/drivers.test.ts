@@ -34,12 +34,12 @@ describe("cgroup v2 driver", () => {
     return own;
   }
 
-  it("writes memory.max, memory.swap.max, cpu.max and pids.max for the lesson's limits", () => {
+  it("writes memory.max, memory.swap.max, cpu.max and pids.max for the lesson's limits", async () => {
     fixture("/system.slice/nslab.service", "4242");
     const driver = new CgroupV2Driver(tmp, "/system.slice/nslab.service", "/system.slice/nslab.service/nslab");
     driver.prepare();
     const sessionDir = path.join(tmp, "system.slice/nslab.service/nslab/abcdef0123456789");
-    const { cgroup, writes } = driver.create("abcdef0123456789", DEFAULT_LIMITS);
+    const { cgroup, writes } = await driver.create("abcdef0123456789", DEFAULT_LIMITS);
     expect(cgroup).toEqual({ version: 2, dir: sessionDir });
     expect(read(path.join(sessionDir, "memory.max"))).toBe("268435456");
     expect(read(path.join(sessionDir, "memory.swap.max"))).toBe("0");
@@ -53,12 +53,12 @@ describe("cgroup v2 driver", () => {
     ]);
   });
 
-  it("delegates membership files to the sandbox's root, never the limit files", () => {
+  it("delegates membership files to the sandbox's root, never the limit files", async () => {
     // On cgroupfs, mkdir fills the directory with control files; here they are made by hand.
     const dir = path.join(tmp, "session");
     fs.mkdirSync(dir);
     for (const f of ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "memory.max", "pids.max"]) fs.writeFileSync(path.join(dir, f), "");
-    delegate(dir, ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "absent.file"], 1048576);
+    await delegate(dir, ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "absent.file"], 1048576);
     const owner = (f: string) => fs.statSync(path.join(dir, f)).uid;
     expect(owner(".")).toBe(1048576);
     expect(owner("cgroup.procs")).toBe(1048576);
@@ -86,11 +86,11 @@ describe("cgroup v2 driver", () => {
     expect(swap(-1)).toBe("max");
   });
 
-  it("lists session cgroups, and removes a session with the child cgroups the learner made", () => {
+  it("lists session cgroups, and removes a session with the child cgroups the learner made", async () => {
     fixture("/", "1");
     const driver = new CgroupV2Driver(tmp, "/");
     driver.prepare();
-    const { cgroup: cg } = driver.create("0123456789abcdef", DEFAULT_LIMITS);
+    const { cgroup: cg } = await driver.create("0123456789abcdef", DEFAULT_LIMITS);
     if (cg.version !== 2) throw new Error("expected a v2 cgroup");
     expect(driver.open("0123456789abcdef")).toEqual(cg);
     fs.mkdirSync(path.join(cg.dir, "learner-child/grandchild"), { recursive: true });
@@ -107,9 +107,9 @@ describe("cgroup v2 driver", () => {
     expect(driver.remove(cg)).toBe(true); // idempotent
   });
 
-  it("rejects a session id that could escape the parent", () => {
+  it("rejects a session id that could escape the parent", async () => {
     const driver = new CgroupV2Driver(tmp, "/");
-    expect(() => driver.create("../../etc", DEFAULT_LIMITS)).toThrow(/bad session id/);
+    await expect(driver.create("../../etc", DEFAULT_LIMITS)).rejects.toThrow(/bad session id/);
   });
 });
 
@@ -124,9 +124,9 @@ describe("cgroup v1 driver", () => {
     ];
   }
 
-  it("writes limit_in_bytes, memsw, cfs quota/period and pids.max in each hierarchy", () => {
+  it("writes limit_in_bytes, memsw, cfs quota/period and pids.max in each hierarchy", async () => {
     const driver = new CgroupV1Driver(fixture());
-    const { cgroup, writes } = driver.create("abcdef0123456789", DEFAULT_LIMITS);
+    const { cgroup, writes } = await driver.create("abcdef0123456789", DEFAULT_LIMITS);
     // At each hierarchy's root, not below the server's own cgroup: a restarted server must
     // find what a killed one left, whichever cgroup it starts in. cpu and cpuacct are mounted
     // together here, so they share a directory.
@@ -155,6 +155,30 @@ describe("cgroup v1 driver", () => {
     ]);
   });
 
+  it("delegates each hierarchy's directory and membership files to the sandbox's root once its limits are in", async () => {
+    const driver = new CgroupV1Driver(fixture());
+    const { cgroup } = await driver.create("abcdef0123456789", DEFAULT_LIMITS, 1048576);
+    if (cgroup.version !== 1) throw new Error("expected a v1 cgroup");
+    // A fixture's mkdir makes no control files, so only the limit files written exist.
+    for (const dir of [cgroup.memory, cgroup.cpu, cgroup.pids]) expect(fs.statSync(dir).uid, dir).toBe(1048576);
+    expect(fs.statSync(path.join(cgroup.memory, "memory.limit_in_bytes")).uid).toBe(0);
+    expect(fs.statSync(path.join(cgroup.pids, "pids.max")).uid).toBe(0);
+  });
+
+  it("fails naming the file the kernel refused, having delegated nothing", async () => {
+    const driver = new CgroupV1Driver(fixture());
+    const cgroup = driver.open("abcdef0123456789");
+    if (cgroup.version !== 1) throw new Error("expected a v1 cgroup");
+    // A directory where pids.max should be: writing it fails as a refused limit would.
+    fs.mkdirSync(path.join(cgroup.pids, "pids.max"), { recursive: true });
+    await expect(driver.create("abcdef0123456789", DEFAULT_LIMITS, 1048576)).rejects.toThrow(
+      `write "100" to ${path.join(cgroup.pids, "pids.max")}: EISDIR`,
+    );
+    // The limits before it went in; no directory was handed to the sandbox's root.
+    expect(read(path.join(cgroup.cpu, "cpu.cfs_quota_us"))).toBe("50000");
+    for (const dir of [cgroup.memory, cgroup.cpu, cgroup.pids]) expect(fs.statSync(dir).uid, dir).toBe(0);
+  });
+
   it("skips memsw where swap accounting is off, and writes -1 for unlimited swap", () => {
     const hierarchies = fixture();
     const driver = new CgroupV1Driver(hierarchies);
@@ -170,21 +194,21 @@ describe("cgroup v1 driver", () => {
     expect(driver.parents.pids).toBe(path.join(tmp, "pids/lab"));
   });
 
-  it("gives cpu and cpuacct directories of their own where the host mounts them apart", () => {
+  it("gives cpu and cpuacct directories of their own where the host mounts them apart", async () => {
     // This build machine's layout: /sys/fs/cgroup/cpu and /sys/fs/cgroup/cpuacct.
     for (const c of ["memory", "cpu", "cpuacct", "pids"]) fs.mkdirSync(path.join(tmp, c), { recursive: true });
     const driver = new CgroupV1Driver(["memory", "cpu", "cpuacct", "pids"].map((c) => ({ controllers: [c], mountPoint: path.join(tmp, c), ownPath: "/" })));
     expect(Object.keys(driver.parents)).toEqual(["memory", "cpu", "cpuacct", "pids"]);
-    const { cgroup, writes } = driver.create("abcdef0123456789", DEFAULT_LIMITS);
+    const { cgroup, writes } = await driver.create("abcdef0123456789", DEFAULT_LIMITS);
     expect(cgroup).toMatchObject({ cpu: path.join(tmp, "cpu/nslab/abcdef0123456789"), cpuacct: path.join(tmp, "cpuacct/nslab/abcdef0123456789") });
     expect(fs.existsSync(path.join(tmp, "cpuacct/nslab/abcdef0123456789"))).toBe(true);
     expect(writes.filter((w) => w.flag === "--cpus").map((w) => w.file)).toEqual(["cpu/cpu.cfs_period_us", "cpu/cpu.cfs_quota_us"]);
     expect(read(path.join(tmp, "cpu/nslab/abcdef0123456789/cpu.cfs_quota_us"))).toBe("50000");
   });
 
-  it("lists, kills the processes of and removes a session in every hierarchy, child cgroups included", () => {
+  it("lists, kills the processes of and removes a session in every hierarchy, child cgroups included", async () => {
     const driver = new CgroupV1Driver(fixture());
-    const { cgroup } = driver.create("abcdef0123456789", DEFAULT_LIMITS);
+    const { cgroup } = await driver.create("abcdef0123456789", DEFAULT_LIMITS);
     if (cgroup.version !== 1) throw new Error("expected a v1 cgroup");
     fs.mkdirSync(path.join(cgroup.pids, "learner-child"));
     fs.writeFileSync(path.join(cgroup.pids, "learner-child/cgroup.procs"), "4242\n");

@@ -9,9 +9,22 @@ export function writeCgroupFile(dir: string, file: string, value: string): void 
   try {
     fs.writeFileSync(path.join(dir, file), value);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? "error";
-    throw new Error(`write ${JSON.stringify(value)} to ${path.join(dir, file)}: ${code}`);
+    throw writeError(dir, file, value, err);
   }
+}
+
+/** writeCgroupFile off the event loop (a session's set-up runs while others are served). */
+export async function writeCgroupFileAsync(dir: string, file: string, value: string): Promise<void> {
+  try {
+    await fs.promises.writeFile(path.join(dir, file), value);
+  } catch (err) {
+    throw writeError(dir, file, value, err);
+  }
+}
+
+function writeError(dir: string, file: string, value: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code ?? "error";
+  return new Error(`write ${JSON.stringify(value)} to ${path.join(dir, file)}: ${code}`);
 }
 
 /** Host pids of every process in the session's cgroup, in each of its hierarchies, and in
@@ -41,14 +54,17 @@ export function listSessionDirs(parent: string, pattern: RegExp): string[] {
   }
 }
 
-/** chown the cgroup directory and the named files in it to `uid` (and the same gid). */
-export function delegate(dir: string, files: readonly string[], uid: number): void {
-  fs.chownSync(dir, uid, uid);
-  for (const file of files) {
-    try {
-      fs.chownSync(path.join(dir, file), uid, uid);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-  }
+/** chown the cgroup directory and the named files in it to `uid` (and the same gid); a file
+ *  this kernel does not provide is skipped. All at once (their order does not matter), each
+ *  settled before this returns. */
+export async function delegate(dir: string, files: readonly string[], uid: number): Promise<void> {
+  const chowns = await Promise.allSettled([
+    fs.promises.chown(dir, uid, uid),
+    ...files.map((file) =>
+      fs.promises.chown(path.join(dir, file), uid, uid).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") throw err;
+      }),
+    ),
+  ]);
+  for (const chown of chowns) if (chown.status === "rejected") throw chown.reason;
 }

@@ -9,7 +9,7 @@ import path from "node:path";
 import { CPU_PERIOD_US, cpuQuotaUs, type Limits } from "../limits";
 import type { V1Hierarchy } from "./detect";
 import { type CgroupDriver, type CreatedCgroup, DEFAULT_PARENT, type LimitWrite, SESSION_ID_PATTERN, assertSessionId } from "./driver";
-import { delegate, listSessionDirs, pidsInSessionCgroup, removeSessionCgroup, writeCgroupFile } from "./fs-ops";
+import { delegate, listSessionDirs, pidsInSessionCgroup, removeSessionCgroup, writeCgroupFile, writeCgroupFileAsync } from "./fs-ops";
 import { type SessionCgroup, type V1Controller, type V1SessionCgroup, v1HierarchyDirs } from "./session-cgroup";
 
 /** What a delegated v1 cgroup hands over: membership files, not limits (and not
@@ -82,13 +82,19 @@ export class CgroupV1Driver implements CgroupDriver {
     return writes;
   }
 
-  create(sessionId: string, limits: Limits, delegateTo?: number): CreatedCgroup {
+  async create(sessionId: string, limits: Limits, delegateTo?: number): Promise<CreatedCgroup> {
     const cgroup = this.open(sessionId);
     const dirs = v1HierarchyDirs(cgroup).map((h) => h.dir);
-    for (const dir of dirs) fs.mkdirSync(dir, { recursive: true });
-    const writes = this.writeLimits(cgroup, this.writesFor(limits));
-    if (delegateTo !== undefined) for (const dir of dirs) delegate(dir, V1_DELEGATED_FILES, delegateTo);
-    return { cgroup, writes };
+    // One call at a time, in the order of the synchronous set-up this replaced: each waits on
+    // the thread pool (and on the kernel's cgroup_mutex, which other sessions' set-ups and
+    // teardowns hold) while the event loop serves others. Side by side the hierarchies finished
+    // only a little sooner (the kernel serialises cgroup creation), and on a 2-core host their
+    // threads contending for it took CPU from the event loop.
+    for (const dir of dirs) await fs.promises.mkdir(dir, { recursive: true });
+    const writes = this.writesFor(limits);
+    for (const w of writes) await writeCgroupFileAsync(cgroup[w.controller], w.file, w.write.value);
+    if (delegateTo !== undefined) for (const dir of dirs) await delegate(dir, V1_DELEGATED_FILES, delegateTo);
+    return { cgroup, writes: writes.map((w) => w.write) };
   }
 
   update(cg: SessionCgroup, limits: Limits): LimitWrite[] {

@@ -8,7 +8,7 @@ import path from "node:path";
 
 import { CPU_PERIOD_US, cpuQuotaUs, type Limits } from "../limits";
 import { type CgroupDriver, type CreatedCgroup, DEFAULT_PARENT, type LimitWrite, MAX_CHILD_CGROUPS, SESSION_ID_PATTERN, assertSessionId } from "./driver";
-import { delegate, listSessionDirs, pidsInSessionCgroup, removeSessionCgroup, writeCgroupFile } from "./fs-ops";
+import { delegate, listSessionDirs, pidsInSessionCgroup, removeSessionCgroup, writeCgroupFile, writeCgroupFileAsync } from "./fs-ops";
 import type { SessionCgroup, V2SessionCgroup } from "./session-cgroup";
 
 const CONTROLLERS = ["memory", "cpu", "pids"];
@@ -73,31 +73,38 @@ export class CgroupV2Driver implements CgroupDriver {
     ];
   }
 
-  create(sessionId: string, limits: Limits, delegateTo?: number): CreatedCgroup {
+  async create(sessionId: string, limits: Limits, delegateTo?: number): Promise<CreatedCgroup> {
     const cgroup = this.open(sessionId);
     const { dir } = cgroup;
-    fs.mkdirSync(dir);
-    const writes = this.writeLimits(dir, limits);
+    await fs.promises.mkdir(dir);
+    const exists = (file: string) => fs.promises.access(path.join(dir, file)).then(() => true, () => false);
+    const writes = this.writesIn(limits, !(await exists("memory.swap.max")) && (await exists("memory.max")));
+    for (const w of writes) await writeCgroupFileAsync(dir, w.file, w.value);
     // The kernel's own bound on what a delegated learner can create (root's files, not
     // delegated): see MAX_CHILD_CGROUPS.
-    writeCgroupFile(dir, "cgroup.max.descendants", String(MAX_CHILD_CGROUPS));
-    writeCgroupFile(dir, "cgroup.max.depth", String(MAX_CGROUP_DEPTH));
-    if (delegateTo !== undefined) delegate(dir, V2_DELEGATED_FILES, delegateTo);
+    await writeCgroupFileAsync(dir, "cgroup.max.descendants", String(MAX_CHILD_CGROUPS));
+    await writeCgroupFileAsync(dir, "cgroup.max.depth", String(MAX_CGROUP_DEPTH));
+    if (delegateTo !== undefined) await delegate(dir, V2_DELEGATED_FILES, delegateTo);
     return { cgroup, writes };
   }
 
+  /** Synchronous: a limit change answers the learner's request in the same turn, and is a
+   *  handful of writes to a cgroup that already exists. */
   update(cg: SessionCgroup, limits: Limits): LimitWrite[] {
-    return this.writeLimits(v2Cgroup(cg).dir, limits);
-  }
-
-  private writeLimits(dir: string, limits: Limits): LimitWrite[] {
-    // memory.swap.max is absent when the kernel runs without swap accounting; with no swap
-    // to account, there is nothing to cap either. (A fresh cgroup directory already holds
-    // every control file its controllers provide.)
-    const noSwapFile = !fs.existsSync(path.join(dir, "memory.swap.max")) && fs.existsSync(path.join(dir, "memory.max"));
-    const writes = this.limitWrites(limits).filter((w) => !(noSwapFile && w.file === "memory.swap.max"));
+    const { dir } = v2Cgroup(cg);
+    const writes = this.writesIn(limits, !fs.existsSync(path.join(dir, "memory.swap.max")) && fs.existsSync(path.join(dir, "memory.max")));
     for (const w of writes) writeCgroupFile(dir, w.file, w.value);
     return writes;
+  }
+
+  /**
+   * The limit writes for a session cgroup, in order. memory.swap.max is absent when the kernel
+   * runs without swap accounting (`noSwapFile`: memory.max there, memory.swap.max not); with no
+   * swap to account, there is nothing to cap either. (A fresh cgroup directory already holds
+   * every control file its controllers provide.)
+   */
+  private writesIn(limits: Limits, noSwapFile: boolean): LimitWrite[] {
+    return this.limitWrites(limits).filter((w) => !(noSwapFile && w.file === "memory.swap.max"));
   }
 
   open(sessionId: string): V2SessionCgroup {

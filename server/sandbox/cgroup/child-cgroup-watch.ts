@@ -1,0 +1,324 @@
+// Bounding how many child cgroups a learner holds where the kernel does not: cgroup v1 has no
+// cgroup.max.descendants, so a session that goes past MAX_CHILD_CGROUPS in any hierarchy is
+// ended (see driver.ts for why the bound exists).
+//
+// A session that leaves its cgroups alone costs nothing of its own: there is an inotify watch
+// on every cgroup of the session's trees, and a count runs only when one reports a cgroup made,
+// removed or renamed (fs.watch's "rename"; writes to control files are "change" and ignored),
+// at most once per turn of the event loop for a whole flood of them.
+//
+// Why the watches cover every level: each count walks the tree (server/kernel/cgroup-tree.ts,
+// through directory descriptors, so depth past PATH_MAX is no obstacle; inotify_add_watch
+// follows the /proc/self/fd path to the directory) and watches each cgroup it enters *before*
+// listing that cgroup's children. A child made before the listing is walked into and watched in
+// the same count; one made after it is reported by the watch just added, and the next count
+// walks into it. So every cgroup of the tree is either watched or announced by a pending count,
+// however deep the learner nests. A count re-walks the whole tree rather than applying events
+// one by one, so an event lost in between (the kernel's queue of 16384 overflowing) costs
+// nothing as long as any later one arrives. The walk stops one past the bound (in cgroups and
+// in levels), so a session never holds more watches than that in a hierarchy.
+//
+// What watches cannot promise — no watch could be added (the host's fs.inotify.max_user_watches
+// is used up), every later event lost — one host-wide sweep covers: one timer for all
+// sessions, re-counting each tick the few trees with a watch missing and one other in turn
+// (4 a second whatever the number of sessions: about 2 ms of the event loop's time a second).
+import fs from "node:fs";
+
+import { log } from "../../log";
+import { countCgroupsBelow } from "../../kernel/cgroup-tree";
+import { isGoneError } from "../../probes/kernel-files";
+
+/** How often the host-wide sweep runs. */
+const SWEEP_INTERVAL_MS = 250;
+/** A session's trees are counted at most this often: a learner making and removing a cgroup
+ *  in a loop beside 256 others costs one count (a few ms) per this, not one per event. */
+export const MIN_COUNT_GAP_MS = 100;
+/** Events a session's watches may raise in one second before they are dropped: fs.watch also
+ *  reports every write to a control file, all of which the learner owns in child cgroups, so
+ *  a write loop would otherwise cost the server one callback per write. Past this, the tree is
+ *  left to the sweep (counted every tick, as a tree without watches) for FLOOD_QUIET_MS. */
+export const MAX_EVENTS_PER_SECOND = 500;
+const FLOOD_QUIET_MS = 10_000;
+/** Trees with a cgroup left unwatched that one tick re-counts: each as often as every tick
+ *  while there are this few; more share the ticks in turn. */
+const SWEEP_UNWATCHED_PER_TICK = 16;
+/** Trees of any kind one tick re-counts in turn: the backstop for events that never came. */
+const SWEEP_ANY_PER_TICK = 1;
+
+export interface ChildCgroupWatchOptions {
+  /** The session's cgroup directory in each hierarchy. */
+  readonly dirs: readonly string[];
+  /** The most cgroups a hierarchy may hold below the session's own. */
+  readonly maxChildren: number;
+  /** Called at most once, with the hierarchy's directory, when one holds more; the watch has
+   *  closed itself by then. */
+  readonly onTooMany: (dir: string) => void;
+  /** The sweep this watch is part of: the host-wide one unless a test brings its own. */
+  readonly sweep?: ChildCgroupSweep;
+}
+
+/** The watches on one hierarchy's tree of the session. */
+class TreeWatch {
+  /**
+   * By the inode of the cgroup watched, not its path: the inode stays with a cgroup the learner
+   * renames (and so does the watch), two names that are not UTF-8 can share one path string,
+   * and a cgroup removed and made again under its name is a new inode (cgroupfs numbers them
+   * cyclically, 32 bits and a generation), which needs a watch of its own.
+   */
+  private readonly watches = new Map<number, fs.FSWatcher>();
+  /** Whether the last count left some cgroup without a watch. */
+  unwatched = false;
+
+  constructor(
+    readonly root: string,
+    private readonly changed: (needsCount: boolean) => void,
+  ) {}
+
+  get watchCount(): number {
+    return this.watches.size;
+  }
+
+  /** Count the cgroups below the root (no further than atMost + 1), and bring the watches in
+   *  line with the tree walked: one on each cgroup entered, none on a cgroup gone. */
+  count(atMost: number): number {
+    const entered = new Set<number>();
+    let unwatched = false;
+    const held = countCgroupsBelow(this.root, atMost, {
+      enter: ({ dir }) => {
+        const inode = inodeOf(dir);
+        if (inode === null) return; // removed just now: its parent's watch says so
+        entered.add(inode);
+        if (this.watches.has(inode)) return;
+        const watcher = this.watch(inode, dir);
+        if (watcher) this.watches.set(inode, watcher);
+        else if (watcher === null) unwatched = true;
+      },
+    });
+    for (const [inode, watcher] of this.watches) {
+      if (entered.has(inode)) continue;
+      watcher.close();
+      this.watches.delete(inode);
+    }
+    this.unwatched = unwatched;
+    return held;
+  }
+
+  /** A watch on `dir` (a short path, good during the walk's visit); null when the host would
+   *  not give one, undefined when the cgroup is gone. */
+  private watch(inode: number, dir: string): fs.FSWatcher | null | undefined {
+    let watcher: fs.FSWatcher;
+    try {
+      // Not persistent: a watch never keeps a process alive (nslab run exits with its command).
+      // Every event is counted against the flood bound; only a cgroup made, removed or renamed
+      // ("rename") asks for a count.
+      watcher = fs.watch(dir, { persistent: false }, (eventType) => this.changed(eventType === "rename"));
+    } catch (err) {
+      if (isGoneError(err)) return undefined;
+      if (!this.unwatched) log.warn({ dir: this.root, code: (err as NodeJS.ErrnoException).code }, "cannot watch a child cgroup; the sweep counts this tree instead");
+      return null;
+    }
+    watcher.on("error", () => {
+      // The next count watches it again; until then the sweep counts this tree.
+      watcher.close();
+      if (this.watches.get(inode) === watcher) this.watches.delete(inode);
+      this.unwatched = true;
+      this.changed(true);
+    });
+    return watcher;
+  }
+
+  /** Count without watching (a tree whose watches were shed). */
+  countOnly(atMost: number): number {
+    return countCgroupsBelow(this.root, atMost);
+  }
+
+  close(): void {
+    for (const watcher of this.watches.values()) watcher.close();
+    this.watches.clear();
+  }
+}
+
+function inodeOf(dir: string): number | null {
+  try {
+    return fs.statSync(dir).ino;
+  } catch (err) {
+    if (isGoneError(err)) return null;
+    throw err;
+  }
+}
+
+/** One session's child cgroups, in every hierarchy of its cgroup. */
+export class ChildCgroupWatch {
+  private readonly trees: TreeWatch[];
+  private readonly sweep: ChildCgroupSweep;
+  /** Trees with an event since their last count. */
+  private readonly pending = new Set<TreeWatch>();
+  private scheduled = false;
+  private closed = false;
+  private lastCountAt = Number.NEGATIVE_INFINITY;
+  /** Events in the current second, and when it began. */
+  private events = 0;
+  private eventsSince = 0;
+  /** Until when the watches are shed after a flood (0: they are not). */
+  private shedUntil = 0;
+
+  constructor(private readonly options: ChildCgroupWatchOptions) {
+    this.sweep = options.sweep ?? hostSweep;
+    this.trees = options.dirs.map((dir) => {
+      const tree: TreeWatch = new TreeWatch(dir, (needsCount) => this.changed(tree, needsCount));
+      return tree;
+    });
+  }
+
+  /** The first count (what was made before the watch, and the first watches), and a place in
+   *  the sweep. */
+  start(): void {
+    if (this.closed) return;
+    this.sweep.add(this);
+    this.count(this.trees);
+  }
+
+  /** Cgroups watched, over every hierarchy. */
+  get watchCount(): number {
+    return this.trees.reduce((sum, tree) => sum + tree.watchCount, 0);
+  }
+
+  /** Whether some cgroup of its trees has no watch (or every watch was shed after a flood). */
+  get unwatched(): boolean {
+    return this.shedUntil > Date.now() || this.trees.some((tree) => tree.unwatched);
+  }
+
+  /** Re-count every tree (the sweep's visit). */
+  recount(): void {
+    this.count(this.trees);
+  }
+
+  private changed(tree: TreeWatch, needsCount = true): void {
+    if (this.closed) return;
+    const now = Date.now();
+    if (now - this.eventsSince >= 1_000 || now < this.eventsSince) {
+      this.events = 0;
+      this.eventsSince = now;
+    }
+    if (++this.events > MAX_EVENTS_PER_SECOND) {
+      this.shed(now);
+      return;
+    }
+    if (!needsCount) return;
+    this.pending.add(tree);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // One count per tree for everything reported meanwhile: on the next turn of the event
+    // loop, or MIN_COUNT_GAP_MS after the last count when that is later.
+    const wait = Math.max(0, this.lastCountAt + MIN_COUNT_GAP_MS - now);
+    const run = () => {
+      this.scheduled = false;
+      const due = [...this.pending];
+      this.pending.clear();
+      this.count(due);
+    };
+    if (wait === 0) setImmediate(run);
+    else setTimeout(run, wait).unref();
+  }
+
+  /** Too many events: drop every watch and let the sweep count the trees for a while. */
+  private shed(now: number): void {
+    if (this.shedUntil > now) return;
+    this.shedUntil = now + FLOOD_QUIET_MS;
+    for (const tree of this.trees) tree.close();
+    this.pending.clear();
+    log.warn({ dir: this.trees[0]?.root, events: this.events }, "a sandbox's cgroup tree changes too often to watch; the sweep counts it instead");
+    this.sweep.setUnwatched(this, true);
+  }
+
+  private count(trees: readonly TreeWatch[]): void {
+    this.lastCountAt = Date.now();
+    if (this.shedUntil > this.lastCountAt) {
+      // Shed after a flood: counted by the sweep, with no watches, until the quiet time ends.
+      for (const tree of trees) {
+        if (this.closed) return;
+        if (tree.countOnly(this.options.maxChildren) <= this.options.maxChildren) continue;
+        this.close();
+        this.options.onTooMany(tree.root);
+        return;
+      }
+      return;
+    }
+    this.shedUntil = 0;
+    for (const tree of trees) {
+      if (this.closed) return;
+      if (tree.count(this.options.maxChildren) <= this.options.maxChildren) continue;
+      this.close();
+      this.options.onTooMany(tree.root);
+      return;
+    }
+    this.sweep.setUnwatched(this, this.unwatched);
+  }
+
+  /** Drop every watch; safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending.clear();
+    for (const tree of this.trees) tree.close();
+    this.sweep.delete(this);
+  }
+}
+
+/**
+ * The backstop for every session's watch on this host, on one timer (running only while some
+ * session is watched): each tick re-counts the trees with a cgroup left unwatched and one more
+ * in turn. With `{ timer: false }` it only counts when its tick() is called (tests).
+ */
+export class ChildCgroupSweep {
+  private readonly all = new Set<ChildCgroupWatch>();
+  private readonly unwatched = new Set<ChildCgroupWatch>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: { timer: boolean } = { timer: true }) {}
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  add(watch: ChildCgroupWatch): void {
+    this.all.add(watch);
+    if (this.timer || !this.options.timer) return;
+    this.timer = setInterval(() => this.tick(), SWEEP_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  delete(watch: ChildCgroupWatch): void {
+    this.all.delete(watch);
+    this.unwatched.delete(watch);
+    if (this.all.size > 0 || !this.timer) return;
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  setUnwatched(watch: ChildCgroupWatch, unwatched: boolean): void {
+    if (unwatched && this.all.has(watch)) this.unwatched.add(watch);
+    else this.unwatched.delete(watch);
+  }
+
+  tick(): void {
+    for (const watch of takeInTurn(this.unwatched, SWEEP_UNWATCHED_PER_TICK)) watch.recount();
+    for (const watch of takeInTurn(this.all, SWEEP_ANY_PER_TICK)) watch.recount();
+  }
+}
+
+/** The first `n` of `set`, moved to its end: successive calls go round the whole set. */
+function takeInTurn<T>(set: Set<T>, n: number): T[] {
+  const taken: T[] = [];
+  for (const item of set) {
+    if (taken.length >= n) break;
+    taken.push(item);
+  }
+  for (const item of taken) {
+    set.delete(item);
+    set.add(item);
+  }
+  return taken;
+}
+
+const hostSweep = new ChildCgroupSweep();

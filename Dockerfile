@@ -24,6 +24,8 @@ COPY native ./native
 # npm ci runs scripts/setup.mjs: builds build/nslab-launcher and /var/lib/nslab/rootfs.
 RUN npm ci --include=dev --no-audit --no-fund
 COPY . .
+# With the sources in: compiles the server and the CLI into dist/ (the server runs that, not
+# tsx), then the web app.
 RUN node scripts/setup.mjs && npx next build
 
 EXPOSE 3000

@@ -1,9 +1,9 @@
 import { defineConfig, devices } from "@playwright/test";
 
 // Browser journeys against the real server: Next pages and real sandboxes behind /ws, on one
-// port. The server serves the production build, so `next build` must have run first (the
-// test script does that). The browser is the distribution's Chromium; Playwright's own
-// browser downloads are never used.
+// port. The server is the compiled one and serves the production build, so dist/ and
+// `next build` must exist first (the test script makes both). The browser is the
+// distribution's Chromium; Playwright's own browser downloads are never used.
 
 const PORT = 3107;
 const BASE_URL = `http://127.0.0.1:${PORT}`;
@@ -39,7 +39,8 @@ export default defineConfig({
   },
   projects: [{ name: "chromium" }],
   webServer: {
-    command: "node --import tsx server/main.ts",
+    // What `npm start` runs: the compiled server (the test script builds dist/ first).
+    command: "node --enable-source-maps dist/server.mjs",
     // A reload must find its sandbox again; a minute is plenty for a journey, and sandboxes
     // the journeys leave behind end while the run goes on.
     env: { PORT: String(PORT), HOST: "127.0.0.1", NODE_ENV: "production", NSLAB_RECONNECT_GRACE_S: "60" },

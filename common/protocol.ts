@@ -12,23 +12,14 @@ import { z } from "zod";
 import { SnapshotDelta } from "./lab-state";
 import { LaunchStep } from "./launch-events";
 import { Limits } from "./limits";
+import { TERMINAL_LIMITS } from "./protocol-bounds";
 
 export { LaunchStep } from "./launch-events";
 
 export const PROTOCOL_VERSION = 1;
 export const WS_PATH = "/ws";
 
-/** Largest frame either side accepts; larger ones close the socket with MessageTooBig. */
-export const MAX_FRAME_BYTES = 64 * 1024;
-/** Keystroke bytes the server accepts per second and session (a pasted script is fine, a
- *  flood is not); the page refuses a larger paste before sending it. */
-export const INPUT_BYTES_PER_SECOND = 256 * 1024;
-/** The page sends terminal input in frames of at most this size (well under MAX_FRAME_BYTES). */
-export const INPUT_FRAME_BYTES = 16 * 1024;
-/** Terminal size bounds: more than any screen shows (a 4K display at a small font is about
- *  480 columns), and small enough that the server's copy of a terminal stays cheap to redraw
- *  for a page that attaches. */
-export const TERMINAL_LIMITS = { minCols: 2, maxCols: 500, minRows: 1, maxRows: 200 } as const;
+export { INPUT_BYTES_PER_SECOND, INPUT_FRAME_BYTES, MAX_FRAME_BYTES, TERMINAL_LIMITS } from "./protocol-bounds";
 
 /** WebSocket close codes (4000-4999 are for applications, RFC 6455 §7.4.2). */
 export const CloseCode = {
@@ -166,7 +157,7 @@ export const ClientMessage = z.discriminatedUnion("type", [
     type: z.literal("limits.update"),
     requestId: RequestId,
     sessionId: SessionId,
-    limits: Limits.partial().refine((l) => Object.keys(l).length > 0, "give at least one limit"),
+    limits: z.object(Limits.shape).partial().refine((l) => Object.keys(l).length > 0, "give at least one limit"),
   }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;

@@ -1,5 +1,6 @@
 // Runs at `npm install` (and before `npm start` / `npm test` when something is missing):
-// builds the sandbox launcher with the machine's C compiler and, as root, the sandbox image.
+// compiles the server and the CLI into dist/, builds the sandbox launcher with the machine's C
+// compiler and, as root, the sandbox image.
 // Each step says what it needs when it cannot run.
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -7,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { buildRootfs } from "../native/rootfs.mjs";
+import { SERVER_DIST, compileServer, serverBuildIsFresh } from "./build-server.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const isRoot = process.getuid?.() === 0;
@@ -38,23 +40,35 @@ export const LAUNCHER_CFLAGS = [
   "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong", "-fPIE", "-pie", "-Wl,-z,relro,-z,now",
 ];
 
-export function buildLauncher() {
-  const out = path.join(root, "build", "nslab-launcher");
-  const sources = ["native/launcher.c", "native/seccomp.h"].map((f) => path.join(root, f));
-  const newest = Math.max(...sources.map((f) => fs.statSync(f).mtimeMs));
+/** build/<name>, compiled from the first of `sources` (the others are headers it includes)
+ *  when any of them is newer than it. */
+function buildNative(name, sources) {
+  const out = path.join(root, "build", name);
+  const paths = sources.map((f) => path.join(root, f));
+  const newest = Math.max(...paths.map((f) => fs.statSync(f).mtimeMs));
   if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) return out;
   let cc = process.env.CC ?? which("cc") ?? which("gcc") ?? which("clang");
-  if (!cc && aptInstall(["gcc", "libc6-dev"], "the sandbox launcher is written in C")) cc = which("cc") ?? which("gcc");
+  if (!cc && aptInstall(["gcc", "libc6-dev"], `${sources[0]} is written in C`)) cc = which("cc") ?? which("gcc");
   if (!cc) {
     throw new Error(
-      "no C compiler found. The sandbox launcher (native/launcher.c) is built with one:\n" +
+      `no C compiler found. ${sources[0]} is built with one:\n` +
         "  Debian/Ubuntu: apt-get install -y gcc libc6-dev\n  then run npm install again (or set CC).",
     );
   }
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  execFileSync(cc, [...LAUNCHER_CFLAGS, "-o", out, path.join(root, "native/launcher.c")], { stdio: "inherit" });
+  execFileSync(cc, [...LAUNCHER_CFLAGS, "-o", out, paths[0]], { stdio: "inherit" });
   say(`built ${path.relative(root, out)} with ${cc}`);
   return out;
+}
+
+export function buildLauncher() {
+  return buildNative("nslab-launcher", ["native/launcher.c", "native/seccomp.h"]);
+}
+
+/** The terminal spawner (native/spawner.c): the server starts terminals through it rather
+ *  than by forking itself. Without it the server falls back to node-pty and says so. */
+export function buildSpawner() {
+  return buildNative("nslab-spawner", ["native/spawner.c"]);
 }
 
 export function ensureImage() {
@@ -70,9 +84,25 @@ export function ensureImage() {
   return buildRootfs(dest, { log: say });
 }
 
+/** The server and the CLI as JavaScript in dist/ (scripts/build-server.mjs), rebuilt when a
+ *  source is newer. Null while there are no sources yet: the Dockerfile runs `npm ci` before
+ *  it copies server/ in, and this again after. */
+export function buildServer() {
+  if (!fs.existsSync(path.join(root, "server", "main.ts"))) {
+    say("server/ is not here yet: skipped compiling it (the next setup does)");
+    return null;
+  }
+  if (serverBuildIsFresh()) return SERVER_DIST;
+  compileServer();
+  say(`compiled server/ into ${path.relative(root, SERVER_DIST)}/`);
+  return SERVER_DIST;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   try {
+    buildServer();
     buildLauncher();
+    buildSpawner();
     ensureImage();
   } catch (err) {
     console.error(`nslab setup failed: ${err.message}`);

@@ -1,16 +1,22 @@
-// `npm start`: build what is missing (launcher, sandbox image, the Next app), then serve.
+// `npm start`: build what is missing or older than its sources (the compiled server, the
+// launcher, the sandbox image, the Next app), then serve with the compiled server: no
+// TypeScript compiler runs in production (`npm run dev` runs the sources through tsx).
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { buildLauncher, ensureImage } from "./setup.mjs";
+import { buildLauncher, buildServer, buildSpawner, ensureImage } from "./setup.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 process.env.NEXT_TELEMETRY_DISABLED = "1";
 
+let serverDist;
 try {
+  serverDist = buildServer();
+  if (!serverDist) throw new Error("server/ is missing from this checkout, so there is no server to start");
   buildLauncher();
+  buildSpawner();
   ensureImage();
 } catch (err) {
   console.error(`nslab: ${err.message}`);
@@ -38,7 +44,7 @@ if (!fs.existsSync(buildId) || fs.statSync(buildId).mtimeMs < newestSource()) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-const server = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
+const server = spawn(process.execPath, ["--enable-source-maps", path.join(serverDist, "server.mjs")], {
   cwd: root,
   stdio: "inherit",
   env: { NODE_ENV: "production", ...process.env },

@@ -1,7 +1,8 @@
 // `npm test`: every test of the project, in the order that fails fastest.
 //   1. type checks of each layer (common, server, browser)
-//   2. unit and integration tests (vitest; integration tests start real sandboxes)
-//   3. the web app's production build, then browser journeys in the distribution's Chromium
+//   2. the web app's production build (the compiled server's test and the journeys serve it)
+//   3. unit and integration tests (vitest; integration tests start real sandboxes)
+//   4. browser journeys in the distribution's Chromium, against the compiled server
 // Prints one closing line: "N passed, N failed, N skipped".
 // Under CI=true a test that needs a kernel feature this machine lacks fails instead of skipping.
 import { spawnSync } from "node:child_process";
@@ -10,7 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { ensureChromium } from "./ensure-chromium.mjs";
-import { buildLauncher, ensureImage } from "./setup.mjs";
+import { buildLauncher, buildServer, buildSpawner, ensureImage } from "./setup.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => path.join(root, "node_modules/.bin", name);
@@ -48,6 +49,8 @@ function countPlaywright(file) {
 
 try {
   buildLauncher();
+  buildSpawner();
+  buildServer();
   ensureImage();
 } catch (err) {
   console.error(`nslab test: ${err.message}`);
@@ -57,6 +60,9 @@ try {
 step("type check: common (no DOM, no Node)", bin("tsc"), ["-p", "common"]);
 step("type check: server (Node, no DOM)", bin("tsc"), ["-p", "server"]);
 step("type check: app and components (DOM)", bin("tsc"), ["-p", "."]);
+
+// Before the integration tests: the compiled server's own test serves the built pages.
+const webBuilt = step("web app build", bin("next"), ["build"]);
 
 const vitestJson = path.join(reports, "vitest.json");
 fs.rmSync(vitestJson, { force: true });
@@ -71,7 +77,7 @@ try {
   failedStep ??= "find Chromium";
   totals.failed += 1;
 }
-if (chromium && step("web app build", bin("next"), ["build"])) {
+if (chromium && webBuilt) {
   const playwrightJson = path.join(reports, "playwright.json");
   fs.rmSync(playwrightJson, { force: true });
   step("browser journeys (Chromium)", bin("playwright"), ["test", "--reporter=list,json"], {

@@ -1,32 +1,39 @@
 // Server settings, read once from the environment and validated: a bad value stops the
 // server at start with a message naming the variable, never later in a session.
-import { z } from "zod";
+// zod's functional API (zod/mini), with its English messages: `nslab run` reads its settings
+// here too, and the chained API costs ≈ 100 ms to load (see ARCHITECTURE.md).
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 
-const bytes = z.coerce.number().int().positive();
+z.config(en());
+
+const integer = (min: number, max: number) => z.coerce.number().check(z.int(), z.minimum(min), z.maximum(max));
+const bytes = z.coerce.number().check(z.int(), z.positive());
+const absolutePath = z.string().check(z.startsWith("/"));
 
 const EnvSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().min(1).default("0.0.0.0"),
-  NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
+  PORT: z._default(integer(0, 65535), 3000),
+  HOST: z._default(z.string().check(z.minLength(1)), "0.0.0.0"),
+  NODE_ENV: z._default(z.enum(["development", "production", "test"]), "production"),
   /** The read-only image every sandbox's root filesystem starts from (native/rootfs.mjs). */
-  NSLAB_ROOTFS: z.string().startsWith("/").default("/var/lib/nslab/rootfs"),
+  NSLAB_ROOTFS: z._default(absolutePath, "/var/lib/nslab/rootfs"),
   /** Where the database of classes and progress lives (nslab.db). */
-  NSLAB_DATA_DIR: z.string().startsWith("/").default("/var/lib/nslab"),
+  NSLAB_DATA_DIR: z._default(absolutePath, "/var/lib/nslab"),
   /** The host-wide run directory: sessions/ (one directory per session: its owner, the
    *  launcher's mount points and report) and uid-slots/ (the uid ranges in use). */
-  NSLAB_RUN_DIR: z.string().startsWith("/").default("/run/nslab"),
+  NSLAB_RUN_DIR: z._default(absolutePath, "/run/nslab"),
   /** The launcher binary (built by `npm install` into build/). */
-  NSLAB_LAUNCHER: z.string().startsWith("/").optional(),
-  NSLAB_MAX_SESSIONS: z.coerce.number().int().min(1).max(10000).default(50),
+  NSLAB_LAUNCHER: z.optional(absolutePath),
+  NSLAB_MAX_SESSIONS: z._default(integer(1, 10000), 50),
   /** Seconds a sandbox waits for its page to come back after the connection drops (a reload,
    *  lost Wi-Fi); 0 ends it as soon as the page goes. At most a day. */
-  NSLAB_RECONNECT_GRACE_S: z.coerce.number().int().min(0).max(86_400).default(120),
+  NSLAB_RECONNECT_GRACE_S: z._default(integer(0, 86_400), 120),
   /** Where session cgroups go, relative to each hierarchy's root; default: beside the server. */
-  NSLAB_CGROUP_PARENT: z.string().regex(/^\/[\w./-]*$/, "an absolute cgroup path such as /nslab").optional(),
+  NSLAB_CGROUP_PARENT: z.optional(z.string().check(z.regex(/^\/[\w./-]*$/, "an absolute cgroup path such as /nslab"))),
   /** Origins allowed to open /ws besides the server's own, comma-separated. */
-  NSLAB_ALLOWED_ORIGINS: z.string().default(""),
-  NSLAB_LAYER_BYTES: bytes.default(256 * 1024 * 1024),
-  NSLAB_TMP_BYTES: bytes.default(64 * 1024 * 1024),
+  NSLAB_ALLOWED_ORIGINS: z._default(z.string(), ""),
+  NSLAB_LAYER_BYTES: z._default(bytes, 256 * 1024 * 1024),
+  NSLAB_TMP_BYTES: z._default(bytes, 64 * 1024 * 1024),
 });
 
 export type Config = z.infer<typeof EnvSchema> & { launcherPath: string; projectRoot: string };

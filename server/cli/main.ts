@@ -1,10 +1,6 @@
 // nslab command line.
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-
+import { projectRoot } from "../project-root";
 import { doctor } from "./doctor";
-
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 const USAGE = `usage: nslab <command>
 
@@ -16,9 +12,15 @@ const USAGE = `usage: nslab <command>
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case "serve":
-      await import("../main");
+    case "serve": {
+      // The server's own module, not a copy bundled into the CLI's build (whose modules `run`
+      // would then share): dist/server.mjs beside the compiled CLI, server/main.ts beside the
+      // sources. A computed specifier, so the build leaves it alone.
+      const compiled = import.meta.url.endsWith(".mjs");
+      const server = new URL(compiled ? "./server.mjs" : "../main.ts", import.meta.url).href;
+      await import(server);
       return -1; // the server keeps the process alive
+    }
     case "doctor":
       return doctor(projectRoot);
     case "run": {

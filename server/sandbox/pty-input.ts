@@ -6,7 +6,7 @@
 // input too), which the caller reports.
 import fs from "node:fs";
 
-import { INPUT_BYTES_PER_SECOND } from "../../common/protocol";
+import { INPUT_BYTES_PER_SECOND } from "../../common/protocol-bounds";
 
 /** A paste as large as the page may send in one go always fits; a program that reads nothing
  *  holds at most this much of the server's memory. */

@@ -1,8 +1,9 @@
 // Test gate for tests that need real kernel features. Elsewhere such a test skips and says
 // why; under CI=true a missing feature fails the run, so CI can never pass by skipping.
 import { checkHostFeatures } from "../kernel/features";
+import { projectRoot } from "../project-root";
 
-export const PROJECT_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+export const PROJECT_ROOT = projectRoot;
 export const LAUNCHER = process.env.NSLAB_LAUNCHER ?? `${PROJECT_ROOT}/build/nslab-launcher`;
 export const ROOTFS = process.env.NSLAB_ROOTFS ?? "/var/lib/nslab/rootfs";
 

@@ -45,6 +45,19 @@ describe("the server's lesson catalog", () => {
     expect((await catalog.steps("checks-demo")).length).toBe(4);
   });
 
+  it("in development, evaluates a lesson again once its file changed", async () => {
+    const lessons = fixtureCopy();
+    const catalog = new LessonCatalog(lessons, "lessons", true);
+    await catalog.load();
+    expect((await catalog.steps("checks-demo")).length).toBe(4);
+    const file = path.join(lessons, "checks-demo.mdx");
+    fs.writeFileSync(file, lessonWithSteps('[{ id: "only-one", title: "T", check: { kind: "oom-kill" } }]'));
+    // A different mtime than the one evaluated, whatever the filesystem's clock resolution.
+    const later = new Date(fs.statSync(file).mtimeMs + 5_000);
+    fs.utimesSync(file, later, later);
+    expect((await catalog.steps("checks-demo")).map((step) => step.id)).toEqual(["only-one"]);
+  });
+
   it("load() fails on a lesson's bad lab steps, naming the file and the field", async () => {
     const lessons = fixtureCopy();
     fs.writeFileSync(path.join(lessons, "checks-demo.mdx"), lessonWithSteps('[{ id: "Bad Id", title: "T", check: { kind: "oom-kill" } }]'));

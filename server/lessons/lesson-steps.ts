@@ -3,7 +3,7 @@
 // lesson files are read and checked by the same loader the pages' build uses
 // (common/course-loader.ts), and the same file the page renders is evaluated here, so the two
 // can never disagree.
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -24,10 +24,19 @@ export class LessonCatalog {
   private course: Promise<Course> | null = null;
   private readonly stepsBySlug = new Map<string, Promise<LabStep[]>>();
 
-  /** `label` is how messages name the directory ("lessons/<slug>.mdx"). */
+  /** When each lesson's steps were evaluated from its file (its mtime), for `reload`. */
+  private readonly evaluatedMtime = new Map<string, number>();
+
+  /**
+   * `label` is how messages name the directory ("lessons/<slug>.mdx"). With `reload` (in
+   * development only) a lesson whose file changed since its steps were evaluated is evaluated
+   * again when a session asks for them, so an author sees an edit without a restart; in
+   * production a lesson is evaluated once, before the server listens.
+   */
   constructor(
     private readonly lessonsDir: string,
     label = "lessons",
+    private readonly reload = false,
   ) {
     this.files = { dir: label, readText: (relativePath) => readFile(path.join(lessonsDir, relativePath), "utf8") };
   }
@@ -55,6 +64,10 @@ export class LessonCatalog {
     // Only the course's own lessons are cached, so a client naming lessons at random cannot
     // grow the cache.
     if (!course.lessons.includes(slug)) return [];
+    if (this.reload) {
+      const mtime = (await stat(path.join(this.lessonsDir, `${slug}.mdx`)).catch(() => null))?.mtimeMs;
+      if (mtime !== undefined && mtime !== this.evaluatedMtime.get(slug)) this.stepsBySlug.delete(slug);
+    }
     return this.cachedSteps(slug, async () => this.evaluateSteps(await readLesson(this.files, slug)));
   }
 
@@ -85,6 +98,10 @@ export class LessonCatalog {
   }
 
   private async evaluateSteps(lesson: LessonSource): Promise<LabStep[]> {
+    if (this.reload) {
+      const mtime = (await stat(path.join(this.lessonsDir, `${lesson.slug}.mdx`)).catch(() => null))?.mtimeMs;
+      if (mtime !== undefined) this.evaluatedMtime.set(lesson.slug, mtime);
+    }
     const baseUrl = pathToFileURL(path.join(this.lessonsDir, `${lesson.slug}.mdx`)).href;
     const module = (await evaluate(lesson.body, { ...runtime, baseUrl })) as { labSteps?: unknown };
     return parseLabSteps(module.labSteps, lesson.file);

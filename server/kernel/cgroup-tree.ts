@@ -160,11 +160,10 @@ function childDirectoryNames(fd: number): Buffer[] {
 }
 
 /** The pids in a cgroup's cgroup.procs (processes, not threads): one a line. [] when the cgroup
- *  is gone. A line that is not a pid means this code misreads the kernel, and throws. `read`
- *  reads the file (the probes pass their cache of open descriptors). */
-export function readCgroupProcs(dir: string, read: (file: string) => string | null = readKernelFile): number[] {
+ *  is gone. A line that is not a pid means this code misreads the kernel, and throws. */
+export function readCgroupProcs(dir: string): number[] {
   const file = path.join(dir, "cgroup.procs");
-  const text = read(file);
+  const text = readKernelFile(file);
   if (text === null) return [];
   const pids: number[] = [];
   for (const line of text.split("\n")) {

@@ -63,8 +63,8 @@ function openFileLimit(): number {
 }
 
 /**
- * Kernel files read again and again — a watched session's counters ten times a second — kept
- * open and re-read with pread at offset 0: one syscall instead of open, fstat, read and close
+ * Kernel files read again and again — a session's change detectors (probe-snapshot.ts) and,
+ * while it is busy and watched, its counters, ten times a second — kept open and re-read with pread at offset 0: one syscall instead of open, fstat, read and close
  * (≈ 5 µs instead of ≈ 14 µs a file here). Only files of cgroupfs are kept (a regular file
  * replaced by rename would go on reading the old one; procfs, see KEPT_FS_MAGIC); paths
  * through /proc/self/fd/N (the tree walker's) never are, as N is only good for one walk.
@@ -79,6 +79,11 @@ function openFileLimit(): number {
  */
 export class KernelFileCache {
   private readonly open = new Map<string, number>();
+  /** The kept files of each directory, so that a session's go with it in time proportional to
+   *  them, not to everything kept (a thousand sessions end at once when a class does). */
+  private readonly byDir = new Map<string, Set<string>>();
+  /** Whether a directory's files are on a filesystem whose files are kept (see keepable). */
+  private readonly keptFs = new Map<string, boolean>();
   private buffer = Buffer.allocUnsafe(16 * 1024);
 
   constructor(readonly maxOpen = Math.max(64, Math.min(4096, Math.floor(openFileLimit() / 4)))) {}
@@ -125,10 +130,12 @@ export class KernelFileCache {
     return text;
   }
 
-  /** Close every descriptor of a file at or below `dir` (a session's cgroup going away). */
+  /** Close every descriptor of a file in `dir` itself (a session's cgroup going away: the
+   *  files of its child cgroups are read through the walker's paths, which are never kept). */
   forget(dir: string): void {
-    const prefix = dir.endsWith("/") ? dir : `${dir}/`;
-    for (const file of [...this.open.keys()]) if (file.startsWith(prefix)) this.close(file);
+    const resolved = path.resolve(dir);
+    for (const file of [...(this.byDir.get(resolved) ?? [])]) this.close(file);
+    this.keptFs.delete(resolved);
   }
 
   /** Close everything. */
@@ -141,15 +148,27 @@ export class KernelFileCache {
     // every later read of the descriptor while reads keep it alive (cgroup_pidlist_start): a
     // kept cgroup.procs would never show a new process. These are always opened afresh.
     if (NEVER_KEPT.has(path.basename(file))) return false;
-    try {
-      return KEPT_FS_MAGIC.has(Number(fs.statfsSync(file).type));
-    } catch {
-      return false;
+    // The filesystem is asked once per directory (a file evicted and opened again costs no
+    // statfs), and forgotten with the directory.
+    const dir = path.dirname(path.resolve(file));
+    let kept = this.keptFs.get(dir);
+    if (kept === undefined) {
+      try {
+        kept = KEPT_FS_MAGIC.has(Number(fs.statfsSync(dir).type));
+      } catch {
+        return false;
+      }
+      this.keptFs.set(dir, kept);
     }
+    return kept;
   }
 
   private keep(file: string, fd: number): void {
     this.open.set(file, fd);
+    const dir = path.dirname(path.resolve(file));
+    let files = this.byDir.get(dir);
+    if (!files) this.byDir.set(dir, (files = new Set()));
+    files.add(file);
     while (this.open.size > this.maxOpen) {
       const oldest = this.open.keys().next().value;
       if (oldest === undefined) break;
@@ -161,6 +180,10 @@ export class KernelFileCache {
     const fd = this.open.get(file);
     if (fd === undefined) return;
     this.open.delete(file);
+    const dir = path.dirname(path.resolve(file));
+    const files = this.byDir.get(dir);
+    files?.delete(file);
+    if (files?.size === 0) this.byDir.delete(dir);
     fs.closeSync(fd);
   }
 
@@ -188,5 +211,7 @@ export class KernelFileCache {
   }
 }
 
-/** The probes' one cache: its bound is for the whole server, not per session. */
+/** The probes' one cache. Its bound is for the whole server, not per session: with a thousand
+ *  sessions, the files of full readings (read seldom) are the ones evicted, the change
+ *  detectors (read every second or more) the ones kept. */
 export const kernelFiles = new KernelFileCache();

@@ -9,7 +9,7 @@ import type { SessionProcess } from "../../common/lab-state";
 import { readCgroupProcs, readCgroupTreeProcs } from "../kernel/cgroup-tree";
 import type { SessionCgroup } from "../sandbox/cgroup/session-cgroup";
 import { SUBTREE_WALK, mayHaveChildCgroups } from "./cgroup-reading";
-import { kernelFiles } from "./kernel-files";
+import { readKernelFile } from "./kernel-files";
 import { type NamespaceInodes, type NamespaceType, readNamespaceInodes } from "./namespaces";
 import { parseProcStatus } from "./proc-status";
 
@@ -56,7 +56,7 @@ export function readProcessTree(cgroup: SessionCgroup, options: ProcessTreeOptio
   const members = mayHaveChildCgroups(root) ? readCgroupTreeProcs(root, SUBTREE_WALK) : rootMembers(root);
   const processes: SessionProcess[] = [];
   for (const hostPid of [...members.keys()].sort((a, b) => a - b)) {
-    const statusText = kernelFiles.read(path.join(procRoot, String(hostPid), "status"));
+    const statusText = readKernelFile(path.join(procRoot, String(hostPid), "status"));
     if (statusText === null) continue;
     const status = parseProcStatus(statusText);
     const known = options.knownNamespaces?.get(hostPid);
@@ -81,6 +81,6 @@ export function readProcessTree(cgroup: SessionCgroup, options: ProcessTreeOptio
 /** Host pid -> "/" for every process in the cgroup.procs of `root` itself. */
 function rootMembers(root: string): Map<number, string> {
   const members = new Map<number, string>();
-  for (const pid of readCgroupProcs(root, (file) => kernelFiles.read(file))) members.set(pid, "/");
+  for (const pid of readCgroupProcs(root)) members.set(pid, "/");
   return members;
 }

@@ -411,20 +411,21 @@ describe.skipIf(unavailable !== null)(`a learner attacking the sandbox through n
   });
 
   itOnV1("processes left behind at exit (background, setsid, nohup, hidden in a child cgroup, ignoring signals) are all killed and the cgroups removed", async () => {
+    // Durations no other test uses: test files run side by side, and theirs sleep 1000 too.
     const run = await sandboxSh(
-      `sleep 1000 &
-       setsid sleep 1001 &
-       (sleep 1002 &)
-       nohup sleep 1003 >/dev/null 2>&1 &
+      `sleep 7301 &
+       setsid sleep 7302 &
+       (sleep 7303 &)
+       nohup sleep 7304 >/dev/null 2>&1 &
        mkdir /sys/fs/cgroup/pids/hide /sys/fs/cgroup/memory/hide
-       sleep 1004 & echo $! > /sys/fs/cgroup/pids/hide/cgroup.procs; echo $! > /sys/fs/cgroup/memory/hide/cgroup.procs
-       (trap '' HUP INT TERM; exec sleep 1005) &
+       sleep 7305 & echo $! > /sys/fs/cgroup/pids/hide/cgroup.procs; echo $! > /sys/fs/cgroup/memory/hide/cgroup.procs
+       (trap '' HUP INT TERM; exec sleep 7306) &
        echo left`,
     );
     expect(run.status).toBe(0);
     expect(lines(run.stdout)).toEqual(["left"]);
     expect(leftoversOf(run)).toEqual([]);
-    const sleepers = hostPids().filter((pid) => /^sleep\x00100[0-5]\x00$/.test(readOr(`/proc/${pid}/cmdline`)));
+    const sleepers = hostPids().filter((pid) => /^sleep\x0073\d\d\x00$/.test(readOr(`/proc/${pid}/cmdline`)));
     expect(sleepers).toEqual([]);
   });
 

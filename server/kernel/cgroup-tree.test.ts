@@ -8,6 +8,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { type VisitedCgroup, countCgroupsBelow, readCgroupProcs, readCgroupTreeProcs, removeCgroupTree, walkCgroupTree } from "./cgroup-tree";
+import { deepChain } from "../testing/cgroup-trees";
 
 const PATH_MAX = 4096;
 const ALL = { maxCgroups: 1000, maxDepth: 1000 };
@@ -31,24 +32,6 @@ function cgroup(relative: string, pids: number[] = []): string {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "cgroup.procs"), pids.map((p) => `${p}\n`).join(""));
   return dir;
-}
-
-/** A chain of `levels` directories named `name` below `base`, made through descriptors as a
- *  learner's `cd name` loop makes it: its bottom can be further from `base` than PATH_MAX. */
-function deepChain(base: string, name: string, levels: number, leafFile?: { name: string; text: string }): void {
-  let fd = fs.openSync(base, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  try {
-    for (let i = 0; i < levels; i++) {
-      const next = `/proc/self/fd/${fd}/${name}`;
-      fs.mkdirSync(next);
-      const nextFd = fs.openSync(next, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-      fs.closeSync(fd);
-      fd = nextFd;
-    }
-    if (leafFile) fs.writeFileSync(`/proc/self/fd/${fd}/${leafFile.name}`, leafFile.text);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 function visits(bounds = ALL): { entered: VisitedCgroup[]; left: string[]; complete: boolean; visited: number } {
@@ -109,7 +92,7 @@ describe("walkCgroupTree", () => {
 
   it("reaches the bottom of a tree nested deeper than PATH_MAX, and names it", () => {
     const name = "d".repeat(250);
-    deepChain(root, name, 20, { name: "cgroup.procs", text: "4242\n" });
+    deepChain(root, name, 20, (bottom) => fs.writeFileSync(`${bottom}/cgroup.procs`, "4242\n"));
     const { entered, complete } = visits();
     const bottom = entered.at(-1);
     expect(complete).toBe(true);

@@ -93,10 +93,12 @@ export function createSnapshotReader(options: SnapshotReaderOptions = {}): Snaps
   let fullAtMs = Number.NEGATIVE_INFINITY;
   /** When the trailing namespace refresh after a change is due; +∞ when none is owed. */
   let settleAtMs = Number.POSITIVE_INFINITY;
+  // A reader serves one session, whose cgroup does not move: its detector paths are made once,
+  // not on every tick.
+  let detectorsOf: { target: ProbeTarget; files: string[] } | null = null;
   return (target, takenAtMs, full = false, quietRefreshMs = quietMs) => {
-    const detected = detectorFiles(target)
-      .map((file) => kernelFiles.read(file) ?? "-")
-      .join("\0");
+    if (detectorsOf?.target !== target) detectorsOf = { target, files: detectorFiles(target) };
+    const detected = detectorsOf.files.map((file) => kernelFiles.read(file) ?? "-").join("\0");
     const changed = detected !== signature;
     // A wall clock set back counts as due, so nothing is postponed by the jump.
     const clockBack = takenAtMs < fullAtMs;

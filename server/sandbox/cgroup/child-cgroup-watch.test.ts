@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { removeCgroupTree } from "../../kernel/cgroup-tree";
 import { waitUntil } from "../../testing/traces";
 import { ChildCgroupSweep, ChildCgroupWatch, MAX_EVENTS_PER_SECOND, MIN_COUNT_GAP_MS } from "./child-cgroup-watch";
+import { deepChain } from "../../testing/cgroup-trees";
 
 const MAX = 40;
 
@@ -39,25 +40,6 @@ function watchTrees(dirs = [root]): { watch: ChildCgroupWatch; tooMany: string[]
 
 function flood(dir: string, count: number): void {
   for (let i = 0; i < count; i++) fs.mkdirSync(path.join(dir, `flood-${i}`));
-}
-
-/** A chain of `levels` directories named `name` below `base`, made through descriptors as a
- *  learner's `cd name` loop makes it (its bottom further from `base` than PATH_MAX), with
- *  `floodAtBottom` more directories in the last. */
-function deepChain(base: string, name: string, levels: number, floodAtBottom = 0): void {
-  let fd = fs.openSync(base, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  try {
-    for (let i = 0; i < levels; i++) {
-      const next = `/proc/self/fd/${fd}/${name}`;
-      fs.mkdirSync(next);
-      const nextFd = fs.openSync(next, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-      fs.closeSync(fd);
-      fd = nextFd;
-    }
-    flood(`/proc/self/fd/${fd}`, floodAtBottom);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 describe("ChildCgroupWatch", () => {

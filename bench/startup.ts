@@ -5,10 +5,14 @@
 //   (as root; writes bench/results/startup.json)
 //
 // Measured, interleaved round by round so that load on the machine hits every candidate alike:
-//   nslab     a whole nslab sandbox as the server makes one (SandboxHost, stdio "pipes"): session
-//             cgroup with limits, uid range, launcher (namespaces, idmapped image, OverlayFS,
-//             pivot_root, seccomp), `true` exec'd — from the start call to the launcher's exit.
-//             The teardown after it is timed apart and reported.
+//   nslab     a whole nslab sandbox (SandboxHost, stdio "pipes", as `nslab run` makes one):
+//             session cgroup with limits, uid range, launcher (namespaces, idmapped image,
+//             OverlayFS, pivot_root, seccomp), `true` exec'd — from the start call to the
+//             launcher's exit. The teardown after it is timed apart and reported.
+//   nslabTerminal      the same as the lab server starts a learner's: in a terminal from its
+//             spawner, on a host with the server's options (serverHostOptions), which keeps two
+//             sandboxes' cgroups prepared ahead; the budgets are held against this one
+//   nslabTerminalCold  the same with none prepared ahead (reported)
 //   unshare   util-linux unshare with the same namespaces and a fresh /proc, running `true`
 //   bwrap     bubblewrap with every namespace it can unshare, the host root and a fresh /proc
 //   true      spawning `true` with no isolation at all: the floor every candidate stands on
@@ -113,7 +117,7 @@ async function main(): Promise<void> {
   const { loadConfig } = await import("../server/config");
   const { checkHostFeatures, unsupportedReason } = await import("../server/kernel/features");
   const { hostCgroupDriver } = await import("../server/sandbox/cgroup");
-  const { SandboxHost } = await import("../server/sandbox/host");
+  const { SandboxHost, serverHostOptions } = await import("../server/sandbox/host");
   const { DEFAULT_LIMITS } = await import("../server/sandbox/limits");
 
   // The server's own settings (image, launcher, layer sizes) with a run directory and cgroup
@@ -152,15 +156,15 @@ async function main(): Promise<void> {
     steps: Object.fromEntries(LAUNCH_STEPS.slice(1).map((s) => [s, [] as number[]])) as Record<string, number[]>,
   };
   let recording = false;
+  const hosts: Array<InstanceType<typeof SandboxHost>> = [];
   try {
-    const host = new SandboxHost(driver, {
-      launcherPath: config.launcherPath,
-      rootfs: config.NSLAB_ROOTFS,
-      runDir: config.NSLAB_RUN_DIR,
-      layerBytes: config.NSLAB_LAYER_BYTES,
-      layerInodes: 65536,
-      tmpBytes: config.NSLAB_TMP_BYTES,
-    });
+    // As the lab server makes it: its start gate, and the sandboxes it keeps prepared ahead
+    // (uid range, session directory, cgroup with limits), so a start finds one ready.
+    const made = new SandboxHost(driver, serverHostOptions(config));
+    // With none prepared ahead, as `nslab run` starts (and the later starts of a class joining
+    // at once): every start makes its own.
+    const cold = new SandboxHost(driver, { ...serverHostOptions(config), ready: undefined });
+    hosts.push(made, cold);
     // The server's own preparation is timed by wrapping this run's driver object: when its
     // cgroup creation ends, the rest up to the launcher's start is the spawn of the launcher.
     let cgroupCreatedAt = 0n;
@@ -176,7 +180,7 @@ async function main(): Promise<void> {
     };
     const startSandbox = async (): Promise<number> => {
       const t0 = process.hrtime.bigint();
-      const sandbox = await host.start({ limits: DEFAULT_LIMITS, cols: 80, rows: 24, command: ["/bin/true"], stdio: "pipes" });
+      const sandbox = await cold.start({ limits: DEFAULT_LIMITS, cols: 80, rows: 24, command: ["/bin/true"], stdio: "pipes" });
       sandbox.pipes?.stdout.resume();
       sandbox.pipes?.stderr.resume();
       // The time is taken in the exit listener itself: the sandbox's teardown starts right
@@ -208,7 +212,7 @@ async function main(): Promise<void> {
     // The same sandbox as the lab server starts a learner's: in a terminal, which the server's
     // spawner (native/spawner.c) forks, so this process never forks itself. Timed from the
     // start call to the exit event, as above.
-    const startTerminal = async (): Promise<number> => {
+    const startTerminal = async (host: InstanceType<typeof SandboxHost>): Promise<number> => {
       const t0 = process.hrtime.bigint();
       const sandbox = await host.start({ limits: DEFAULT_LIMITS, cols: 80, rows: 24, command: ["/bin/true"] });
       sandbox.onData(() => undefined);
@@ -218,7 +222,8 @@ async function main(): Promise<void> {
     };
     const candidates: Record<string, () => Promise<number>> = {
       nslab: startSandbox,
-      nslabTerminal: startTerminal,
+      nslabTerminal: () => startTerminal(made),
+      nslabTerminalCold: () => startTerminal(cold),
       unshare: () => timeSpawnToExit(UNSHARE),
       unshareLowerC: () => timeSpawnToExit(UNSHARE_LOWER_C),
       true: () => timeSpawnToExit(["true"]),
@@ -230,8 +235,10 @@ async function main(): Promise<void> {
     const t = Date.now();
     const spawnToExit = await interleave(rounds, candidates);
     const wallS = (Date.now() - t) / 1000;
-    report(rounds, wallS, spawnToExit, samples, bwrapMissing, driver.version);
+    report(rounds, wallS, spawnToExit, samples, bwrapMissing, driver.version, serverHostOptions(config).ready?.count ?? 0);
   } finally {
+    // The spawners sit in this run's cpu parent (SandboxHost.adoptSpawner) until they exit.
+    for (const host of hosts) await host.close();
     cleanUp();
   }
 }
@@ -243,6 +250,8 @@ function report(
   samples: Record<"launcherToExec" | "launcherToExit" | "spawnToLauncher" | "execToExit" | "teardown" | "serverPrep" | "launcherSpawn", number[]> & { steps: Record<string, number[]> },
   bwrapMissing: string | null,
   cgroupVersion: 1 | 2,
+  /** Sandboxes the lab server keeps prepared ahead. */
+  readyCount: number,
 ): void {
   const s = Object.fromEntries(Object.entries(spawnToExit).map(([k, v]) => [k, summarize(v)])) as Record<string, Summary>;
   const nslab = s.nslab!;
@@ -259,7 +268,12 @@ function report(
     figure({
       name: "sandbox start → exit of `true`, as the lab server starts a learner's terminal",
       unit: "ms", stat: "p50", nslab: terminal.p50, peerName: "util-linux unshare", peer: unshare.p50, budget: 1.0,
-      detail: `${rounds} rounds interleaved; nslab ${spread(terminal)}; peer \`${unshareCmd}\` ${spread(unshare)}. Timed from the start call to the exit event in the same Node process. nslab includes the server's own work (session cgroup with limits, uid range, session directory) and a terminal forked by its spawner; the peer makes no cgroup and no overlay.`,
+      detail: `${rounds} rounds interleaved; nslab ${spread(terminal)}; peer \`${unshareCmd}\` ${spread(unshare)}. Timed from the start call to the exit event in the same Node process. nslab includes the server's own work (uid range, session directory and session cgroup with limits, which the server prepares ahead while no start waits, as it keeps ${readyCount} ready) and a terminal forked by its spawner; the peer makes no cgroup and no overlay.`,
+    }),
+    figure({
+      name: "sandbox start → exit of `true`, a learner's terminal with none prepared ahead (reported)",
+      unit: "ms", stat: "p50", nslab: s.nslabTerminalCold!.p50, peerName: "util-linux unshare", peer: unshare.p50, budget: null,
+      detail: `nslab ${spread(s.nslabTerminalCold!)}: the uid range, session directory and cgroup made during the start, as for the later starts of a class joining at once (the server then starts them one after another, half the CPUs at a time).`,
     }),
   ];
   if (s.bwrap) {

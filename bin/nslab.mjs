@@ -26,6 +26,9 @@ if (!serverBuildIsFresh()) {
     process.exit(125);
   }
 }
-// Stack traces name server/**/*.ts and their lines, not the bundle's.
-process.setSourceMapsEnabled(true);
+// Source maps stay off but for `nslab serve` (server/cli/main.ts turns them on there): with them
+// on, Node reads and indexes the map of every module as it loads, about 10 ms of each `nslab
+// run`, whose failures are printed as messages, not stack traces. A stack trace of the CLI
+// names dist/ and its lines (esbuild heads each module's code there with its .ts file's name);
+// NODE_OPTIONS=--enable-source-maps maps it to server/**/*.ts.
 await import(pathToFileURL(path.join(SERVER_DIST, "cli.mjs")).href);

@@ -148,7 +148,8 @@ const ETC_FILES = {
     "[ -z \"$PS1\" ] && return\n" +
     "PS1='\\[\\e[1;32m\\]\\u@\\h\\[\\e[0m\\]:\\[\\e[1;34m\\]\\w\\[\\e[0m\\]# '\n" +
     "alias ls='ls --color=auto'\n" +
-    "[ -r /etc/motd ] && [ -z \"$NSLAB_QUIET\" ] && cat /etc/motd\n",
+    // Printed with builtins alone: every shell starts without forking a `cat` for it.
+    "if [ -r /etc/motd ] && [ -z \"$NSLAB_QUIET\" ]; then mapfile -t motd </etc/motd; printf '%s\\n' \"${motd[@]}\"; unset motd; fi\n",
   "root/.profile": "[ -n \"$BASH\" ] && [ -r ~/.bashrc ] && . ~/.bashrc\n",
 };
 
@@ -158,6 +159,18 @@ const ALTERNATIVES = { "usr/bin/awk": "mawk", "usr/bin/pager": "less", "usr/bin/
 
 // Mount points the launcher uses; they must exist in the image.
 const MOUNT_POINTS = ["proc", "sys", "dev", "tmp", "root", "run", "var/tmp", "usr/local/bin", "usr/local/sbin", "mnt", "home", "opt", "srv"];
+
+// The dynamic linker's cache of where each library is. Without it every program started in a
+// sandbox looks for each of its libraries in a dozen directories that do not exist (glibc-hwcaps,
+// tls, …) before it finds it; on a fresh overlay each of those misses is a lookup through every
+// layer, which made a shell's start cost several times what it does with the cache.
+const LINKER_CACHE = "etc/ld.so.cache";
+
+function writeLinkerCache(root) {
+  // -X: the cache only; the image's links are the packages' own.
+  execFileSync("ldconfig", ["-X", "-r", root], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` } });
+  if (!fs.existsSync(path.join(root, LINKER_CACHE))) throw new Error(`ldconfig -r ${root} wrote no ${LINKER_CACHE}`);
+}
 
 export function buildRootfs(dest, { log = console.log } = {}) {
   const { versions, missing } = packageClosure();
@@ -170,6 +183,7 @@ export function buildRootfs(dest, { log = console.log } = {}) {
     .update(JSON.stringify(ETC_FILES))
     .update(MOUNT_POINTS.join())
     .update(JSON.stringify(ALTERNATIVES))
+    .update(LINKER_CACHE)
     .digest("hex");
   const stampFile = path.join(dest, ".nslab-image");
   if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, "utf8").trim() === stamp) {
@@ -209,6 +223,7 @@ export function buildRootfs(dest, { log = console.log } = {}) {
     fs.rmSync(file, { force: true });
     fs.writeFileSync(file, text, { mode: rel === "etc/shadow" ? 0o640 : 0o644 });
   }
+  writeLinkerCache(tmp);
   fs.writeFileSync(path.join(tmp, "etc/nslab-image"), `${manifest}\n`);
   fs.writeFileSync(path.join(tmp, ".nslab-image"), `${stamp}\n`);
   fs.chmodSync(tmp, 0o755);

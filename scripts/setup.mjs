@@ -39,6 +39,12 @@ export const LAUNCHER_CFLAGS = [
   "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-Wformat=2",
   "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong", "-fPIE", "-pie", "-Wl,-z,relro,-z,now",
 ];
+// Linked statically, and still position-independent (its addresses randomised): every sandbox
+// start execs the launcher, and a dynamically linked program spends most of a small one's start
+// in the dynamic linker, mapping and relocating libc (on a 2-core VM, 4.2 ms of CPU against
+// 1.7 ms static, the same `true` exec'd in each sandbox costing as much again). Falls back to a
+// dynamic link where the C library has no static archive (libc6-dev provides it on Debian).
+const STATIC_LINK = ["-static-pie"];
 
 /** build/<name>, compiled from the first of `sources` (the others are headers it includes)
  *  when any of them is newer than it. */
@@ -56,6 +62,12 @@ function buildNative(name, sources) {
     );
   }
   fs.mkdirSync(path.dirname(out), { recursive: true });
+  const staticBuild = spawnSync(cc, [...LAUNCHER_CFLAGS, ...STATIC_LINK, "-o", out, paths[0]], { encoding: "utf8" });
+  if (staticBuild.status === 0) {
+    say(`built ${path.relative(root, out)} with ${cc} (static)`);
+    return out;
+  }
+  say(`cannot link ${path.relative(root, out)} statically (${(staticBuild.stderr || staticBuild.error?.message || "").trim().split("\n").at(-1)}); linking it dynamically`);
   execFileSync(cc, [...LAUNCHER_CFLAGS, "-o", out, paths[0]], { stdio: "inherit" });
   say(`built ${path.relative(root, out)} with ${cc}`);
   return out;

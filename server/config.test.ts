@@ -18,6 +18,12 @@ describe("loadConfig", () => {
     expect(loadConfig(env({ NSLAB_STATE_DIR: "/run/elsewhere", NSLAB_RUN_DIR: "/run/nslab-2" }), "/opt/nslab").NSLAB_RUN_DIR).toBe("/run/nslab-2");
   });
 
+  it("leaves the start concurrency to the host unless NSLAB_START_CONCURRENCY sets it, and refuses 0", () => {
+    expect(loadConfig(env(), "/opt/nslab").NSLAB_START_CONCURRENCY).toBeUndefined();
+    expect(loadConfig(env({ NSLAB_START_CONCURRENCY: "4" }), "/opt/nslab").NSLAB_START_CONCURRENCY).toBe(4);
+    expect(() => loadConfig(env({ NSLAB_START_CONCURRENCY: "0" }), "/opt/nslab")).toThrow(/NSLAB_START_CONCURRENCY/);
+  });
+
   it("names the variable whose value is bad", () => {
     expect(() => loadConfig(env({ NSLAB_RUN_DIR: "relative/dir" }), "/opt/nslab")).toThrow(/NSLAB_RUN_DIR/);
   });

@@ -25,6 +25,9 @@ const EnvSchema = z.object({
   /** The launcher binary (built by `npm install` into build/). */
   NSLAB_LAUNCHER: z.optional(absolutePath),
   NSLAB_MAX_SESSIONS: z._default(integer(1, 10000), 50),
+  /** Sandboxes started at once; a class joining together waits its turn in line (default:
+   *  half the CPUs, at least one). */
+  NSLAB_START_CONCURRENCY: z.optional(integer(1, 256)),
   /** Seconds a sandbox waits for its page to come back after the connection drops (a reload,
    *  lost Wi-Fi); 0 ends it as soon as the page goes. At most a day. */
   NSLAB_RECONNECT_GRACE_S: z._default(integer(0, 86_400), 120),

@@ -8,7 +8,7 @@ import { checkHostFeatures, unsupportedReason } from "./kernel/features";
 import { log } from "./log";
 import { createLabServer } from "./http/lab-server";
 import { hostCgroupDriver } from "./sandbox/cgroup";
-import { SandboxHost } from "./sandbox/host";
+import { SandboxHost, serverHostOptions } from "./sandbox/host";
 import { LessonCatalog } from "./lessons/lesson-steps";
 import { SessionRegistry } from "./sessions/session-registry";
 import { openSqliteStore } from "./store/sqlite-store";
@@ -23,14 +23,7 @@ async function main(): Promise<void> {
   if (features.ok) {
     const found = hostCgroupDriver(config.NSLAB_CGROUP_PARENT);
     if ("driver" in found) {
-      host = new SandboxHost(found.driver, {
-        launcherPath: config.launcherPath,
-        rootfs: config.NSLAB_ROOTFS,
-        runDir: config.NSLAB_RUN_DIR,
-        layerBytes: config.NSLAB_LAYER_BYTES,
-        layerInodes: 65536,
-        tmpBytes: config.NSLAB_TMP_BYTES,
-      });
+      host = new SandboxHost(found.driver, serverHostOptions(config));
       await host.cleanupLeftovers();
     } else {
       reason = `This server cannot create sandboxes: ${found.reason}.`;
@@ -89,8 +82,9 @@ async function main(): Promise<void> {
     log.info({ signal }, "shutting down");
     // Ends every session (pages are told, sandboxes destroyed), then closes the sockets.
     await lab.close();
-    // Every sandbox is gone: the terminal spawner has nothing left to start or reap.
-    host?.close();
+    // Every sandbox is gone: the sandboxes prepared ahead are removed, and the terminal spawner
+    // has nothing left to start or reap (bounded: it exits with this process anyway).
+    await Promise.race([host?.close(), new Promise((r) => setTimeout(r, 5_000).unref())]);
     // After the sockets: the steps their last checks ticked are still in the write queue.
     await store.close().catch((err: unknown) => log.error({ err: (err as Error).message }, "store did not close cleanly"));
     process.exit(0);

@@ -57,7 +57,8 @@ export interface LabServerProcess extends ServerProcess {
   /** The parent's directory in each hierarchy (one on cgroup v2). */
   readonly parentDirs: string[];
   healthz(): Promise<Healthz>;
-  /** Session cgroups under the parent now (the most over the hierarchies). */
+  /** Session cgroups under the parent now (the most over the hierarchies), not counting those
+   *  the server prepared ahead of a start. */
   sessionCgroupCount(): number;
   /** Processes in the session cgroups or started from the run directory, now. */
   sandboxPids(): number[];
@@ -162,7 +163,7 @@ function childDirs(dir: string): string[] {
   }
 }
 
-/** Processes whose cgroup (in any hierarchy) is the parent or below it, or whose command line
+/** Processes whose cgroup (in any hierarchy) is below the parent, or whose command line
  *  names the run directory (the launcher, outside its sandbox's cgroup until it moves it). */
 export function processesOf(cgroupParent: string, runDir: string): number[] {
   const found: number[] = [];
@@ -172,7 +173,8 @@ export function processesOf(cgroupParent: string, runDir: string): number[] {
       const cgroups = fs.readFileSync(`/proc/${entry}/cgroup`, "utf8");
       const inParent = cgroups.split("\n").some((line) => {
         const where = line.slice(line.indexOf(":", line.indexOf(":") + 1) + 1);
-        return where === cgroupParent || where.startsWith(`${cgroupParent}/`);
+        // Below the parent, not in it: the parent's own cpu cgroup holds the server's spawner.
+        return where.startsWith(`${cgroupParent}/`);
       });
       if (inParent || fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(runDir)) found.push(Number(entry));
     } catch {
@@ -314,7 +316,10 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
     }
     return lines;
   };
-  const sessionCgroupCount = () => Math.max(0, ...parentDirs.map((dir) => childDirs(dir).length));
+  const sessionCgroupCount = () => {
+    const prepared = preparedAhead(parentDirs);
+    return Math.max(0, ...parentDirs.map((dir) => childDirs(dir).filter((d) => !prepared.has(path.basename(d))).length));
+  };
   const sandboxPids = () => processesOf(cgroupParent, runDir);
 
   let stopping: Promise<Leftovers> | null = null;
@@ -361,6 +366,21 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
     errorLines,
     stop: () => (stopping ??= stop()),
   };
+}
+
+/**
+ * Session cgroups the server prepared ahead of a start (SandboxHost's ready sandboxes): nothing
+ * has ever run in them, so their CPU usage is 0 (cpuacct.usage on v1, usage_usec in cpu.stat on
+ * v2). They are the server's stock, not sessions, and not left over when every page is closed.
+ */
+function preparedAhead(parentDirs: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  for (const dir of parentDirs.flatMap(childDirs)) {
+    const v1 = readOr(path.join(dir, "cpuacct.usage")).trim();
+    const v2 = /^usage_usec (\d+)$/m.exec(readOr(path.join(dir, "cpu.stat")))?.[1];
+    if (v1 === "0" || (v1 === "" && v2 === "0")) names.add(path.basename(dir));
+  }
+  return names;
 }
 
 /** rmdir a cgroup directory and every one below it (cgroupfs removes only empty directories,

@@ -28,7 +28,9 @@ const OUT = fs.mkdtempSync(path.join(PROJECT_ROOT, "dist", ".test-compiled-"));
 const SCRATCH = fs.mkdtempSync(path.join(os.tmpdir(), "nslab-compiled-"));
 
 // A resolve hook (module.register, run by --import) that appends every URL it resolves, in the
-// process and in its worker threads, to the file NSLAB_TEST_MODULE_LOG names.
+// process and in its worker threads, to the file NSLAB_TEST_MODULE_LOG names; and, as the
+// process exits, the URL of every CommonJS module it loaded, which a resolve hook does not see
+// (packages loaded with require() where they are first used: pino, node-pty).
 const HOOKS = path.join(SCRATCH, "record-hooks.mjs");
 const PRELOAD = path.join(SCRATCH, "record-modules.mjs");
 fs.writeFileSync(
@@ -41,7 +43,18 @@ export async function resolve(specifier, context, nextResolve) {
 }
 `,
 );
-fs.writeFileSync(PRELOAD, `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(HOOKS).href)});\n`);
+fs.writeFileSync(
+  PRELOAD,
+  `import fs from "node:fs";
+import { createRequire, register } from "node:module";
+import { pathToFileURL } from "node:url";
+register(${JSON.stringify(pathToFileURL(HOOKS).href)});
+const { cache } = createRequire(import.meta.url);
+process.on("exit", () => {
+  fs.appendFileSync(process.env.NSLAB_TEST_MODULE_LOG, Object.keys(cache).map((file) => pathToFileURL(file).href + "\\n").join(""));
+});
+`,
+);
 
 let logs = 0;
 /** A fresh file for one process's module log. */
@@ -51,6 +64,11 @@ function moduleLog(): string {
 
 function modulesLoaded(log: string): string[] {
   return fs.readFileSync(log, "utf8").split("\n").filter(Boolean);
+}
+
+/** The packages of node_modules/ among `modules`. */
+function packagesIn(modules: string[]): string[] {
+  return [...new Set(modules.flatMap((url) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1] ?? []))];
 }
 
 /** What a process loaded that a compiled start must not: tsx, or any TypeScript file. */
@@ -115,6 +133,23 @@ describe("the compiled CLI", () => {
     const modules = modulesLoaded(log);
     expect(modules).toContain(fileUrl(PROJECT_ROOT, "dist", "cli.mjs"));
     expect(compilerTraces(modules)).toEqual([]);
+  });
+
+  it.skipIf(unavailable !== null)("nslab run without a terminal loads node-pty never, and pino only once it has a line to write", () => {
+    const quiet = moduleLog();
+    expect(node([path.join(OUT, "cli.mjs"), "run", "--", "true"], quiet)).toEqual({ status: 0, stdout: "", stderr: "" });
+    const quietPackages = packagesIn(modulesLoaded(quiet));
+    expect(quietPackages).not.toContain("node-pty");
+    expect(quietPackages).not.toContain("pino");
+    // At LOG_LEVEL=info the sandbox's start is logged, as JSON lines on stderr: pino is loaded.
+    const logged = moduleLog();
+    const r = node([path.join(OUT, "cli.mjs"), "run", "--", "true"], logged, { LOG_LEVEL: "info" });
+    expect(r).toMatchObject({ status: 0, stdout: "" });
+    const lines = r.stderr.split("\n").filter(Boolean).map((line) => JSON.parse(line) as { msg: string; service: string });
+    expect(lines).toContainEqual(expect.objectContaining({ msg: "sandbox started", service: "nslab" }));
+    const loggedPackages = packagesIn(modulesLoaded(logged));
+    expect(loggedPackages).toContain("pino");
+    expect(loggedPackages).not.toContain("node-pty");
   });
 
   it.skipIf(unavailable !== null)(`runs a command in a sandbox: nslab run -- sh -c 'echo hi'${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {

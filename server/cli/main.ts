@@ -1,6 +1,6 @@
-// nslab command line.
+// nslab command line. Each command imports its own modules when it runs (`nslab help` loads
+// none of them; `nslab run` neither the doctor's nor the server's).
 import { projectRoot } from "../project-root";
-import { doctor } from "./doctor";
 
 const USAGE = `usage: nslab <command>
 
@@ -18,11 +18,16 @@ async function main(argv: string[]): Promise<number> {
       // sources. A computed specifier, so the build leaves it alone.
       const compiled = import.meta.url.endsWith(".mjs");
       const server = new URL(compiled ? "./server.mjs" : "../main.ts", import.meta.url).href;
+      // Its stack traces name server/**/*.ts and their lines, as under npm start. Turned on
+      // here, before it loads: Node maps only the modules it loads with maps on.
+      process.setSourceMapsEnabled(true);
       await import(server);
       return -1; // the server keeps the process alive
     }
-    case "doctor":
+    case "doctor": {
+      const { doctor } = await import("./doctor");
       return doctor(projectRoot);
+    }
     case "run": {
       process.env.NSLAB_LOG_TO_STDERR = "1";
       process.env.LOG_LEVEL ??= "warn";

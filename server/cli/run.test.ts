@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, onTestFinished, describe, expect, it } from "vitest";
 
 import { hostCgroupDriver } from "../sandbox/cgroup";
 import { SandboxHost } from "../sandbox/host";
@@ -113,7 +113,8 @@ describe.skipIf(unavailable !== null)(`nslab run${unavailable ? ` (skipped: ${un
       launcherPath: LAUNCHER, rootfs: ROOTFS, runDir: RUN_DIR,
       layerBytes: 64 << 20, layerInodes: 4096, tmpBytes: 16 << 20,
     });
-    // ...until the next server starts.
+    // ...until the next server starts. (Its spawner sits in the cpu parent until it is closed.)
+    onTestFinished(() => host.close());
     expect(await host.cleanupLeftovers()).toBe(1);
     expect(sessionCgroups()).toEqual([]);
     expect(fs.existsSync(path.join(RUN_DIR, "sessions", sessionId!))).toBe(false);

@@ -121,6 +121,8 @@ export function createLabServer(options: LabServerOptions) {
         sessions: sessionCounts(options.registry),
         // Sessions being read, and how far the readings are slowed to stay in their budget.
         readings: { sessions: hostProbeScheduler.size, stretch: Number(hostProbeScheduler.stretch.toFixed(2)) },
+        // Sandboxes starting now, waiting for a turn, and how many may start at once.
+        starts: options.registry?.starts ?? null,
       };
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
       res.end(JSON.stringify(body));

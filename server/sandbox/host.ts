@@ -8,9 +8,18 @@ import { log } from "../log";
 import { SIGKILL, signalIfInCgroup } from "../kernel/pidfd";
 import { isProcessAlive } from "../kernel/proc";
 import type { CgroupDriver } from "./cgroup";
-import { Sandbox, type SandboxHostSettings, type SandboxSpec } from "./sandbox";
+import type { Config } from "../config";
+import { DEFAULT_LIMITS, type Limits } from "./limits";
+import { type PreparedSandbox, Sandbox, type SandboxHostSettings, type SandboxSpec, SandboxStartFailure, discardPrepared, prepareSandbox } from "./sandbox";
 import { Spawner } from "./spawner";
+import { StartGate, StartGateFull, defaultStartConcurrency } from "./start-gate";
 import { UidSlots } from "./uid-slots";
+
+/** Starts that may wait for a turn (StartGate): more than a class, fewer than would wait past
+ *  the ten seconds a start is given. */
+const MAX_WAITING_STARTS = 256;
+/** After a failed preparation ahead of time, starts make their own for this long. */
+const READY_RETRY_MS = 10_000;
 
 export interface SandboxHostOptions extends Omit<SandboxHostSettings, "sessionsDir" | "spawner"> {
   /** The host-wide run directory (NSLAB_RUN_DIR): sessions/ holds a directory per session,
@@ -20,13 +29,53 @@ export interface SandboxHostOptions extends Omit<SandboxHostSettings, "sessionsD
    *  null: every terminal from node-pty, which forks this process: cheap for a short-lived
    *  one such as `nslab run`, a stall of every open terminal for a big server. */
   spawnerPath?: string | null;
+  /** Sandboxes started at once (NSLAB_START_CONCURRENCY); default half the CPUs, at least one. */
+  startConcurrency?: number;
+  /** Sandboxes kept prepared ahead (uid range, session directory, cgroup with limits), made
+   *  while no start is waiting: a start with the same limits skips that work. Default 0. */
+  ready?: { count: number; limits: Readonly<Limits> };
+}
+
+export interface StartCounts {
+  active: number;
+  waiting: number;
+  concurrency: number;
+  /** Sandboxes prepared ahead of a start (their cgroups exist; no process runs in them). */
+  ready: number;
+}
+
+/** Sandboxes the lab server keeps prepared ahead: a learner who arrives alone starts without
+ *  waiting for the cgroup's set-up. */
+const SERVER_READY_SANDBOXES = 2;
+
+/** The host as the lab server makes it from its settings (bench/startup.ts times this one). */
+export function serverHostOptions(config: Config): SandboxHostOptions {
+  return {
+    launcherPath: config.launcherPath,
+    rootfs: config.NSLAB_ROOTFS,
+    runDir: config.NSLAB_RUN_DIR,
+    layerBytes: config.NSLAB_LAYER_BYTES,
+    layerInodes: 65536,
+    tmpBytes: config.NSLAB_TMP_BYTES,
+    startConcurrency: config.NSLAB_START_CONCURRENCY,
+    ready: { count: SERVER_READY_SANDBOXES, limits: DEFAULT_LIMITS },
+  };
 }
 
 export class SandboxHost {
   private readonly slots: UidSlots;
   private readonly settings: SandboxHostSettings;
-  /** Started here, at construction, while the server is still small: the one fork of it. */
-  /** The terminal spawner, or null where terminals come from node-pty. */
+  private readonly gate: StartGate;
+  /** Whether a failure to move the spawner was logged (once: it fails alike every restart). */
+  private adoptWarned = false;
+  /** Prepared ahead of a start (options.ready), oldest first. */
+  private readonly prepared: PreparedSandbox[] = [];
+  /** The preparation under way ahead of time, if any (one at a time). */
+  private preparing: Promise<void> | null = null;
+  private preparedRetryAt = 0;
+  private closed = false;
+  /** The terminal spawner, or null where terminals come from node-pty. Started here, at
+   *  construction, while the server is still small: the one fork of it. */
   readonly spawner: Spawner | null;
 
   constructor(
@@ -36,23 +85,96 @@ export class SandboxHost {
     const sessionsDir = path.join(options.runDir, "sessions");
     fs.mkdirSync(sessionsDir, { recursive: true, mode: 0o711 });
     this.slots = new UidSlots(options.runDir);
+    // Before the spawner, which is moved into the cpu one.
+    for (const parent of Object.values(driver.parents)) fs.mkdirSync(parent, { recursive: true });
     const spawnerPath =
       options.spawnerPath === undefined ? path.join(path.dirname(options.launcherPath), "nslab-spawner") : options.spawnerPath;
-    this.spawner = spawnerPath ? new Spawner(spawnerPath) : null;
+    this.spawner = spawnerPath ? new Spawner(spawnerPath, { onHelperStarted: (pid) => this.adoptSpawner(pid) }) : null;
+    this.gate = new StartGate(options.startConcurrency ?? defaultStartConcurrency(), MAX_WAITING_STARTS);
     this.settings = { ...options, sessionsDir, spawner: this.spawner };
-    for (const parent of Object.values(driver.parents)) fs.mkdirSync(parent, { recursive: true });
   }
 
-  /** A new sandbox; the caller owns it and destroys it (it also tears itself down when its
-   *  command exits). Throws SandboxStartFailure. */
-  start(spec: SandboxSpec): Promise<Sandbox> {
-    return Sandbox.start(this.settings, this.driver, this.slots, spec);
+  /** A new sandbox, once a start is free (StartGate); the caller owns it and destroys it (it
+   *  also tears itself down when its command exits). Throws SandboxStartFailure. */
+  async start(spec: SandboxSpec): Promise<Sandbox> {
+    if (this.closed) throw new SandboxStartFailure({ kind: "failed", message: "the sandbox host is closed" });
+    try {
+      return await this.gate.run(async () => {
+        const prepared = this.takePrepared(spec.limits) ?? (await prepareSandbox(this.settings, this.driver, this.slots, spec.limits));
+        return Sandbox.start(this.settings, this.driver, this.slots, spec, prepared);
+      });
+    } catch (err) {
+      if (err instanceof StartGateFull) {
+        log.warn({ waiting: this.gate.waiting, concurrency: this.gate.concurrency }, "a sandbox start was refused: the line of starts is full");
+        throw new SandboxStartFailure({ kind: "full", message: err.message });
+      }
+      throw err;
+    } finally {
+      setImmediate(() => this.prepareAhead());
+    }
+  }
+
+  private takePrepared(limits: Limits): PreparedSandbox | null {
+    const ready = this.options.ready?.limits;
+    if (!ready || !sameLimits(ready, limits)) return null;
+    return this.prepared.shift() ?? null;
+  }
+
+  /**
+   * Top up the sandboxes prepared ahead, one at a time and only while no start is under way or
+   * waiting: in a class joining at once the first start takes one, the others make their own
+   * in turn (the work is the same), and the line is not made longer by work for later.
+   */
+  private prepareAhead(): void {
+    const want = this.options.ready;
+    if (!want || this.closed || this.preparing || this.prepared.length >= want.count) return;
+    if (this.gate.active > 0 || this.gate.waiting > 0 || Date.now() < this.preparedRetryAt) return;
+    this.preparing = prepareSandbox(this.settings, this.driver, this.slots, { ...want.limits }).then(
+      (prepared) => {
+        this.preparing = null;
+        if (this.closed) discardPrepared(this.driver, this.slots, prepared);
+        else this.prepared.push(prepared);
+        this.prepareAhead();
+      },
+      (err: unknown) => {
+        this.preparing = null;
+        this.preparedRetryAt = Date.now() + READY_RETRY_MS;
+        log.warn({ err: (err as Error).message }, "could not prepare a sandbox ahead of time; starts make their own meanwhile");
+      },
+    );
+  }
+
+  /** Starts under way and waiting for a turn, and sandboxes prepared ahead, for /healthz. */
+  get starts(): StartCounts {
+    return { active: this.gate.active, waiting: this.gate.waiting, concurrency: this.gate.concurrency, ready: this.prepared.length };
   }
 
   /** Stop the terminal spawner, once every sandbox is destroyed: it kills what it still runs
-   *  and exits. (Left running, it exits with this process anyway.) */
-  close(): void {
-    this.spawner?.close();
+   *  and exits; resolves when it has. (Left running, it exits with this process anyway.) */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.preparing;
+    for (const prepared of this.prepared.splice(0)) discardPrepared(this.driver, this.slots, prepared);
+    if (!this.spawner) return;
+    this.spawner.close();
+    await this.spawner.helperExited();
+  }
+
+  /**
+   * The spawner (and so every launcher it forks, until the launcher moves its sandbox into the
+   * session's cgroup) is scheduled with the sessions rather than beside the server. Each child
+   * it forks calls setsid() for its terminal, and a process in the root CPU cgroup that does so
+   * gets an autogroup of its own: fifty launchers starting together were then fifty entities
+   * each weighing as much as the whole server, which stalled every open terminal.
+   */
+  private adoptSpawner(pid: number): void {
+    try {
+      this.driver.adoptHelper(pid);
+    } catch (err) {
+      if (this.adoptWarned) return;
+      this.adoptWarned = true;
+      log.warn({ err: (err as Error).message, pid }, "the terminal spawner stays in the server's CPU cgroup: a class starting at once slows every open terminal");
+    }
   }
 
   /**
@@ -62,6 +184,9 @@ export class SandboxHost {
    */
   async cleanupLeftovers(): Promise<number> {
     const sessionsDir = this.settings.sessionsDir;
+    // This host's own prepared sandboxes have this process as their owner too: not leftovers.
+    await this.preparing;
+    const mine = new Set(this.prepared.map((p) => p.sessionId));
     const orphaned = new Set<string>();
     for (const id of fs.readdirSync(sessionsDir)) {
       const owner = Number((readOr(path.join(sessionsDir, id, "owner")) ?? "0").trim());
@@ -71,6 +196,7 @@ export class SandboxHost {
       const owner = Number((readOr(path.join(sessionsDir, id, "owner")) ?? "0").trim());
       if (!isProcessAlive(owner) || owner === process.pid) orphaned.add(id);
     }
+    for (const id of mine) orphaned.delete(id);
     for (const id of orphaned) {
       const cg = this.driver.open(id);
       const deadline = Date.now() + 5_000;
@@ -85,8 +211,15 @@ export class SandboxHost {
     }
     this.slots.releaseOrphans();
     if (orphaned.size) log.warn({ sessions: [...orphaned] }, "removed sandboxes left by a previous run");
+    // Prepared ahead from now on (not before: the clean-up would have been racing them).
+    this.prepareAhead();
     return orphaned.size;
   }
+}
+
+function sameLimits(a: Readonly<Limits>, b: Readonly<Limits>): boolean {
+  const keys = Object.keys(a) as Array<keyof Limits>;
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
 function readOr(file: string): string | null {

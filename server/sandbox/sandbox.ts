@@ -1,15 +1,16 @@
 // One learner's sandbox: its cgroup, uid range, session directory and launcher process, owned in
 // one place with one teardown path (destroy) that is safe to run twice and runs on every exit.
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 
-import * as pty from "node-pty";
+import type * as NodePty from "node-pty";
 
 import { type LaunchEvent, type LaunchStep, launchSteps } from "../../common/launch-events";
 import { type Logger, log as rootLog } from "../log";
 import { SIGKILL, signalIfInCgroup } from "../kernel/pidfd";
+import { randomBytes } from "../kernel/random";
 import { type CgroupDriver, type CreatedCgroup, type LimitWrite, type SessionCgroup, sessionCgroupDirs } from "./cgroup";
 import type { CgroupV2Driver } from "./cgroup/v2";
 import { ChildCgroupWatch } from "./cgroup/child-cgroup-watch";
@@ -20,6 +21,22 @@ import { MAX_CHILD_CGROUPS } from "./cgroup/driver";
 import { PtyInput } from "./pty-input";
 import type { Spawner, SpawnResult } from "./spawner";
 import type { UidSlot, UidSlots } from "./uid-slots";
+
+// node-pty is loaded by the first terminal it opens: `nslab run` without a terminal (pipes)
+// and a server whose spawner opens every terminal never load its addon. Loading it starts no
+// program, so the status pipe, inheritable for that one spawn, still reaches only the launcher.
+let nodePty: typeof NodePty | null = null;
+const pty = {
+  spawn(...args: Parameters<typeof NodePty.spawn>): NodePty.IPty {
+    nodePty ??= createRequire(import.meta.url)("node-pty") as typeof NodePty;
+    return nodePty.spawn(...args);
+  },
+};
+// Its types under the same name, beside the loader above.
+declare namespace pty {
+  type IPty = NodePty.IPty;
+  type IPtyForkOptions = NodePty.IPtyForkOptions;
+}
 
 export interface SandboxHostSettings {
   launcherPath: string;
@@ -89,6 +106,52 @@ export function newSessionId(): string {
   return randomBytes(8).toString("hex");
 }
 
+/** What a sandbox is started in, made before its launcher runs: a session id, its uid range, its
+ *  session directory and its cgroup with `limits` written and delegated to the range's root. */
+export interface PreparedSandbox {
+  readonly sessionId: string;
+  readonly slot: UidSlot;
+  readonly sessionDir: string;
+  readonly created: CreatedCgroup;
+  readonly limits: Readonly<Limits>;
+}
+
+/** Make what a sandbox with these limits starts in. Throws SandboxStartFailure, with anything
+ *  made so far removed again. */
+export async function prepareSandbox(settings: SandboxHostSettings, driver: CgroupDriver, slots: UidSlots, limits: Limits): Promise<PreparedSandbox> {
+  const sessionId = newSessionId();
+  const slot = slots.claim(sessionId);
+  if (!slot) throw new SandboxStartFailure({ kind: "full", message: "no free uid range for another sandbox" });
+  const sessionDir = path.join(settings.sessionsDir, sessionId);
+  // The session directory and the cgroup are made side by side and off the event loop: other
+  // sessions' keystrokes are served meanwhile. Both settle before anything is cleaned up.
+  const [dirMade, cgroupMade] = await Promise.allSettled([
+    (async () => {
+      await fs.promises.mkdir(mountDirOf(sessionDir), { recursive: true, mode: 0o711 });
+      await fs.promises.writeFile(path.join(sessionDir, "owner"), `${process.pid}\n`);
+    })(),
+    driver.create(sessionId, limits, slot.uidBase),
+  ]);
+  // The session directory's failure first: it is what a sequential set-up would have hit.
+  const failure = [dirMade, cgroupMade].find((made): made is PromiseRejectedResult => made.status === "rejected");
+  if (failure || cgroupMade.status === "rejected") {
+    // create() may have made some directories before it failed.
+    driver.remove(driver.open(sessionId));
+    await fs.promises.rm(sessionDir, { recursive: true, force: true });
+    slots.release(slot);
+    throw new SandboxStartFailure({ kind: "failed", message: `cannot prepare the sandbox: ${(failure?.reason as Error).message}` });
+  }
+  return { sessionId, slot, sessionDir, created: cgroupMade.value, limits: Object.freeze({ ...limits }) };
+}
+
+/** Undo prepareSandbox for one that no sandbox was started in. True when nothing is left. */
+export function discardPrepared(driver: CgroupDriver, slots: UidSlots, prepared: PreparedSandbox): boolean {
+  const removed = driver.remove(prepared.created.cgroup);
+  fs.rmSync(prepared.sessionDir, { recursive: true, force: true });
+  slots.release(prepared.slot);
+  return removed;
+}
+
 export class Sandbox {
   readonly sessionId: string;
   readonly hostname: string;
@@ -129,39 +192,19 @@ export class Sandbox {
   }
 
   /**
-   * Create everything the sandbox owns and start its launcher; resolves once the command has
-   * been exec'd inside. On any failure, everything created so far is torn down again.
+   * Start the sandbox's launcher in what `prepared` made (prepareSandbox, now or ahead of
+   * time); resolves once the command has been exec'd inside. On any failure, everything is torn
+   * down again, the prepared parts with it.
    */
   static async start(
     settings: SandboxHostSettings,
     driver: CgroupDriver,
     slots: UidSlots,
     spec: SandboxSpec,
+    prepared: PreparedSandbox,
   ): Promise<Sandbox> {
-    const sessionId = newSessionId();
-    const slot = slots.claim(sessionId);
-    if (!slot) throw new SandboxStartFailure({ kind: "full", message: "no free uid range for another sandbox" });
-    const sessionDir = path.join(settings.sessionsDir, sessionId);
-    // The session directory and the cgroup are made side by side and off the event loop: other
-    // sessions' keystrokes are served meanwhile. Both settle before anything is cleaned up.
-    const [dirMade, cgroupMade] = await Promise.allSettled([
-      (async () => {
-        await fs.promises.mkdir(mountDirOf(sessionDir), { recursive: true, mode: 0o711 });
-        await fs.promises.writeFile(path.join(sessionDir, "owner"), `${process.pid}\n`);
-      })(),
-      driver.create(sessionId, spec.limits, slot.uidBase),
-    ]);
-    // The session directory's failure first: it is what a sequential set-up would have hit.
-    const failure = [dirMade, cgroupMade].find((made): made is PromiseRejectedResult => made.status === "rejected");
-    if (failure || cgroupMade.status === "rejected") {
-      // create() may have made some directories before it failed.
-      driver.remove(driver.open(sessionId));
-      await fs.promises.rm(sessionDir, { recursive: true, force: true });
-      slots.release(slot);
-      throw new SandboxStartFailure({ kind: "failed", message: `cannot prepare the sandbox: ${(failure?.reason as Error).message}` });
-    }
-    const created: CreatedCgroup = cgroupMade.value;
-    const sandbox = new Sandbox(settings, driver, slots, sessionId, created.cgroup, created.writes, slot, sessionDir, { ...spec.limits });
+    const { sessionId, slot, sessionDir, created } = prepared;
+    const sandbox = new Sandbox(settings, driver, slots, sessionId, created.cgroup, created.writes, slot, sessionDir, { ...prepared.limits });
     if (spec.hostname) (sandbox as { hostname: string }).hostname = spec.hostname;
     try {
       await sandbox.launch(spec);

@@ -29,7 +29,7 @@ import {
   parseReply,
   startHelper,
 } from "./spawner";
-import { LAUNCHER, PROJECT_ROOT, ROOTFS, sandboxUnavailable } from "../testing/kernel";
+import { PROJECT_ROOT, sandboxUnavailable, testHostOptions } from "../testing/kernel";
 
 const pipe2 = koffi.load("libc.so.6").func("int pipe2(_Out_ int *fds, int flags)");
 
@@ -384,18 +384,10 @@ describe.skipIf(unavailable !== null)(`sandboxes through the spawner${unavailabl
   const found = hostCgroupDriver(CGROUP_PARENT);
   beforeAll(() => {
     if (!("driver" in found)) throw new Error(found.reason);
-    host = new SandboxHost(found.driver, {
-      launcherPath: LAUNCHER,
-      rootfs: ROOTFS,
-      runDir: RUN_DIR,
-      layerBytes: 64 * 1024 * 1024,
-      layerInodes: 16384,
-      tmpBytes: 16 * 1024 * 1024,
-      spawnerPath: HELPER,
-    });
+    host = new SandboxHost(found.driver, { ...testHostOptions(RUN_DIR), spawnerPath: HELPER });
   });
-  afterAll(() => {
-    host?.close();
+  afterAll(async () => {
+    await host?.close();
     if ("driver" in found) for (const parent of Object.values(found.driver.parents)) if (fs.existsSync(parent)) fs.rmdirSync(parent);
     fs.rmSync(RUN_DIR, { recursive: true, force: true });
   });
@@ -413,6 +405,28 @@ describe.skipIf(unavailable !== null)(`sandboxes through the spawner${unavailabl
       },
     };
   }
+
+  it("puts the spawner, and the launchers it forks, in the sessions' cpu parent; each sandbox in its own cgroup", async () => {
+    if (!("driver" in found) || found.driver.version !== 1) return; // v2 leaves it be (CgroupV2Driver.adoptHelper)
+    const cpuCgroupOf = (pid: number) =>
+      fs
+        .readFileSync(`/proc/${pid}/cgroup`, "utf8")
+        .split("\n")
+        .find((line) => line.split(":")[1]?.split(",").includes("cpu"))
+        ?.split(":")[2];
+    const spawnerPid = host.spawner?.helperPid ?? 0;
+    expect(spawnerPid).toBeGreaterThan(0);
+    expect(cpuCgroupOf(spawnerPid)).toBe(CGROUP_PARENT);
+    const sandbox = await host.start({ limits: DEFAULT_LIMITS, cols: 80, rows: 24, command: ["/bin/sleep", "30"] });
+    try {
+      const launcher = Number(fs.readFileSync(`/proc/${sandbox.hostPid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
+      expect(fs.readFileSync(`/proc/${launcher}/comm`, "utf8").trim()).toBe("nslab-launcher");
+      expect(cpuCgroupOf(launcher)).toBe(CGROUP_PARENT);
+      expect(cpuCgroupOf(sandbox.hostPid)).toBe(`${CGROUP_PARENT}/${sandbox.sessionId}`);
+    } finally {
+      await sandbox.destroy();
+    }
+  });
 
   it("starts a learner's shell in a terminal of the page's size and reports its exit", async () => {
     const sandbox = await host.start({ limits: DEFAULT_LIMITS, cols: 100, rows: 30, command: ["/bin/bash", "--noprofile", "--norc"] });

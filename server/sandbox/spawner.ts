@@ -498,6 +498,9 @@ export interface SpawnerOptions {
   log?: Logger;
   /** The first restart delay after the helper died (doubles up to 30 s). */
   restartDelayMs?: number;
+  /** Told each helper's pid as soon as it is spawned (each restart too), before it serves a
+   *  spawn: the host moves it into the sessions' CPU cgroup. */
+  onHelperStarted?: (pid: number) => void;
 }
 
 export class Spawner {
@@ -511,6 +514,7 @@ export class Spawner {
   private restartAt = 0;
   private readonly log: Logger;
   private readonly restartFirstMs: number;
+  private readonly onHelperStarted: ((pid: number) => void) | undefined;
 
   constructor(
     private readonly helperPath: string,
@@ -518,6 +522,7 @@ export class Spawner {
   ) {
     this.log = (options.log ?? rootLog).child({ component: "spawner" });
     this.restartFirstMs = options.restartDelayMs ?? RESTART_FIRST_MS;
+    this.onHelperStarted = options.onHelperStarted;
     if (!LAYOUT_OK) this.giveUp(`this build lays out struct msghdr for 64-bit Linux only, not ${process.platform}/${process.arch}`);
     else {
       try {
@@ -615,6 +620,7 @@ export class Spawner {
       return;
     }
     const { child, socket } = started;
+    if (child.pid !== undefined) this.onHelperStarted?.(child.pid);
     let resolveExited!: (exit: HelperExit) => void;
     const helper: Helper = {
       child,

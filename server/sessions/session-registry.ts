@@ -6,7 +6,7 @@ import type { LabStep } from "../../common/lab-steps";
 import { CloseCode, type TerminalSize } from "../../common/protocol";
 import type { LessonCatalog } from "../lessons/lesson-steps";
 import { log } from "../log";
-import type { SandboxHost } from "../sandbox/host";
+import type { SandboxHost, StartCounts } from "../sandbox/host";
 import { DEFAULT_LIMITS } from "../sandbox/limits";
 import { SandboxStartFailure } from "../sandbox/sandbox";
 import type { Store } from "../store/store";
@@ -55,6 +55,12 @@ export class SessionRegistry {
   /** Sandboxes counted against the capacity: live, starting and still being torn down. */
   get occupied(): number {
     return this.sessions.size + this.starting + this.destroying;
+  }
+
+  /** Sandbox starts under way and waiting for their turn (the host's StartGate), and those
+   *  prepared ahead. */
+  get starts(): StartCounts {
+    return this.options.host.starts;
   }
 
   get capacity(): number {

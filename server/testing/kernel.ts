@@ -18,3 +18,16 @@ export function sandboxUnavailable(): string | null {
   if (process.env.CI === "true") throw new Error(`CI needs real sandboxes, but this machine lacks: ${reason}`);
   return reason;
 }
+
+/** A SandboxHost's options for tests: the built launcher and image, a run directory of the
+ *  test's own, and small writable layers. */
+export function testHostOptions(runDir: string) {
+  return {
+    launcherPath: LAUNCHER,
+    rootfs: ROOTFS,
+    runDir,
+    layerBytes: 64 * 1024 * 1024,
+    layerInodes: 16384,
+    tmpBytes: 16 * 1024 * 1024,
+  };
+}

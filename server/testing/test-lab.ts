@@ -12,7 +12,7 @@ import { type CgroupDriver, hostCgroupDriver } from "../sandbox/cgroup";
 import { SandboxHost } from "../sandbox/host";
 import { SessionRegistry } from "../sessions/session-registry";
 import type { Store } from "../store/store";
-import { LAUNCHER, ROOTFS } from "./kernel";
+import { LAUNCHER, ROOTFS, testHostOptions } from "./kernel";
 
 export interface TestLabOptions {
   /** A short name for the run directory and cgroup parent ("ws", "live", …). */
@@ -45,14 +45,7 @@ export async function startTestLab(options: TestLabOptions): Promise<TestLab> {
   const found = hostCgroupDriver(`/nslab-test-${options.name}-${process.pid}`);
   if (!("driver" in found)) throw new Error(found.reason);
   const driver = found.driver;
-  const host = new SandboxHost(driver, {
-    launcherPath: LAUNCHER,
-    rootfs: ROOTFS,
-    runDir,
-    layerBytes: 64 * 1024 * 1024,
-    layerInodes: 16384,
-    tmpBytes: 16 * 1024 * 1024,
-  });
+  const host = new SandboxHost(driver, testHostOptions(runDir));
   const registry = new SessionRegistry({
     host,
     capacity: options.capacity ?? 3,
@@ -81,7 +74,8 @@ export async function startTestLab(options: TestLabOptions): Promise<TestLab> {
     lab,
     async close() {
       await lab.close();
-      host.close();
+      // The spawner out of the parent's cpu cgroup too.
+      await host.close();
       // Session cgroups are gone by now; the test's parent is empty and can go too.
       for (const parent of Object.values(driver.parents)) if (fs.existsSync(parent)) fs.rmdirSync(parent);
       fs.rmSync(runDir, { recursive: true, force: true });

@@ -52,6 +52,12 @@ export interface CgroupDriver {
   listSessions(): string[];
   /** Where a session's cgroup is (or would be), e.g. for clean-up of leftovers. */
   open(sessionId: string): SessionCgroup;
+  /**
+   * Put a helper process of the server (the terminal spawner, and with it the launchers it
+   * forks until they move their sandbox) where the CPU scheduler weighs it with the sessions
+   * rather than beside the server. Throws if the kernel refuses; a no-op where not needed.
+   */
+  adoptHelper(pid: number): void;
 }
 
 /** Child cgroups a learner may hold in any hierarchy. Lessons need a handful; each one costs

@@ -135,6 +135,13 @@ export class CgroupV1Driver implements CgroupDriver {
     return removeSessionCgroup(v1Cgroup(cg));
   }
 
+  /** Into the sessions' parent in the cpu hierarchy alone (v1 lets a cgroup with children hold
+   *  processes too): memory and pids stay charged to the server, as they were. The parent is
+   *  not a session's, so nothing counts it as a sandbox's, and it empties when the helper exits. */
+  adoptHelper(pid: number): void {
+    writeCgroupFile(this.parentCgroup.cpu, "cgroup.procs", String(pid));
+  }
+
   listSessions(): string[] {
     const ids = new Set<string>();
     for (const parent of Object.values(this.parents)) for (const id of listSessionDirs(parent, SESSION_ID_PATTERN)) ids.add(id);

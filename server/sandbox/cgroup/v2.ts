@@ -131,6 +131,11 @@ export class CgroupV2Driver implements CgroupDriver {
   listSessions(): string[] {
     return listSessionDirs(this.parent, SESSION_ID_PATTERN);
   }
+
+  /** Left where it is. prepare() enables the cpu controller from the root down, so the
+   *  server's own cgroup is a scheduling group and no child of it gets an autogroup of its
+   *  own; the parent, handing controllers to the sessions, may hold no process itself. */
+  adoptHelper(): void {}
 }
 
 function v2Cgroup(cg: SessionCgroup): V2SessionCgroup {

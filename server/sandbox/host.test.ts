@@ -1,0 +1,110 @@
+// The sandbox host's start gate and the sandboxes it prepares ahead, with real cgroups and
+// launchers (as root on a host that can make sandboxes).
+import fs from "node:fs";
+import path from "node:path";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { hostCgroupDriver } from "./cgroup";
+import { SandboxHost } from "./host";
+import { DEFAULT_LIMITS } from "./limits";
+import type { Sandbox } from "./sandbox";
+import { sandboxUnavailable, testHostOptions } from "../testing/kernel";
+
+const unavailable = sandboxUnavailable();
+const RUN_DIR = `/run/nslab-test-host-${process.pid}`;
+const CGROUP_PARENT = `/nslab-test-host-${process.pid}`;
+
+const OPTIONS = testHostOptions(RUN_DIR);
+
+/** Until `done()`, checking at every turn of the event loop (no timing: a turn is a turn). */
+async function until(done: () => boolean, what: string, turns = 20_000): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    if (done()) return;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+describe.skipIf(unavailable !== null)(`the sandbox host${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
+  const found = hostCgroupDriver(CGROUP_PARENT);
+  const sessions = () => ("driver" in found ? found.driver.listSessions().sort() : []);
+  const sessionDirs = () => fs.readdirSync(path.join(RUN_DIR, "sessions")).sort();
+
+  beforeAll(() => {
+    if (!("driver" in found)) throw new Error(found.reason);
+  });
+  afterAll(() => {
+    if ("driver" in found) for (const parent of Object.values(found.driver.parents)) if (fs.existsSync(parent)) fs.rmdirSync(parent);
+    fs.rmSync(RUN_DIR, { recursive: true, force: true });
+  });
+
+  it("prepares sandboxes ahead, starts a learner in one, makes another, and removes them all on close", async () => {
+    if (!("driver" in found)) return;
+    const host = new SandboxHost(found.driver, { ...OPTIONS, ready: { count: 2, limits: DEFAULT_LIMITS } });
+    const started: Sandbox[] = [];
+    try {
+      // Nothing before the clean-up of leftovers (which would take them for a dead run's).
+      expect(host.starts.ready).toBe(0);
+      await host.cleanupLeftovers();
+      await until(() => host.starts.ready === 2, "two sandboxes prepared ahead");
+      const prepared = sessions();
+      expect(prepared).toHaveLength(2);
+      expect(sessionDirs()).toEqual(prepared);
+      // Another clean-up (a second server start in the same process) leaves them be: their owner
+      // is this process, but they are this host's own.
+      expect(await host.cleanupLeftovers()).toBe(0);
+      expect(sessions()).toEqual(prepared);
+
+      const sandbox = await host.start({ limits: { ...DEFAULT_LIMITS }, cols: 80, rows: 24, command: ["/bin/sleep", "30"] });
+      started.push(sandbox);
+      // The oldest prepared one, with the limits it was made with.
+      expect(prepared).toContain(sandbox.sessionId);
+      expect(sandbox.limits).toEqual(DEFAULT_LIMITS);
+      expect(fs.readFileSync(`/proc/${sandbox.hostPid}/cgroup`, "utf8")).toContain(`${CGROUP_PARENT}/${sandbox.sessionId}`);
+      await until(() => host.starts.ready === 2, "the one taken made again");
+      expect(sessions()).toHaveLength(3);
+
+      // Other limits: a sandbox of its own, the prepared ones left for a learner with the defaults.
+      const other = await host.start({ limits: { ...DEFAULT_LIMITS, pids: 50 }, cols: 80, rows: 24, command: ["/bin/sleep", "30"] });
+      started.push(other);
+      expect(prepared).not.toContain(other.sessionId);
+      expect(other.limits.pids).toBe(50);
+      expect(host.starts.ready).toBe(2);
+    } finally {
+      for (const sandbox of started) await sandbox.destroy();
+      await host.close();
+    }
+    // Closing removed what was prepared: no cgroup, no session directory, no uid range.
+    expect(sessions()).toEqual([]);
+    expect(sessionDirs()).toEqual([]);
+    expect(fs.readdirSync(path.join(RUN_DIR, "uid-slots"))).toEqual([]);
+    await expect(host.start({ limits: { ...DEFAULT_LIMITS }, cols: 80, rows: 24 })).rejects.toThrow("the sandbox host is closed");
+  });
+
+  it("starts no more sandboxes at once than its concurrency, and every one of a burst", async () => {
+    if (!("driver" in found)) return;
+    const host = new SandboxHost(found.driver, { ...OPTIONS, startConcurrency: 1 });
+    let most = 0;
+    let sampling = true;
+    const sample = () => {
+      most = Math.max(most, host.starts.active);
+      if (sampling) setImmediate(sample);
+    };
+    sample();
+    try {
+      const burst = await Promise.all(
+        Array.from({ length: 4 }, () => host.start({ limits: { ...DEFAULT_LIMITS }, cols: 80, rows: 24, command: ["/bin/sleep", "30"] })),
+      );
+      sampling = false;
+      expect(most).toBe(1);
+      expect(new Set(burst.map((s) => s.sessionId)).size).toBe(4);
+      expect(host.starts).toMatchObject({ active: 0, waiting: 0, concurrency: 1, ready: 0 });
+      for (const sandbox of burst) await sandbox.destroy();
+    } finally {
+      sampling = false;
+      await host.close();
+    }
+    expect(sessions()).toEqual([]);
+  });
+});

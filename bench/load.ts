@@ -312,12 +312,16 @@ async function measure(lab: LabServerProcess, all: BenchClient[], leftovers: Rec
   const teardownStart = performance.now();
   for (const c of [...typers, ...idle, ...waveClients]) c.close();
   const teardownBy = teardownStart + TEARDOWN_TIMEOUT_MS;
-  // A /healthz the server is too busy to answer counts as sessions still live.
-  const leftNow = async () => ({
-    cgroups: lab.sessionCgroupCount(),
-    pids: lab.sandboxPids().length,
-    live: (await lab.healthz().catch(() => null))?.sessions.live ?? 1,
-  });
+  // A /healthz the server is too busy to answer counts as sessions still live. The cgroups it
+  // keeps prepared ahead (as many as it says) are its stock, not leftovers.
+  const leftNow = async () => {
+    const health = await lab.healthz().catch(() => null);
+    return {
+      cgroups: Math.max(0, lab.allSessionCgroupCount() - (health?.starts?.ready ?? 0)),
+      pids: lab.sandboxPids().length,
+      live: health?.sessions.live ?? 1,
+    };
+  };
   let left = await leftNow();
   while ((left.cgroups > 0 || left.pids > 0 || left.live > 0) && performance.now() < teardownBy) {
     await sleep(100);

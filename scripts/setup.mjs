@@ -46,13 +46,48 @@ export const LAUNCHER_CFLAGS = [
 // dynamic link where the C library has no static archive (libc6-dev provides it on Debian).
 const STATIC_LINK = ["-static-pie"];
 
+/** What a native build was made from besides its sources: the flags, and the static C library
+ *  it took in (a C library update must reach a statically linked program, which runs as root). */
+function buildStamp(cc, linked) {
+  let libc = null;
+  if (linked === "static") {
+    const archive = spawnSync(cc, ["-print-file-name=libc.a"], { encoding: "utf8" }).stdout?.trim();
+    if (archive && path.isAbsolute(archive) && fs.existsSync(archive)) {
+      const st = fs.statSync(archive);
+      libc = { archive, mtimeMs: st.mtimeMs, size: st.size };
+    }
+  }
+  return { flags: [...LAUNCHER_CFLAGS, ...(linked === "static" ? STATIC_LINK : [])], libc };
+}
+
+/** Whether the build is as its stamp says it was made and the static C library it took in is
+ *  unchanged (one stat; no compiler is needed to answer). */
+function stampHolds(stampFile) {
+  let stamp;
+  try {
+    stamp = JSON.parse(fs.readFileSync(stampFile, "utf8"));
+  } catch {
+    return false;
+  }
+  const flags = JSON.stringify(stamp.flags);
+  if (flags !== JSON.stringify(LAUNCHER_CFLAGS) && flags !== JSON.stringify([...LAUNCHER_CFLAGS, ...STATIC_LINK])) return false;
+  if (!stamp.libc) return true;
+  try {
+    const st = fs.statSync(stamp.libc.archive);
+    return st.mtimeMs === stamp.libc.mtimeMs && st.size === stamp.libc.size;
+  } catch {
+    return true; // the archive is gone (libc6-dev removed): nothing newer to link in
+  }
+}
+
 /** build/<name>, compiled from the first of `sources` (the others are headers it includes)
- *  when any of them is newer than it. */
+ *  when any of them is newer than it, or its flags or static C library changed. */
 function buildNative(name, sources) {
   const out = path.join(root, "build", name);
+  const stampFile = `${out}.stamp`;
   const paths = sources.map((f) => path.join(root, f));
   const newest = Math.max(...paths.map((f) => fs.statSync(f).mtimeMs));
-  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) return out;
+  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest && stampHolds(stampFile)) return out;
   let cc = process.env.CC ?? which("cc") ?? which("gcc") ?? which("clang");
   if (!cc && aptInstall(["gcc", "libc6-dev"], `${sources[0]} is written in C`)) cc = which("cc") ?? which("gcc");
   if (!cc) {
@@ -63,13 +98,14 @@ function buildNative(name, sources) {
   }
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const staticBuild = spawnSync(cc, [...LAUNCHER_CFLAGS, ...STATIC_LINK, "-o", out, paths[0]], { encoding: "utf8" });
-  if (staticBuild.status === 0) {
-    say(`built ${path.relative(root, out)} with ${cc} (static)`);
-    return out;
+  let linked = "static";
+  if (staticBuild.status !== 0) {
+    say(`cannot link ${path.relative(root, out)} statically (${(staticBuild.stderr || staticBuild.error?.message || "").trim().split("\n").at(-1)}); linking it dynamically`);
+    execFileSync(cc, [...LAUNCHER_CFLAGS, "-o", out, paths[0]], { stdio: "inherit" });
+    linked = "dynamic";
   }
-  say(`cannot link ${path.relative(root, out)} statically (${(staticBuild.stderr || staticBuild.error?.message || "").trim().split("\n").at(-1)}); linking it dynamically`);
-  execFileSync(cc, [...LAUNCHER_CFLAGS, "-o", out, paths[0]], { stdio: "inherit" });
-  say(`built ${path.relative(root, out)} with ${cc}`);
+  fs.writeFileSync(stampFile, `${JSON.stringify(buildStamp(cc, linked))}\n`);
+  say(`built ${path.relative(root, out)} with ${cc}${linked === "static" ? " (static)" : ""}`);
   return out;
 }
 

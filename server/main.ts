@@ -84,7 +84,9 @@ async function main(): Promise<void> {
     await lab.close();
     // Every sandbox is gone: the sandboxes prepared ahead are removed, and the terminal spawner
     // has nothing left to start or reap (bounded: it exits with this process anyway).
-    await Promise.race([host?.close(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    // (The timer is not unref'd: an idle spawner holds no reference on the event loop, and
+    // the process must stay until the store below is closed.)
+    await Promise.race([host?.close(), new Promise((r) => setTimeout(r, 5_000))]);
     // After the sockets: the steps their last checks ticked are still in the write queue.
     await store.close().catch((err: unknown) => log.error({ err: (err as Error).message }, "store did not close cleanly"));
     process.exit(0);

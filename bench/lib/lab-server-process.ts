@@ -58,8 +58,11 @@ export interface LabServerProcess extends ServerProcess {
   readonly parentDirs: string[];
   healthz(): Promise<Healthz>;
   /** Session cgroups under the parent now (the most over the hierarchies), not counting those
-   *  the server prepared ahead of a start. */
+   *  the server prepared ahead of a start (by their CPU usage: nothing ever ran in them). */
   sessionCgroupCount(): number;
+  /** Every session cgroup under the parent now, those prepared ahead too: for a count of what
+   *  is left, less the number the server says it keeps ready (/healthz). */
+  allSessionCgroupCount(): number;
   /** Processes in the session cgroups or started from the run directory, now. */
   sandboxPids(): number[];
   /** The server's error lines so far (level error and above), as "message: err", oldest first. */
@@ -70,6 +73,7 @@ export interface LabServerProcess extends ServerProcess {
 const Healthz = z.object({
   ready: z.boolean(),
   sessions: z.object({ live: z.number(), attached: z.number(), detached: z.number(), capacity: z.number() }),
+  starts: z.object({ ready: z.number() }).nullable().optional(),
 });
 export type Healthz = z.infer<typeof Healthz>;
 
@@ -163,7 +167,7 @@ function childDirs(dir: string): string[] {
   }
 }
 
-/** Processes whose cgroup (in any hierarchy) is below the parent, or whose command line
+/** Processes whose cgroup (in any hierarchy) is the parent or below it, or whose command line
  *  names the run directory (the launcher, outside its sandbox's cgroup until it moves it). */
 export function processesOf(cgroupParent: string, runDir: string): number[] {
   const found: number[] = [];
@@ -173,8 +177,7 @@ export function processesOf(cgroupParent: string, runDir: string): number[] {
       const cgroups = fs.readFileSync(`/proc/${entry}/cgroup`, "utf8");
       const inParent = cgroups.split("\n").some((line) => {
         const where = line.slice(line.indexOf(":", line.indexOf(":") + 1) + 1);
-        // Below the parent, not in it: the parent's own cpu cgroup holds the server's spawner.
-        return where.startsWith(`${cgroupParent}/`);
+        return where === cgroupParent || where.startsWith(`${cgroupParent}/`);
       });
       if (inParent || fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(runDir)) found.push(Number(entry));
     } catch {
@@ -320,6 +323,7 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
     const prepared = preparedAhead(parentDirs);
     return Math.max(0, ...parentDirs.map((dir) => childDirs(dir).filter((d) => !prepared.has(path.basename(d))).length));
   };
+  const allSessionCgroupCount = () => Math.max(0, ...parentDirs.map((dir) => childDirs(dir).length));
   const sandboxPids = () => processesOf(cgroupParent, runDir);
 
   let stopping: Promise<Leftovers> | null = null;
@@ -362,6 +366,7 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
     parentDirs,
     healthz,
     sessionCgroupCount,
+    allSessionCgroupCount,
     sandboxPids,
     errorLines,
     stop: () => (stopping ??= stop()),

@@ -15,9 +15,11 @@ import { Spawner } from "./spawner";
 import { StartGate, StartGateFull, defaultStartConcurrency } from "./start-gate";
 import { UidSlots } from "./uid-slots";
 
-/** Starts that may wait for a turn (StartGate): more than a class, fewer than would wait past
- *  the ten seconds a start is given. */
+/** Starts that may wait for a turn (StartGate): a few classes joining at once. The last of them
+ *  waits a minute or so on a small host; more are refused at once rather than left waiting. */
 const MAX_WAITING_STARTS = 256;
+/** How long close() waits for the launchers to be gone from the helpers' cgroup. */
+const HELPER_CGROUP_REMOVE_MS = 2_000;
 /** After a failed preparation ahead of time, starts make their own for this long. */
 const READY_RETRY_MS = 10_000;
 
@@ -73,6 +75,9 @@ export class SandboxHost {
   /** The preparation under way ahead of time, if any (one at a time). */
   private preparing: Promise<void> | null = null;
   private preparedRetryAt = 0;
+  /** While cleanupLeftovers() runs: nothing is prepared ahead meanwhile (it would be taken for
+   *  a leftover before its owner file is written). */
+  private cleaning = false;
   private closed = false;
   /** The terminal spawner, or null where terminals come from node-pty. Started here, at
    *  construction, while the server is still small: the one fork of it. */
@@ -95,14 +100,17 @@ export class SandboxHost {
   }
 
   /** A new sandbox, once a start is free (StartGate); the caller owns it and destroys it (it
-   *  also tears itself down when its command exits). Throws SandboxStartFailure. */
-  async start(spec: SandboxSpec): Promise<Sandbox> {
+   *  also tears itself down when its command exits). Throws SandboxStartFailure, or
+   *  StartAbandoned when `signal` was aborted while the start waited for its turn. */
+  async start(spec: SandboxSpec, signal?: AbortSignal): Promise<Sandbox> {
     if (this.closed) throw new SandboxStartFailure({ kind: "failed", message: "the sandbox host is closed" });
     try {
       return await this.gate.run(async () => {
+        // Closed while this start waited for its turn: the spawner is gone too.
+        if (this.closed) throw new SandboxStartFailure({ kind: "failed", message: "the sandbox host is closed" });
         const prepared = this.takePrepared(spec.limits) ?? (await prepareSandbox(this.settings, this.driver, this.slots, spec.limits));
         return Sandbox.start(this.settings, this.driver, this.slots, spec, prepared);
-      });
+      }, signal);
     } catch (err) {
       if (err instanceof StartGateFull) {
         log.warn({ waiting: this.gate.waiting, concurrency: this.gate.concurrency }, "a sandbox start was refused: the line of starts is full");
@@ -127,12 +135,12 @@ export class SandboxHost {
    */
   private prepareAhead(): void {
     const want = this.options.ready;
-    if (!want || this.closed || this.preparing || this.prepared.length >= want.count) return;
+    if (!want || this.closed || this.cleaning || this.preparing || this.prepared.length >= want.count) return;
     if (this.gate.active > 0 || this.gate.waiting > 0 || Date.now() < this.preparedRetryAt) return;
     this.preparing = prepareSandbox(this.settings, this.driver, this.slots, { ...want.limits }).then(
       (prepared) => {
         this.preparing = null;
-        if (this.closed) discardPrepared(this.driver, this.slots, prepared);
+        if (this.closed) this.discard(prepared);
         else this.prepared.push(prepared);
         this.prepareAhead();
       },
@@ -154,18 +162,30 @@ export class SandboxHost {
   async close(): Promise<void> {
     this.closed = true;
     await this.preparing;
-    for (const prepared of this.prepared.splice(0)) discardPrepared(this.driver, this.slots, prepared);
+    for (const prepared of this.prepared.splice(0)) this.discard(prepared);
     if (!this.spawner) return;
     this.spawner.close();
     await this.spawner.helperExited();
+    // Its launchers die with it (their parent-death signal), a moment later.
+    const by = Date.now() + HELPER_CGROUP_REMOVE_MS;
+    while (!this.driver.removeHelperCgroup() && Date.now() < by) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** A prepared sandbox no start will take. A cgroup that cannot be removed keeps its uid range
+   *  claimed, so that no other sandbox is given the ids it was delegated to. */
+  private discard(prepared: PreparedSandbox): void {
+    try {
+      if (!discardPrepared(this.driver, this.slots, prepared)) log.error({ sessionId: prepared.sessionId }, "a sandbox prepared ahead could not be removed");
+    } catch (err) {
+      log.error({ sessionId: prepared.sessionId, err: (err as Error).message }, "a sandbox prepared ahead could not be removed");
+    }
   }
 
   /**
-   * The spawner (and so every launcher it forks, until the launcher moves its sandbox into the
-   * session's cgroup) is scheduled with the sessions rather than beside the server. Each child
-   * it forks calls setsid() for its terminal, and a process in the root CPU cgroup that does so
-   * gets an autogroup of its own: fifty launchers starting together were then fifty entities
-   * each weighing as much as the whole server, which stalled every open terminal.
+   * The spawner, and so every launcher it forks, is scheduled in a CPU cgroup of its own. Each
+   * child it forks calls setsid() for its terminal, and a process in the root CPU cgroup that
+   * does so gets an autogroup of its own: fifty launchers starting together were then fifty
+   * entities each weighing as much as the whole server, which stalled every open terminal.
    */
   private adoptSpawner(pid: number): void {
     try {
@@ -183,9 +203,21 @@ export class SandboxHost {
    * before the server accepts connections.
    */
   async cleanupLeftovers(): Promise<number> {
-    const sessionsDir = this.settings.sessionsDir;
     // This host's own prepared sandboxes have this process as their owner too: not leftovers.
-    await this.preparing;
+    // None is begun while this runs, and the one under way is finished first.
+    this.cleaning = true;
+    try {
+      return await this.removeLeftovers();
+    } finally {
+      this.cleaning = false;
+      // Prepared ahead from now on.
+      this.prepareAhead();
+    }
+  }
+
+  private async removeLeftovers(): Promise<number> {
+    const sessionsDir = this.settings.sessionsDir;
+    while (this.preparing) await this.preparing;
     const mine = new Set(this.prepared.map((p) => p.sessionId));
     const orphaned = new Set<string>();
     for (const id of fs.readdirSync(sessionsDir)) {
@@ -211,8 +243,6 @@ export class SandboxHost {
     }
     this.slots.releaseOrphans();
     if (orphaned.size) log.warn({ sessions: [...orphaned] }, "removed sandboxes left by a previous run");
-    // Prepared ahead from now on (not before: the clean-up would have been racing them).
-    this.prepareAhead();
     return orphaned.size;
   }
 }

@@ -387,7 +387,10 @@ describe.skipIf(unavailable !== null)(`sandboxes through the spawner${unavailabl
     host = new SandboxHost(found.driver, { ...testHostOptions(RUN_DIR), spawnerPath: HELPER });
   });
   afterAll(async () => {
+    // It removes the helpers' cgroup too, once the spawner and its launchers are gone.
     await host?.close();
+    const cpuParent = "driver" in found && found.driver.version === 1 ? Object.entries(found.driver.parents).find(([name]) => name.split(",").includes("cpu"))?.[1] : undefined;
+    if (cpuParent) expect(fs.existsSync(`${cpuParent}-helpers`)).toBe(false);
     if ("driver" in found) for (const parent of Object.values(found.driver.parents)) if (fs.existsSync(parent)) fs.rmdirSync(parent);
     fs.rmSync(RUN_DIR, { recursive: true, force: true });
   });
@@ -406,27 +409,29 @@ describe.skipIf(unavailable !== null)(`sandboxes through the spawner${unavailabl
     };
   }
 
-  it("puts the spawner, and the launchers it forks, in the sessions' cpu parent; each sandbox in its own cgroup", async () => {
-    if (!("driver" in found) || found.driver.version !== 1) return; // v2 leaves it be (CgroupV2Driver.adoptHelper)
-    const cpuCgroupOf = (pid: number) =>
-      fs
-        .readFileSync(`/proc/${pid}/cgroup`, "utf8")
-        .split("\n")
-        .find((line) => line.split(":")[1]?.split(",").includes("cpu"))
-        ?.split(":")[2];
-    const spawnerPid = host.spawner?.helperPid ?? 0;
-    expect(spawnerPid).toBeGreaterThan(0);
-    expect(cpuCgroupOf(spawnerPid)).toBe(CGROUP_PARENT);
-    const sandbox = await host.start({ limits: DEFAULT_LIMITS, cols: 80, rows: 24, command: ["/bin/sleep", "30"] });
-    try {
-      const launcher = Number(fs.readFileSync(`/proc/${sandbox.hostPid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
-      expect(fs.readFileSync(`/proc/${launcher}/comm`, "utf8").trim()).toBe("nslab-launcher");
-      expect(cpuCgroupOf(launcher)).toBe(CGROUP_PARENT);
-      expect(cpuCgroupOf(sandbox.hostPid)).toBe(`${CGROUP_PARENT}/${sandbox.sessionId}`);
-    } finally {
-      await sandbox.destroy();
-    }
-  });
+  it.skipIf("driver" in found && found.driver.version !== 1)(
+    "puts the spawner and the launchers it forks in one cpu cgroup beside the sessions' (v1; v2 leaves them in the server's)",
+    async () => {
+      const cpuCgroupOf = (pid: number) =>
+        fs
+          .readFileSync(`/proc/${pid}/cgroup`, "utf8")
+          .split("\n")
+          .find((line) => line.split(":")[1]?.split(",").includes("cpu"))
+          ?.split(":")[2];
+      const spawnerPid = host.spawner?.helperPid ?? 0;
+      expect(spawnerPid).toBeGreaterThan(0);
+      expect(cpuCgroupOf(spawnerPid)).toBe(`${CGROUP_PARENT}-helpers`);
+      const sandbox = await host.start({ limits: DEFAULT_LIMITS, cols: 80, rows: 24, command: ["/bin/sleep", "30"] });
+      try {
+        const launcher = Number(fs.readFileSync(`/proc/${sandbox.hostPid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
+        expect(fs.readFileSync(`/proc/${launcher}/comm`, "utf8").trim()).toBe("nslab-launcher");
+        expect(cpuCgroupOf(launcher)).toBe(`${CGROUP_PARENT}-helpers`);
+        expect(cpuCgroupOf(sandbox.hostPid)).toBe(`${CGROUP_PARENT}/${sandbox.sessionId}`);
+      } finally {
+        await sandbox.destroy();
+      }
+    },
+  );
 
   it("starts a learner's shell in a terminal of the page's size and reports its exit", async () => {
     const sandbox = await host.start({ limits: DEFAULT_LIMITS, cols: 100, rows: 30, command: ["/bin/bash", "--noprofile", "--norc"] });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { StartGate, StartGateFull, defaultStartConcurrency } from "./start-gate";
+import { StartAbandoned, StartGate, StartGateFull, defaultStartConcurrency } from "./start-gate";
 
 /** A start the test finishes by hand. */
 function deferred(): { promise: Promise<string>; resolve(v: string): void; reject(e: Error): void } {
@@ -67,6 +67,41 @@ describe("StartGate", () => {
     expect(await running).toBe("first");
     expect(await queued).toBe("queued");
     expect(await gate.run(async () => "later")).toBe("later");
+  });
+
+  it("takes a start whose page left out of the line, and never runs it", async () => {
+    const gate = new StartGate(1, 1);
+    const first = deferred();
+    const running = gate.run(() => first.promise);
+    const left = new AbortController();
+    let ran = false;
+    const abandoned = gate.run(async () => {
+      ran = true;
+      return "should not run";
+    }, left.signal);
+    expect(gate.waiting).toBe(1);
+    left.abort();
+    await expect(abandoned).rejects.toBeInstanceOf(StartAbandoned);
+    // Its place is free again: the line takes another, and the turn goes to that one.
+    expect(gate.waiting).toBe(0);
+    const next = gate.run(async () => "next");
+    first.resolve("first");
+    expect(await running).toBe("first");
+    expect(await next).toBe("next");
+    expect(ran).toBe(false);
+    // Given up before it asked: refused at once.
+    await expect(gate.run(async () => "late", left.signal)).rejects.toBeInstanceOf(StartAbandoned);
+    expect(gate.active).toBe(0);
+  });
+
+  it("runs a start that already has its turn to its end when its page leaves", async () => {
+    const gate = new StartGate(1, 1);
+    const left = new AbortController();
+    const start = deferred();
+    const running = gate.run(() => start.promise, left.signal);
+    left.abort();
+    start.resolve("made");
+    expect(await running).toBe("made");
   });
 
   it("rejects settings that would never start anything", () => {

@@ -15,9 +15,12 @@ export function defaultStartConcurrency(cpus = os.availableParallelism()): numbe
 
 export class StartGateFull extends Error {}
 
+/** The start was given up while it waited (its page went away): it never took a turn. */
+export class StartAbandoned extends Error {}
+
 export class StartGate {
   private running = 0;
-  private readonly line: Array<() => void> = [];
+  private readonly line: Array<{ go(): void }> = [];
 
   /**
    * @param concurrency starts allowed at once (≥ 1)
@@ -41,13 +44,32 @@ export class StartGate {
     return this.running;
   }
 
-  /** Run `start` when a turn is free; its turn ends when it settles, whichever way. */
-  async run<T>(start: () => Promise<T>): Promise<T> {
+  /**
+   * Run `start` when a turn is free; its turn ends when it settles, whichever way. Aborting
+   * `signal` while it waits takes it out of the line (StartAbandoned), so a page that left
+   * holds no place; once started, a start runs to its end.
+   */
+  async run<T>(start: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) throw new StartAbandoned("the start was given up before its turn");
     if (this.running >= this.concurrency) {
       if (this.line.length >= this.maxWaiting) {
         throw new StartGateFull(`${this.line.length} sandboxes are already waiting to start; try again in a moment`);
       }
-      await new Promise<void>((resolve) => this.line.push(resolve));
+      await new Promise<void>((resolve, reject) => {
+        const place = {
+          go: () => {
+            signal?.removeEventListener("abort", leave);
+            resolve();
+          },
+        };
+        const leave = () => {
+          const at = this.line.indexOf(place);
+          if (at >= 0) this.line.splice(at, 1);
+          reject(new StartAbandoned("the start was given up while it waited for its turn"));
+        };
+        signal?.addEventListener("abort", leave, { once: true });
+        this.line.push(place);
+      });
     } else {
       this.running++;
     }
@@ -56,7 +78,7 @@ export class StartGate {
       return await start();
     } finally {
       const next = this.line.shift();
-      if (next) next();
+      if (next) next.go();
       else this.running--;
     }
   }

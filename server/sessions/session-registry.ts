@@ -88,7 +88,7 @@ export class SessionRegistry {
    * A new sandbox for `learnerId`. Throws SandboxStartFailure: kind "full" when the lab has no
    * room, "failed" when the sandbox could not be made. The caller attaches its page next.
    */
-  async start(request: { learnerId: string; lesson?: string; size: TerminalSize; resumable?: boolean }): Promise<LabSession> {
+  async start(request: { learnerId: string; lesson?: string; size: TerminalSize; resumable?: boolean; signal?: AbortSignal }): Promise<LabSession> {
     if (this.closing) throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
     // The learner's oldest waiting sandboxes make room first (and are gone before the count).
     await this.endSurplusDetached(request.learnerId);
@@ -105,7 +105,7 @@ export class SessionRegistry {
           log.error({ lesson: request.lesson, err: (err as Error).message }, "lesson steps could not be loaded");
         }
       }
-      const sandbox = await this.options.host.start({ limits: { ...DEFAULT_LIMITS }, cols: request.size.cols, rows: request.size.rows });
+      const sandbox = await this.options.host.start({ limits: { ...DEFAULT_LIMITS }, cols: request.size.cols, rows: request.size.rows }, request.signal);
       if (this.closing) {
         // Shutdown began while this one was starting: it must not outlive the server.
         await sandbox.destroy();

@@ -17,6 +17,7 @@ import {
 } from "../../common/protocol";
 import { log } from "../log";
 import { SandboxStartFailure } from "../sandbox/sandbox";
+import { StartAbandoned } from "../sandbox/start-gate";
 import type { Attachment, LabSession } from "../sessions/lab-session";
 import type { SessionRegistry } from "../sessions/session-registry";
 import { TokenBucket } from "../sessions/token-bucket";
@@ -54,6 +55,8 @@ type Phase = "waiting" | "attaching" | "attached" | "closed";
 
 export class LabConnection implements Attachment {
   private phase: Phase = "waiting";
+  /** Aborted when the page goes: a start still waiting for its turn gives its place up. */
+  private readonly gone = new AbortController();
   private session: LabSession | null = null;
   private role: AttachRole = "owner";
   private badFrames = 0;
@@ -278,8 +281,10 @@ export class LabConnection implements Attachment {
     this.phase = "attaching";
     let session: LabSession;
     try {
-      session = await registry.start({ learnerId: this.learnerId, lesson, size, resumable: this.hasCookie });
+      session = await registry.start({ learnerId: this.learnerId, lesson, size, resumable: this.hasCookie, signal: this.gone.signal });
     } catch (err) {
+      // The page left while its start waited for a turn: nothing was made, nobody to tell.
+      if (err instanceof StartAbandoned) return;
       if (err instanceof SandboxStartFailure && err.failure.kind === "full") {
         this.fail("lab_full", "The lab is full right now. Try again in a minute.", CloseCode.LabFull);
       } else {
@@ -427,6 +432,7 @@ export class LabConnection implements Attachment {
   private leave(): void {
     const session = this.session;
     this.phase = "closed";
+    this.gone.abort();
     this.session = null;
     this.cleanUp();
     if (session) {

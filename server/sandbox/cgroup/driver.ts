@@ -53,11 +53,13 @@ export interface CgroupDriver {
   /** Where a session's cgroup is (or would be), e.g. for clean-up of leftovers. */
   open(sessionId: string): SessionCgroup;
   /**
-   * Put a helper process of the server (the terminal spawner, and with it the launchers it
-   * forks until they move their sandbox) where the CPU scheduler weighs it with the sessions
-   * rather than beside the server. Throws if the kernel refuses; a no-op where not needed.
+   * Put a helper process of the server (the terminal spawner, and with it every launcher it
+   * forks, for the launcher's whole life) in a CPU cgroup of its own, so that the scheduler
+   * weighs all of them together as one. Throws if the kernel refuses; a no-op where not needed.
    */
   adoptHelper(pid: number): void;
+  /** Remove the helpers' cgroup once no helper is left in it (true), or say it is still busy. */
+  removeHelperCgroup(): boolean;
 }
 
 /** Child cgroups a learner may hold in any hierarchy. Lessons need a handful; each one costs

@@ -135,11 +135,27 @@ export class CgroupV1Driver implements CgroupDriver {
     return removeSessionCgroup(v1Cgroup(cg));
   }
 
-  /** Into the sessions' parent in the cpu hierarchy alone (v1 lets a cgroup with children hold
-   *  processes too): memory and pids stay charged to the server, as they were. The parent is
-   *  not a session's, so nothing counts it as a sandbox's, and it empties when the helper exits. */
+  /** Into `<parent>-helpers` in the cpu hierarchy alone, beside the sessions' parent: one
+   *  entity there for every launcher, weighed against the server and against all the sessions
+   *  together, not against each session (tasks in the parent itself would compete with each
+   *  session's cgroup, and a room of busy loops would starve the starts). Memory and pids stay
+   *  charged to the server, as they were. */
   adoptHelper(pid: number): void {
-    writeCgroupFile(this.parentCgroup.cpu, "cgroup.procs", String(pid));
+    fs.mkdirSync(this.helperCgroup, { recursive: true });
+    writeCgroupFile(this.helperCgroup, "cgroup.procs", String(pid));
+  }
+
+  removeHelperCgroup(): boolean {
+    try {
+      fs.rmdirSync(this.helperCgroup);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "ENOENT";
+    }
+  }
+
+  private get helperCgroup(): string {
+    return `${this.parentCgroup.cpu}-helpers`;
   }
 
   listSessions(): string[] {

@@ -132,10 +132,14 @@ export class CgroupV2Driver implements CgroupDriver {
     return listSessionDirs(this.parent, SESSION_ID_PATTERN);
   }
 
-  /** Left where it is. prepare() enables the cpu controller from the root down, so the
-   *  server's own cgroup is a scheduling group and no child of it gets an autogroup of its
-   *  own; the parent, handing controllers to the sessions, may hold no process itself. */
+  /** Left where it is. prepare() enables the cpu controller from the root down, so a server in
+   *  a cgroup of its own (a systemd service) is a scheduling group and no child of it gets an
+   *  autogroup; one in the root cgroup is not (its launchers' autogroups are the v1 case's). */
   adoptHelper(): void {}
+
+  removeHelperCgroup(): boolean {
+    return true;
+  }
 }
 
 function v2Cgroup(cg: SessionCgroup): V2SessionCgroup {

@@ -149,7 +149,7 @@ const ETC_FILES = {
     "PS1='\\[\\e[1;32m\\]\\u@\\h\\[\\e[0m\\]:\\[\\e[1;34m\\]\\w\\[\\e[0m\\]# '\n" +
     "alias ls='ls --color=auto'\n" +
     // Printed with builtins alone: every shell starts without forking a `cat` for it.
-    "if [ -r /etc/motd ] && [ -z \"$NSLAB_QUIET\" ]; then mapfile -t motd </etc/motd; printf '%s\\n' \"${motd[@]}\"; unset motd; fi\n",
+    "if [ -s /etc/motd ] && [ -z \"$NSLAB_QUIET\" ]; then mapfile -t motd </etc/motd; printf '%s\\n' \"${motd[@]}\"; unset motd; fi\n",
   "root/.profile": "[ -n \"$BASH\" ] && [ -r ~/.bashrc ] && . ~/.bashrc\n",
 };
 

@@ -19,8 +19,12 @@ const level = process.env.LOG_LEVEL ?? (process.env.VITEST ? "silent" : "info");
 const fd = process.env.NSLAB_LOG_TO_STDERR ? 2 : 1;
 const threshold = level === "silent" ? Infinity : Object.hasOwn(LEVELS, level) ? LEVELS[level as Level] : null;
 
+const requirePino = createRequire(import.meta.url);
+// Found now, loaded later: a missing pino stops the process here, not at its first line.
+requirePino.resolve("pino");
+
 function createPino(): pino.Logger {
-  const load = createRequire(import.meta.url)("pino") as typeof pino;
+  const load = requirePino("pino") as typeof pino;
   return load(
     {
       level,

@@ -137,8 +137,10 @@ export function compileServer(outdir = SERVER_DIST) {
   const worker = path.join(outdir, path.basename(MIRROR_WORKER));
   const inputs = path.join(outdir, INPUTS_FILE);
   writeWhole(worker, fs.readFileSync(path.join(root, MIRROR_WORKER)), startedMs);
-  // Sources of our own, not every file of every package read.
-  const ownInputs = Object.keys(result.metafile.inputs).filter((input) => !input.startsWith("node_modules/"));
+  // Sources of our own, not every file of every package read. A package's path may lie outside
+  // the project (../…/node_modules/zod/… where node_modules is a link to another checkout's),
+  // so it is told by its node_modules segment, not by where it starts.
+  const ownInputs = Object.keys(result.metafile.inputs).filter((input) => !input.split("/").includes("node_modules"));
   // package.json (which names the packages left as imports) and the lock (the versions, zod's
   // bundled among them) are inputs too.
   writeWhole(inputs, `${JSON.stringify({ inputs: [...ownInputs, MIRROR_WORKER, "package.json", "package-lock.json"] }, null, 1)}\n`, startedMs);

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import os from "node:os";
 
-import { hostCgroupLayout } from "../sandbox/cgroup";
+import { type CgroupLayout, hostCgroupLayout } from "../sandbox/cgroup";
 
 export interface FeatureCheck {
   name: string;
@@ -35,7 +35,9 @@ function kernelAtLeast(release: string, major: number, minor: number): boolean {
   return maj > major || (maj === major && min >= minor);
 }
 
-export function checkHostFeatures(paths: { launcher: string; rootfs: string }): HostFeatures {
+/** `layout`: the host's cgroup layout, when the caller has read it already (it goes on to make
+ *  its cgroup driver from the same reading). */
+export function checkHostFeatures(paths: { launcher: string; rootfs: string }, layout: CgroupLayout = hostCgroupLayout()): HostFeatures {
   const kernel = os.release();
   const checks: FeatureCheck[] = [];
   const isRoot = process.getuid?.() === 0;
@@ -74,7 +76,6 @@ export function checkHostFeatures(paths: { launcher: string; rootfs: string }): 
     detail: `kernel ${kernel}`,
     fix: "use Linux 5.19 or newer (OverlayFS over idmapped layers)",
   });
-  const layout = hostCgroupLayout();
   checks.push({
     name: "cgroups",
     ok: layout.version !== null,

@@ -3,11 +3,10 @@
 // (pidfd_open(2), pidfd_send_signal(2)).
 import fs from "node:fs";
 
-import koffi from "koffi";
+import { errno as lastErrno, libcFunction } from "./libc";
 
-const libc = koffi.load("libc.so.6");
-const pidfdOpen = libc.func("int pidfd_open(int pid, unsigned int flags)");
-const pidfdSendSignal = libc.func("int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)");
+const pidfdOpen = libcFunction("int pidfd_open(int pid, unsigned int flags)");
+const pidfdSendSignal = libcFunction("int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)");
 
 const ESRCH = 3;
 
@@ -18,7 +17,7 @@ export const SIGTERM = 15;
 export function openPidfd(pid: number): number | null {
   const fd = pidfdOpen(pid, 0) as number;
   if (fd >= 0) return fd;
-  const errno = koffi.errno();
+  const errno = lastErrno();
   if (errno === ESRCH) return null;
   throw new Error(`pidfd_open ${pid}: errno ${errno}`);
 }
@@ -26,7 +25,7 @@ export function openPidfd(pid: number): number | null {
 /** Send `signal` through the pidfd. False when the process has exited meanwhile. */
 export function signalPidfd(fd: number, signal: number): boolean {
   if ((pidfdSendSignal(fd, signal, null, 0) as number) === 0) return true;
-  const errno = koffi.errno();
+  const errno = lastErrno();
   if (errno === ESRCH) return false;
   throw new Error(`pidfd_send_signal: errno ${errno}`);
 }
@@ -42,18 +41,25 @@ export function closePidfd(fd: number): void {
  * the same process.
  */
 export function signalIfInCgroup(pid: number, signal: number, cgroupMarker: string): boolean {
+  // No process with this pid, or one outside the cgroup, right now: false, as the check after
+  // pinning would have answered a moment later, without a pidfd (nor koffi loaded for one). Only
+  // the pinned check can let a signal go out; what enters the cgroup afterwards is found by the
+  // caller's next reading of its members (teardown reads them until none is left).
+  if (!inCgroup(pid, cgroupMarker)) return false;
   const fd = openPidfd(pid);
   if (fd === null) return false;
   try {
-    let membership = "";
-    try {
-      membership = fs.readFileSync(`/proc/${pid}/cgroup`, "utf8");
-    } catch {
-      return false;
-    }
-    if (!membership.includes(cgroupMarker)) return false;
+    if (!inCgroup(pid, cgroupMarker)) return false;
     return signalPidfd(fd, signal);
   } finally {
     closePidfd(fd);
+  }
+}
+
+function inCgroup(pid: number, cgroupMarker: string): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(cgroupMarker);
+  } catch {
+    return false;
   }
 }

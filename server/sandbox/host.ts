@@ -10,7 +10,16 @@ import { isProcessAlive } from "../kernel/proc";
 import type { CgroupDriver } from "./cgroup";
 import type { Config } from "../config";
 import { DEFAULT_LIMITS, type Limits } from "./limits";
-import { type PreparedSandbox, Sandbox, type SandboxHostSettings, type SandboxSpec, SandboxStartFailure, discardPrepared, prepareSandbox } from "./sandbox";
+import {
+  type PreparedSandbox,
+  Sandbox,
+  type SandboxHostSettings,
+  type SandboxSpec,
+  SandboxStartFailure,
+  discardPrepared,
+  prepareSandbox,
+  removeSessionDir,
+} from "./sandbox";
 import { Spawner } from "./spawner";
 import { StartGate, StartGateFull, defaultStartConcurrency } from "./start-gate";
 import { UidSlots } from "./uid-slots";
@@ -239,7 +248,7 @@ export class SandboxHost {
         await new Promise((r) => setTimeout(r, 5));
       }
       while (!this.driver.remove(cg) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      fs.rmSync(path.join(sessionsDir, id), { recursive: true, force: true });
+      removeSessionDir(path.join(sessionsDir, id));
     }
     this.slots.releaseOrphans();
     if (orphaned.size) log.warn({ sessions: [...orphaned] }, "removed sandboxes left by a previous run");

@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import { createRequire } from "node:module";
+import type net from "node:net";
 import path from "node:path";
 
 import type * as NodePty from "node-pty";
@@ -15,8 +16,9 @@ import { type CgroupDriver, type CreatedCgroup, type LimitWrite, type SessionCgr
 import type { CgroupV2Driver } from "./cgroup/v2";
 import { ChildCgroupWatch } from "./cgroup/child-cgroup-watch";
 import { launcherArgv, sandboxEnv } from "./launcher-args";
-import { LaunchReport } from "./launch-report";
+import { LaunchReport, LaunchReportPipe } from "./launch-report";
 import type { Limits } from "./limits";
+import { type SetupFs, threadPoolSetup } from "./setup-fs";
 import { MAX_CHILD_CGROUPS } from "./cgroup/driver";
 import { PtyInput } from "./pty-input";
 import type { Spawner, SpawnResult } from "./spawner";
@@ -49,6 +51,9 @@ export interface SandboxHostSettings {
   /** Where terminals come from without forking this process (spawner.ts); absent or unusable:
    *  node-pty, which forks it for each one. */
   spawner?: Spawner | null;
+  /** How a sandbox's set-up makes its file calls (setup-fs.ts): on the thread pool (default),
+   *  or at once in a process with nothing else to serve. */
+  setupFs?: SetupFs;
 }
 
 export interface SandboxSpec {
@@ -97,6 +102,23 @@ function mountDirOf(sessionDir: string): string {
   return path.join(sessionDir, "mnt");
 }
 
+/**
+ * Remove a session directory and everything in it. As prepareSandbox made it, that is three
+ * calls: the owner file, mnt/ (empty as the host sees it: the launcher's mounts on it are in
+ * its own mount namespace) and the directory. Any other state (something added, something
+ * missing, the whole directory gone) takes Node's recursive removal, which removes whatever is
+ * there and is content with nothing; its first use in a process costs some 3 ms to load.
+ */
+export function removeSessionDir(sessionDir: string): void {
+  try {
+    fs.unlinkSync(path.join(sessionDir, "owner"));
+    fs.rmdirSync(mountDirOf(sessionDir));
+    fs.rmdirSync(sessionDir);
+  } catch {
+    fs.rmSync(sessionDir, { recursive: true, force: true });
+  }
+}
+
 function signalNumber(signal: NodeJS.Signals): number {
   const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
   return numbers[signal] ?? 0;
@@ -123,21 +145,23 @@ export async function prepareSandbox(settings: SandboxHostSettings, driver: Cgro
   const slot = slots.claim(sessionId);
   if (!slot) throw new SandboxStartFailure({ kind: "full", message: "no free uid range for another sandbox" });
   const sessionDir = path.join(settings.sessionsDir, sessionId);
-  // The session directory and the cgroup are made side by side and off the event loop: other
-  // sessions' keystrokes are served meanwhile. Both settle before anything is cleaned up.
+  const io = settings.setupFs ?? threadPoolSetup;
+  // The session directory and the cgroup are made side by side and, in the server, off the
+  // event loop: other sessions' keystrokes are served meanwhile. Both settle before anything
+  // is cleaned up.
   const [dirMade, cgroupMade] = await Promise.allSettled([
     (async () => {
-      await fs.promises.mkdir(mountDirOf(sessionDir), { recursive: true, mode: 0o711 });
-      await fs.promises.writeFile(path.join(sessionDir, "owner"), `${process.pid}\n`);
+      await io.mkdir(mountDirOf(sessionDir), { recursive: true, mode: 0o711 });
+      await io.writeFile(path.join(sessionDir, "owner"), `${process.pid}\n`);
     })(),
-    driver.create(sessionId, limits, slot.uidBase),
+    driver.create(sessionId, limits, slot.uidBase, io),
   ]);
   // The session directory's failure first: it is what a sequential set-up would have hit.
   const failure = [dirMade, cgroupMade].find((made): made is PromiseRejectedResult => made.status === "rejected");
   if (failure || cgroupMade.status === "rejected") {
     // create() may have made some directories before it failed.
     driver.remove(driver.open(sessionId));
-    await fs.promises.rm(sessionDir, { recursive: true, force: true });
+    await io.rm(sessionDir, { recursive: true, force: true });
     slots.release(slot);
     throw new SandboxStartFailure({ kind: "failed", message: `cannot prepare the sandbox: ${(failure?.reason as Error).message}` });
   }
@@ -147,7 +171,7 @@ export async function prepareSandbox(settings: SandboxHostSettings, driver: Cgro
 /** Undo prepareSandbox for one that no sandbox was started in. True when nothing is left. */
 export function discardPrepared(driver: CgroupDriver, slots: UidSlots, prepared: PreparedSandbox): boolean {
   const removed = driver.remove(prepared.created.cgroup);
-  fs.rmSync(prepared.sessionDir, { recursive: true, force: true });
+  removeSessionDir(prepared.sessionDir);
   slots.release(prepared.slot);
   return removed;
 }
@@ -208,8 +232,6 @@ export class Sandbox {
     if (spec.hostname) (sandbox as { hostname: string }).hostname = spec.hostname;
     try {
       await sandbox.launch(spec);
-      // Not for a sandbox already exiting: its teardown may have run, and would not clear them.
-      if (!sandbox.exitInfo && !sandbox.destroying) sandbox.watchChildCgroups();
     } catch (err) {
       await sandbox.destroy();
       throw err;
@@ -223,12 +245,14 @@ export class Sandbox {
   }
 
   private async launch(spec: SandboxSpec): Promise<void> {
-    const report = new LaunchReport();
-    this.report = report;
     const pipes = spec.stdio === "pipes";
     // A terminal from the host's spawner when it has a working one: no fork of this (big)
     // process on its only thread. Otherwise node-pty's, which forks it.
     const spawner = !pipes && this.settings.spawner?.ready ? this.settings.spawner : null;
+    // child_process makes the report's socket itself, as the launcher's descriptor 3; node-pty
+    // and the spawner are handed the write end of a pipe made here.
+    const pipe = pipes ? null : new LaunchReportPipe();
+    this.report = pipe;
     const { file, args } = launcherArgv({
       launcherPath: this.settings.launcherPath,
       rootfs: this.settings.rootfs,
@@ -239,9 +263,9 @@ export class Sandbox {
       layerInodes: this.settings.layerInodes,
       tmpBytes: this.settings.tmpBytes,
       cgroup: this.cgroup,
-      // Through child_process and the spawner the pipe is handed over as descriptor 3;
+      // Through child_process and the spawner the report's descriptor is the launcher's 3;
       // node-pty's forkpty passes every inheritable descriptor on under its own number.
-      statusFd: pipes || spawner ? 3 : report.writeFd,
+      statusFd: pipe && !spawner ? pipe.writeFd : 3,
       cwd: "/root",
       env: { ...sandboxEnv(this.hostname), ...spec.env },
       command: spec.command ?? ["/bin/bash", "--login"],
@@ -256,13 +280,13 @@ export class Sandbox {
     // (Typed loosely: Next's global types make NODE_ENV a required key of ProcessEnv.)
     const launcherEnvironment = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
     const launcherEnv = launcherEnvironment as unknown as NodeJS.ProcessEnv;
-    if (pipes) {
-      let child: ReturnType<typeof spawn>;
-      try {
-        child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe", report.writeFd], cwd: "/", env: launcherEnv });
-      } finally {
-        report.closeWriteEnd();
-      }
+    let report: LaunchReport;
+    if (!pipe) {
+      // Descriptor 3 a socket of its own (the launcher takes a pipe or a socket): no pipe of
+      // this process, and so no libc call through koffi, for a start without a terminal.
+      const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe", "pipe"], cwd: "/", env: launcherEnv });
+      report = new LaunchReport(child.stdio[3] as net.Socket);
+      this.report = report;
       if (!child.stdin || !child.stdout || !child.stderr) throw new SandboxStartFailure({ kind: "failed", message: "the launcher's standard streams were not created" });
       this.pipes = { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr };
       child.on("exit", (code, signal) => onExit(code, signal ? signalNumber(signal) : null));
@@ -275,6 +299,7 @@ export class Sandbox {
         kill: (sig) => child.kill(sig),
       };
     } else if (spawner) {
+      report = pipe;
       let spawning: Promise<SpawnResult>;
       try {
         spawning = spawner.spawn({
@@ -283,11 +308,11 @@ export class Sandbox {
           env: launcherEnvironment,
           cols: spec.cols,
           rows: spec.rows,
-          passFd: { fd: report.writeFd, target: 3 },
+          passFd: { fd: pipe.writeFd, target: 3 },
         });
       } finally {
         // The spawner holds its own copy until the helper has it.
-        report.closeWriteEnd();
+        pipe.closeWriteEnd();
       }
       const spawned = await spawning;
       if (!spawned.ok) throw new SandboxStartFailure({ kind: "failed", message: spawned.message });
@@ -316,9 +341,10 @@ export class Sandbox {
       };
       terminal.onExit(({ exitCode, signal }) => onExit(exitCode, signal));
     } else {
+      report = pipe;
       let terminal: pty.IPty;
       // The write end is inheritable only for the span of this one synchronous spawn.
-      report.inheritWriteEnd();
+      pipe.inheritWriteEnd();
       try {
         terminal = pty.spawn(file, args, {
           name: spec.term ?? "xterm-256color",
@@ -329,7 +355,7 @@ export class Sandbox {
           encoding: null,
         } as pty.IPtyForkOptions);
       } finally {
-        report.closeWriteEnd();
+        pipe.closeWriteEnd();
       }
       this.process = terminal;
       // node-pty keeps the master's descriptor as `_fd` (not in its typings); input goes
@@ -347,6 +373,10 @@ export class Sandbox {
       terminal.onExit(({ exitCode, signal }) => onExit(exitCode, signal || null));
     }
     const launcherPid = this.process.pid;
+    // Watched from now on, while the launcher builds the sandbox (on another CPU, where there
+    // is one): nothing of the sandbox runs in its cgroup before the launcher moves it there.
+    // Not for a sandbox already exiting: its teardown may have run, and would not close them.
+    if (!this.exitInfo && !this.destroying) this.watchChildCgroups();
 
     // The report says exec (or why not); the launcher's exit or a deadline ends the wait too.
     let deadline: NodeJS.Timeout | undefined;
@@ -538,7 +568,7 @@ export class Sandbox {
       }
       await new Promise((r) => setTimeout(r, 5));
     }
-    fs.rmSync(this.sessionDir, { recursive: true, force: true });
+    removeSessionDir(this.sessionDir);
     this.slots.release(this.slot);
     this.log.info({}, "sandbox removed");
   }

@@ -18,17 +18,15 @@ import fs from "node:fs";
 import type net from "node:net";
 import tty from "node:tty";
 
-import koffi from "koffi";
-
+import { errno as lastErrno, koffi, libcFunction } from "../kernel/libc";
 import { SIGKILL } from "../kernel/pidfd";
 import { type Logger, log as rootLog } from "../log";
 
-const libc = koffi.load("libc.so.6");
-const socketpairCall = libc.func("int socketpair(int domain, int type, int protocol, _Out_ int *sv)");
-const sendmsgCall = libc.func("intptr_t sendmsg(int fd, void *msg, int flags)");
-const recvmsgCall = libc.func("intptr_t recvmsg(int fd, void *msg, int flags)");
-const ioctlCall = libc.func("int ioctl(int fd, unsigned long request, ...)");
-const fcntlCall = libc.func("int fcntl(int fd, int cmd, ...)");
+const socketpairCall = libcFunction("int socketpair(int domain, int type, int protocol, _Out_ int *sv)");
+const sendmsgCall = libcFunction("intptr_t sendmsg(int fd, void *msg, int flags)");
+const recvmsgCall = libcFunction("intptr_t recvmsg(int fd, void *msg, int flags)");
+const ioctlCall = libcFunction("int ioctl(int fd, unsigned long request, ...)");
+const fcntlCall = libcFunction("int fcntl(int fd, int cmd, ...)");
 
 const AF_UNIX = 1;
 const SOCK_SEQPACKET = 5;
@@ -82,8 +80,8 @@ const SCRATCH_BYTES = DATA + SPAWNER_LIMITS.requestBytes;
 let scratch: { memory: Buffer; address: bigint } | null = null;
 function scratchArea(): { memory: Buffer; address: bigint } {
   if (!scratch) {
-    const pointer: unknown = koffi.alloc("uint8_t", SCRATCH_BYTES);
-    scratch = { memory: Buffer.from(koffi.view(pointer, SCRATCH_BYTES)), address: koffi.address(pointer) };
+    const pointer: unknown = koffi().alloc("uint8_t", SCRATCH_BYTES);
+    scratch = { memory: Buffer.from(koffi().view(pointer, SCRATCH_BYTES)), address: koffi().address(pointer) };
   }
   return scratch;
 }
@@ -123,7 +121,7 @@ export class PacketSocket {
   static pair(): [PacketSocket, PacketSocket] {
     const fds = new Int32Array(2);
     if ((socketpairCall(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) as number) !== 0) {
-      throw new Error(`socketpair AF_UNIX SOCK_SEQPACKET: errno ${koffi.errno()}`);
+      throw new Error(`socketpair AF_UNIX SOCK_SEQPACKET: errno ${lastErrno()}`);
     }
     return [new PacketSocket(fds[0] ?? -1), new PacketSocket(fds[1] ?? -1)];
   }
@@ -146,7 +144,7 @@ export class PacketSocket {
     for (;;) {
       const sent = sendmsgCall(this.fd, memory.subarray(MSGHDR), MSG_DONTWAIT | MSG_NOSIGNAL) as number;
       if (sent >= 0) return "sent";
-      const errno = koffi.errno();
+      const errno = lastErrno();
       if (errno === EINTR) continue;
       if (errno === EAGAIN) return "again";
       throw new Error(`sendmsg: errno ${errno}`);
@@ -163,7 +161,7 @@ export class PacketSocket {
     for (;;) {
       received = recvmsgCall(this.fd, memory.subarray(MSGHDR), MSG_DONTWAIT | MSG_CMSG_CLOEXEC) as number;
       if (received >= 0) break;
-      const errno = koffi.errno();
+      const errno = lastErrno();
       if (errno === EINTR) continue;
       if (errno === EAGAIN) return "again";
       throw new Error(`recvmsg: errno ${errno}`);
@@ -324,7 +322,7 @@ export class SpawnedTerminal {
     const copy = fcntlCall(masterFd, F_DUPFD_CLOEXEC, "int", 3) as number;
     if (copy < 0) {
       fs.closeSync(masterFd);
-      throw new Error(`fcntl F_DUPFD_CLOEXEC: errno ${koffi.errno()}`);
+      throw new Error(`fcntl F_DUPFD_CLOEXEC: errno ${lastErrno()}`);
     }
     this.inputFd = copy;
     try {
@@ -377,7 +375,7 @@ export class SpawnedTerminal {
     size.writeUInt16LE(Math.min(0xffff, Math.max(1, Math.floor(rows))), 0);
     size.writeUInt16LE(Math.min(0xffff, Math.max(1, Math.floor(cols))), 2);
     if ((ioctlCall(this.inputFd, TIOCSWINSZ, "void *", size) as number) !== 0) {
-      this.log.warn({ pid: this.pid, errno: koffi.errno() }, "terminal resize failed");
+      this.log.warn({ pid: this.pid, errno: lastErrno() }, "terminal resize failed");
     }
   }
 
@@ -578,7 +576,7 @@ export class Spawner {
     let passFd: number | null = null;
     if (options.passFd) {
       passFd = fcntlCall(options.passFd.fd, F_DUPFD_CLOEXEC, "int", 3) as number;
-      if (passFd < 0) throw new Error(`fcntl F_DUPFD_CLOEXEC ${options.passFd.fd}: errno ${koffi.errno()}`);
+      if (passFd < 0) throw new Error(`fcntl F_DUPFD_CLOEXEC ${options.passFd.fd}: errno ${lastErrno()}`);
     }
     return new Promise<SpawnResult>((resolve) => {
       const timer = setTimeout(() => {

@@ -5,11 +5,13 @@
 // Drivers write cgroup files directly with fs calls, never through shells or helper programs.
 // Creating a session's cgroup (the mkdirs, limit writes and chowns of every hierarchy: half a
 // millisecond on a quiet host, tens of milliseconds while the kernel is busy removing other
-// cgroups) runs on libuv's thread pool, so the server keeps serving other sessions meanwhile;
+// cgroups) runs on libuv's thread pool, so the server keeps serving other sessions meanwhile
+// (`nslab run`, with nothing else to serve, has the same calls made at once: setup-fs.ts);
 // the rest stays synchronous where it is short and its caller needs the answer in the same turn.
 
 import type { CgroupFileWrite } from "../../../common/protocol";
 import type { Limits } from "../limits";
+import type { SetupFs } from "../setup-fs";
 import type { SessionCgroup } from "./session-cgroup";
 
 export type CgroupVersion = 1 | 2;
@@ -37,9 +39,10 @@ export interface CgroupDriver {
    * Create the session's cgroup and write its limits. Throws if the kernel refuses.
    * `delegateTo` (the host uid of the sandbox's root) gets the directory and the files that
    * let it create child cgroups and move its processes into them — never the session's own
-   * limit files, so the learner can subdivide their limits but not raise them.
+   * limit files, so the learner can subdivide their limits but not raise them. Its file calls
+   * go through `io` (default: on the thread pool).
    */
-  create(sessionId: string, limits: Limits, delegateTo?: number): Promise<CreatedCgroup>;
+  create(sessionId: string, limits: Limits, delegateTo?: number, io?: SetupFs): Promise<CreatedCgroup>;
   /** docker update: write new limits to a live session's cgroup, in an order the kernel
    *  accepts. Returns what was written where; throws naming the file if the kernel refuses. */
   update(cg: SessionCgroup, limits: Limits): LimitWrite[];

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { DEFAULT_LIMITS, MiB } from "../limits";
 import { detectCgroupLayout } from "./detect";
+import { type SetupFs, synchronousSetup, threadPoolSetup } from "../setup-fs";
 import { delegate } from "./fs-ops";
 import { CgroupV1Driver } from "./v1";
 import { CgroupV2Driver } from "./v2";
@@ -58,13 +59,44 @@ describe("cgroup v2 driver", () => {
     const dir = path.join(tmp, "session");
     fs.mkdirSync(dir);
     for (const f of ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "memory.max", "pids.max"]) fs.writeFileSync(path.join(dir, f), "");
-    await delegate(dir, ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "absent.file"], 1048576);
+    await delegate(threadPoolSetup, dir, ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "absent.file"], 1048576);
     const owner = (f: string) => fs.statSync(path.join(dir, f)).uid;
     expect(owner(".")).toBe(1048576);
     expect(owner("cgroup.procs")).toBe(1048576);
     expect(owner("cgroup.subtree_control")).toBe(1048576);
     expect(owner("memory.max")).toBe(0);
     expect(owner("pids.max")).toBe(0);
+  });
+
+  it("makes the same calls in the same order, and fails alike, whether they run on the thread pool or at once", async () => {
+    fixture("/", "1");
+    const driver = new CgroupV2Driver(tmp, "/");
+    driver.prepare();
+    /** `io`, noting each call it is asked to make, by the file's place in the session's cgroup. */
+    const noting = (io: SetupFs, sessionId: string, calls: string[]): SetupFs => {
+      const note = (call: string, file: string) => calls.push(`${call} ${path.relative(path.join(tmp, "nslab", sessionId), file)}`);
+      return {
+        mkdir: (dir, options) => (note("mkdir", dir), io.mkdir(dir, options)),
+        writeFile: (file, data) => (note(`write ${data}`, file), io.writeFile(file, data)),
+        chown: (file, uid, gid) => (note(`chown ${uid}`, file), io.chown(file, uid, gid)),
+        access: (file) => (note("access", file), io.access(file)),
+        rm: (file, options) => (note("rm", file), io.rm(file, options)),
+      };
+    };
+    const made = async (io: SetupFs, sessionId: string) => {
+      const calls: string[] = [];
+      const { writes } = await driver.create(sessionId, DEFAULT_LIMITS, 1048576, noting(io, sessionId, calls));
+      // A second create of the same session: the kernel (here the fixture) refuses the mkdir.
+      const again = await driver.create(sessionId, DEFAULT_LIMITS, 1048576, io).then(() => "made", (err: Error) => err.message);
+      return { calls, writes, again: again.replace(sessionId, "<id>") };
+    };
+    const onThreadPool = await made(threadPoolSetup, "aaaaaaaa00000001");
+    const atOnce = await made(synchronousSetup, "aaaaaaaa00000002");
+    expect(atOnce).toEqual(onThreadPool);
+    expect(onThreadPool.calls.slice(0, 4)).toEqual(["mkdir ", "access memory.swap.max", "access memory.max", "write 268435456 memory.max"]);
+    expect(onThreadPool.calls).toContain("chown 1048576 cgroup.procs");
+    expect(onThreadPool.again).toMatch(/^EEXIST: file already exists, mkdir '.*\/<id>'$/);
+    expect(fs.statSync(path.join(tmp, "nslab", "aaaaaaaa00000002")).uid).toBe(1048576);
   });
 
   it("moves the server into a leaf and enables controllers down to the session parent", () => {

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { WHOLE_TREE, readCgroupTreeProcs, removeCgroupTree } from "../../kernel/cgroup-tree";
+import type { SetupFs } from "../setup-fs";
 import { type SessionCgroup, sessionCgroupDirs } from "./session-cgroup";
 
 export function writeCgroupFile(dir: string, file: string, value: string): void {
@@ -13,10 +14,11 @@ export function writeCgroupFile(dir: string, file: string, value: string): void 
   }
 }
 
-/** writeCgroupFile off the event loop (a session's set-up runs while others are served). */
-export async function writeCgroupFileAsync(dir: string, file: string, value: string): Promise<void> {
+/** writeCgroupFile as part of a session's set-up: through `io`, on the thread pool for the
+ *  server (others are served meanwhile) or at once for `nslab run` (setup-fs.ts). */
+export async function writeCgroupFileAsync(io: SetupFs, dir: string, file: string, value: string): Promise<void> {
   try {
-    await fs.promises.writeFile(path.join(dir, file), value);
+    await io.writeFile(path.join(dir, file), value);
   } catch (err) {
     throw writeError(dir, file, value, err);
   }
@@ -57,11 +59,11 @@ export function listSessionDirs(parent: string, pattern: RegExp): string[] {
 /** chown the cgroup directory and the named files in it to `uid` (and the same gid); a file
  *  this kernel does not provide is skipped. All at once (their order does not matter), each
  *  settled before this returns. */
-export async function delegate(dir: string, files: readonly string[], uid: number): Promise<void> {
+export async function delegate(io: SetupFs, dir: string, files: readonly string[], uid: number): Promise<void> {
   const chowns = await Promise.allSettled([
-    fs.promises.chown(dir, uid, uid),
+    io.chown(dir, uid, uid),
     ...files.map((file) =>
-      fs.promises.chown(path.join(dir, file), uid, uid).catch((err: NodeJS.ErrnoException) => {
+      io.chown(path.join(dir, file), uid, uid).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== "ENOENT") throw err;
       }),
     ),

@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { CPU_PERIOD_US, cpuQuotaUs, type Limits } from "../limits";
+import { type SetupFs, threadPoolSetup } from "../setup-fs";
 import type { V1Hierarchy } from "./detect";
 import { type CgroupDriver, type CreatedCgroup, DEFAULT_PARENT, type LimitWrite, SESSION_ID_PATTERN, assertSessionId } from "./driver";
 import { delegate, listSessionDirs, pidsInSessionCgroup, removeSessionCgroup, writeCgroupFile, writeCgroupFileAsync } from "./fs-ops";
@@ -82,7 +83,7 @@ export class CgroupV1Driver implements CgroupDriver {
     return writes;
   }
 
-  async create(sessionId: string, limits: Limits, delegateTo?: number): Promise<CreatedCgroup> {
+  async create(sessionId: string, limits: Limits, delegateTo?: number, io: SetupFs = threadPoolSetup): Promise<CreatedCgroup> {
     const cgroup = this.open(sessionId);
     const dirs = v1HierarchyDirs(cgroup).map((h) => h.dir);
     // One call at a time, in the order of the synchronous set-up this replaced: each waits on
@@ -90,10 +91,10 @@ export class CgroupV1Driver implements CgroupDriver {
     // teardowns hold) while the event loop serves others. Side by side the hierarchies finished
     // only a little sooner (the kernel serialises cgroup creation), and on a 2-core host their
     // threads contending for it took CPU from the event loop.
-    for (const dir of dirs) await fs.promises.mkdir(dir, { recursive: true });
+    for (const dir of dirs) await io.mkdir(dir, { recursive: true });
     const writes = this.writesFor(limits);
-    for (const w of writes) await writeCgroupFileAsync(cgroup[w.controller], w.file, w.write.value);
-    if (delegateTo !== undefined) for (const dir of dirs) await delegate(dir, V1_DELEGATED_FILES, delegateTo);
+    for (const w of writes) await writeCgroupFileAsync(io, cgroup[w.controller], w.file, w.write.value);
+    if (delegateTo !== undefined) for (const dir of dirs) await delegate(io, dir, V1_DELEGATED_FILES, delegateTo);
     return { cgroup, writes: writes.map((w) => w.write) };
   }
 

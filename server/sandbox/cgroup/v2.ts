@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { CPU_PERIOD_US, cpuQuotaUs, type Limits } from "../limits";
+import { type SetupFs, threadPoolSetup } from "../setup-fs";
 import { type CgroupDriver, type CreatedCgroup, DEFAULT_PARENT, type LimitWrite, MAX_CHILD_CGROUPS, SESSION_ID_PATTERN, assertSessionId } from "./driver";
 import { delegate, listSessionDirs, pidsInSessionCgroup, removeSessionCgroup, writeCgroupFile, writeCgroupFileAsync } from "./fs-ops";
 import type { SessionCgroup, V2SessionCgroup } from "./session-cgroup";
@@ -73,18 +74,18 @@ export class CgroupV2Driver implements CgroupDriver {
     ];
   }
 
-  async create(sessionId: string, limits: Limits, delegateTo?: number): Promise<CreatedCgroup> {
+  async create(sessionId: string, limits: Limits, delegateTo?: number, io: SetupFs = threadPoolSetup): Promise<CreatedCgroup> {
     const cgroup = this.open(sessionId);
     const { dir } = cgroup;
-    await fs.promises.mkdir(dir);
-    const exists = (file: string) => fs.promises.access(path.join(dir, file)).then(() => true, () => false);
+    await io.mkdir(dir);
+    const exists = (file: string) => io.access(path.join(dir, file)).then(() => true, () => false);
     const writes = this.writesIn(limits, !(await exists("memory.swap.max")) && (await exists("memory.max")));
-    for (const w of writes) await writeCgroupFileAsync(dir, w.file, w.value);
+    for (const w of writes) await writeCgroupFileAsync(io, dir, w.file, w.value);
     // The kernel's own bound on what a delegated learner can create (root's files, not
     // delegated): see MAX_CHILD_CGROUPS.
-    await writeCgroupFileAsync(dir, "cgroup.max.descendants", String(MAX_CHILD_CGROUPS));
-    await writeCgroupFileAsync(dir, "cgroup.max.depth", String(MAX_CGROUP_DEPTH));
-    if (delegateTo !== undefined) await delegate(dir, V2_DELEGATED_FILES, delegateTo);
+    await writeCgroupFileAsync(io, dir, "cgroup.max.descendants", String(MAX_CHILD_CGROUPS));
+    await writeCgroupFileAsync(io, dir, "cgroup.max.depth", String(MAX_CGROUP_DEPTH));
+    if (delegateTo !== undefined) await delegate(io, dir, V2_DELEGATED_FILES, delegateTo);
     return { cgroup, writes };
   }
 

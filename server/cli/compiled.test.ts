@@ -78,9 +78,12 @@ function compilerTraces(modules: string[]): string[] {
 
 const fileUrl = (...parts: string[]) => pathToFileURL(path.join(...parts)).href;
 
-function node(args: string[], log: string, env: Record<string, string> = {}) {
+/** `env` on top of this process's; a variable given as undefined is left out. */
+function node(args: string[], log: string, env: Record<string, string | undefined> = {}) {
+  const merged: Record<string, string | undefined> = { ...process.env, NSLAB_RUN_DIR: RUN_DIR, NSLAB_CGROUP_PARENT: CGROUP_PARENT, NSLAB_TEST_MODULE_LOG: log, ...env };
+  for (const [key, value] of Object.entries(merged)) if (value === undefined) delete merged[key];
   const r = spawnSync(process.execPath, ["--import", PRELOAD, ...args], {
-    env: { ...process.env, NSLAB_RUN_DIR: RUN_DIR, NSLAB_CGROUP_PARENT: CGROUP_PARENT, NSLAB_TEST_MODULE_LOG: log, ...env },
+    env: merged as NodeJS.ProcessEnv,
     encoding: "utf8",
     timeout: 60_000,
   });
@@ -137,7 +140,8 @@ describe("the compiled CLI", () => {
 
   it.skipIf(unavailable !== null)("nslab run without a terminal loads node-pty and koffi never, and pino only once it has a line to write", () => {
     const quiet = moduleLog();
-    expect(node([path.join(OUT, "cli.mjs"), "run", "--", "true"], quiet)).toEqual({ status: 0, stdout: "", stderr: "" });
+    // Quiet as a user runs it: whatever LOG_LEVEL the tests were started with is not passed on.
+    expect(node([path.join(OUT, "cli.mjs"), "run", "--", "true"], quiet, { LOG_LEVEL: undefined })).toEqual({ status: 0, stdout: "", stderr: "" });
     const quietPackages = packagesIn(modulesLoaded(quiet));
     expect(quietPackages).not.toContain("node-pty");
     // Its launcher's report comes on a socket child_process makes, and by teardown no process

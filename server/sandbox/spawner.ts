@@ -600,6 +600,10 @@ export class Spawner {
     if (helper && !helper.down) {
       for (const item of helper.outbox.splice(0)) if (item.passFd !== null) fs.closeSync(item.passFd);
       helper.socket.close();
+      // An idle helper holds no reference on the event loop; one that is closing does, so that
+      // a caller awaiting helperExited() (and its clean-up after it) is not cut short by the
+      // process exiting with nothing else to do.
+      this.updateRef(helper);
     }
   }
 
@@ -671,7 +675,8 @@ export class Spawner {
    *  exit of a terminal it runs): an idle helper must not keep a short-lived process (a test,
    *  `nslab run`) from exiting. */
   private updateRef(helper: Helper): void {
-    const busy = !helper.down && (helper.pending.size > 0 || helper.terminals.size > 0 || !helper.ready);
+    // Closing counts as busy until it has exited (close()).
+    const busy = !helper.down && (this.closed || helper.pending.size > 0 || helper.terminals.size > 0 || !helper.ready);
     const stdout = helper.child.stdout as net.Socket | null;
     if (busy) {
       helper.child.ref();

@@ -47,6 +47,9 @@ export default defineConfig({
     url: `${BASE_URL}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,
+    // Stopped as an operator stops it, so that it ends its sessions and removes the sandboxes
+    // it prepared ahead: a run leaves nothing behind for the next to clean up.
+    gracefulShutdown: { signal: "SIGTERM", timeout: 20_000 },
     stdout: "pipe",
     stderr: "pipe",
   },

@@ -8,7 +8,7 @@ import { isatty } from "node:tty";
 import { loadConfig } from "../config";
 import { checkHostFeatures, unsupportedReason } from "../kernel/features";
 import { hostCgroupDriver, hostCgroupLayout } from "../sandbox/cgroup";
-import { SandboxHost } from "../sandbox/host";
+import { SandboxHost, serverHostOptions } from "../sandbox/host";
 import { SandboxStartFailure } from "../sandbox/sandbox";
 import { synchronousSetup } from "../sandbox/setup-fs";
 import { RUN_USAGE, parseRunArgs } from "./run-args";
@@ -46,13 +46,11 @@ export async function runCommand(argv: string[], projectRoot: string): Promise<n
   if (!features.ok) return fail(`nslab run: ${unsupportedReason(features)} Run nslab doctor for fixes.`);
   const found = hostCgroupDriver(config.NSLAB_CGROUP_PARENT, layout);
   if (!("driver" in found)) return fail(`nslab run: ${found.reason}`);
+  // The server's sandbox, made the way one short-lived process makes one.
   const host = new SandboxHost(found.driver, {
-    launcherPath: config.launcherPath,
-    rootfs: config.NSLAB_ROOTFS,
-    runDir: config.NSLAB_RUN_DIR,
-    layerBytes: config.NSLAB_LAYER_BYTES,
-    layerInodes: 65536,
-    tmpBytes: config.NSLAB_TMP_BYTES,
+    ...serverHostOptions(config),
+    // A single start: nothing is worth preparing ahead of it.
+    ready: undefined,
     // One sandbox from a small, short-lived process: node-pty's fork of it is cheap, and a
     // spawner would be one more process to start for nothing.
     spawnerPath: null,

@@ -22,7 +22,7 @@ const RESULTS_MD = path.join(BENCH_DIR, "RESULTS.md");
 /** The benchmarks in the order they run: the sandbox start-up first, while the machine is
  *  quietest, the server benchmarks after. Each takes `--quick` and decides itself what small
  *  sizes mean for it (its header and usage line say), so this list holds no sizes of its own. */
-const SCRIPTS = ["startup", "cli", "connect", "load", "flood"] as const;
+const SCRIPTS = ["startup", "cli", "connect", "load", "flood", "classroom"] as const;
 
 /** The last part of a failed script's stderr kept for RESULTS.md. */
 const STDERR_TAIL_CHARS = 1500;
@@ -53,19 +53,31 @@ const BenchResultSchema = z.object({
   extra: z.record(z.string(), z.unknown()).optional(),
 });
 
-function parseArgs(argv: string[]): { quick: boolean } {
+const USAGE = "usage: npm run bench [-- [--quick] [--only SCRIPT[,SCRIPT…]]]   (as root; writes bench/RESULTS.md)";
+
+/** --only: run these scripts alone; RESULTS.md keeps the others' last results, dated. */
+function parseArgs(argv: string[]): { quick: boolean; only: string[] | null } {
   let quick = false;
-  for (const arg of argv) {
+  let only: string[] | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
     if (arg === "--quick") quick = true;
-    else if (arg === "--help" || arg === "-h") {
-      process.stdout.write("usage: npm run bench [-- --quick]   (as root; writes bench/RESULTS.md)\n");
+    else if (arg === "--only" && argv[i + 1]) {
+      only = (argv[++i] as string).split(",").filter(Boolean);
+      const unknown = only.filter((name) => !(SCRIPTS as readonly string[]).includes(name));
+      if (unknown.length > 0) {
+        process.stderr.write(`bench: no script ${unknown.join(", ")}; the scripts are ${SCRIPTS.join(", ")}\n`);
+        process.exit(2);
+      }
+    } else if (arg === "--help" || arg === "-h") {
+      process.stdout.write(`${USAGE}\n`);
       process.exit(0);
     } else {
-      process.stderr.write(`bench: unknown argument ${arg}; usage: npm run bench [-- --quick]\n`);
+      process.stderr.write(`bench: unknown argument ${arg}; ${USAGE}\n`);
       process.exit(2);
     }
   }
-  return { quick };
+  return { quick, only };
 }
 
 function runScript(name: string, args: readonly string[]): Promise<ScriptOutcome> {
@@ -199,7 +211,7 @@ function resultsMarkdown(quick: boolean, runStartedAt: Date, machine: Record<str
 }
 
 async function main(): Promise<void> {
-  const { quick } = parseArgs(process.argv.slice(2));
+  const { quick, only } = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) {
     process.stderr.write(
       "npm run bench needs root: the benchmarks start real sandboxes and lab servers (namespaces, cgroups, mounts, uid ranges).\n" +
@@ -211,7 +223,7 @@ async function main(): Promise<void> {
   // Taken before the benchmarks, so the load average is the machine's, not theirs.
   const { load: loadBefore, ...machine } = describeMachine();
   const outcomes: ScriptOutcome[] = [];
-  for (const script of SCRIPTS) {
+  for (const script of SCRIPTS.filter((name) => only === null || only.includes(name))) {
     const outcome = await runScript(script, quick ? ["--quick"] : []);
     if (outcome.kind === "skipped") console.log(`\n== bench/${script}.ts: skipped, ${outcome.why}`);
     if (outcome.kind === "failed") console.log(`\n== bench/${script}.ts: FAILED (${outcome.exit}); going on`);

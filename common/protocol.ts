@@ -9,6 +9,7 @@
 
 import { z } from "zod";
 
+import { Broadcast, ClassId, MemberId } from "./classroom";
 import { SnapshotDelta } from "./lab-state";
 import { LaunchStep } from "./launch-events";
 import { Limits } from "./limits";
@@ -49,6 +50,8 @@ export const CloseCode = {
   FellBehind: 4008,
   /** Another page took the sandbox over, and there was no room for this one to watch. */
   TakenOver: 4009,
+  /** The instructor gave the learner a fresh sandbox: the page starts the new one at once. */
+  Reset: 4010,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -68,6 +71,7 @@ export const closeReason: Record<CloseCode, string> = {
   [CloseCode.SessionGone]: "Your sandbox was ended. Start a new one to continue.",
   [CloseCode.FellBehind]: "This view fell too far behind the sandbox's output and was closed. Reconnect to watch again.",
   [CloseCode.TakenOver]: "This sandbox is now used in another tab. Reconnect here to use it in this one.",
+  [CloseCode.Reset]: "Your instructor gave you a fresh sandbox. Your progress is kept.",
 };
 
 /** Error codes carried by `error` frames. */
@@ -94,6 +98,9 @@ export const ErrorCode = z.enum([
   "read_only",
   /** session.watch for a sandbox that already has as many watching pages as it takes. */
   "too_many_watchers",
+  /** session.observe from a page that is not the instructor's, or for a learner with no live
+   *  sandbox in that class. */
+  "observe_refused",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
@@ -145,6 +152,14 @@ export const ClientMessage = z.discriminatedUnion("type", [
     version: z.literal(PROTOCOL_VERSION),
     sessionId: SessionId,
     token: ResumeToken,
+  }),
+  /** First frame of the instructor's page: watch a class member's live sandbox. Only with the
+   *  instructor's cookie; read-only, like session.watch. */
+  z.object({
+    type: z.literal("session.observe"),
+    version: z.literal(PROTOCOL_VERSION),
+    classId: ClassId,
+    memberId: MemberId,
   }),
   z.object({ type: z.literal("pty.resize"), size: TerminalSize }),
   /** Flow control: the browser has rendered this many bytes of pty output. */
@@ -211,6 +226,8 @@ export const ServerMessage = z.discriminatedUnion("type", [
     replayBytes: z.number().int().min(0),
     /** How long the sandbox waits for its owner after the connection drops (0: not at all). */
     reconnectGraceS: z.number().int().min(0),
+    /** The class the sandbox belongs to, when its learner joined one. */
+    classroom: z.object({ classId: ClassId, className: z.string(), displayName: z.string() }).optional(),
   }),
   /** This page's role changed: another tab of the same learner took the sandbox over. */
   z.object({ type: z.literal("session.role"), role: AttachRole, reason: z.string() }),
@@ -220,6 +237,10 @@ export const ServerMessage = z.discriminatedUnion("type", [
   z.object({ type: z.literal("state.delta"), delta: SnapshotDelta }),
   /** The limits after a limits.update, with the files written. */
   z.object({ type: z.literal("limits.updated"), requestId: RequestId, limits: Limits, cgroupFiles: z.array(CgroupFileWrite) }),
+  /** The instructor changed this sandbox's limits (the learner's page shows the new ones). */
+  z.object({ type: z.literal("limits.changed"), limits: Limits, cgroupFiles: z.array(CgroupFileWrite), reason: z.string() }),
+  /** The instructor's message to the class; also sent on attaching, the latest one. */
+  z.object({ type: z.literal("class.broadcast"), broadcast: Broadcast }),
   /** The learner's progress through the lesson's lab steps, checked against kernel state. */
   z.object({ type: z.literal("progress"), lesson: z.string(), steps: z.array(StepProgress) }),
   z.object({

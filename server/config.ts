@@ -35,6 +35,9 @@ const EnvSchema = z.object({
   NSLAB_CGROUP_PARENT: z.optional(z.string().check(z.regex(/^\/[\w./-]*$/, "an absolute cgroup path such as /nslab"))),
   /** Origins allowed to open /ws besides the server's own, comma-separated. */
   NSLAB_ALLOWED_ORIGINS: z._default(z.string(), ""),
+  /** The classroom's instructor secret (at least 12 characters). Unset: one is made on the
+   *  first start, printed once to the log, and kept as a hash in the data directory. */
+  NSLAB_INSTRUCTOR_SECRET: z.optional(z.string().check(z.minLength(12, "the instructor secret must be at least 12 characters"))),
   NSLAB_LAYER_BYTES: z._default(bytes, 256 * 1024 * 1024),
   NSLAB_TMP_BYTES: z._default(bytes, 64 * 1024 * 1024),
 });

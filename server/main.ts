@@ -3,6 +3,8 @@
 //   node --import tsx server/main.ts      (npm run dev: the sources as they are)
 import path from "node:path";
 
+import { Classrooms } from "./classroom/classrooms";
+import { InstructorSessions, loadInstructorSecret } from "./classroom/instructor-auth";
 import { loadConfig } from "./config";
 import { checkHostFeatures, unsupportedReason } from "./kernel/features";
 import { log } from "./log";
@@ -52,6 +54,8 @@ async function main(): Promise<void> {
         lessons,
       })
     : null;
+  const classrooms = new Classrooms({ store, registry, lessons });
+  const secret = await loadInstructorSecret({ fromEnvironment: config.NSLAB_INSTRUCTOR_SECRET, dataDir: config.NSLAB_DATA_DIR });
   const lab = createLabServer({
     registry,
     lessons,
@@ -61,11 +65,13 @@ async function main(): Promise<void> {
     handleRequest: (req, res) => handle(req, res),
     allowedOrigins: config.NSLAB_ALLOWED_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean),
     dev,
+    classroom: { classrooms, secret, sessions: new InstructorSessions(store.instructorSessions) },
   });
   const port = await lab.listen(config.PORT, config.HOST);
+  const baseUrl = `http://${config.HOST === "0.0.0.0" ? "localhost" : config.HOST}:${port}`;
   log.info(
     {
-      url: `http://${config.HOST === "0.0.0.0" ? "localhost" : config.HOST}:${port}`,
+      url: baseUrl,
       dev,
       cgroupVersion: features.cgroupVersion,
       lab: host !== null,
@@ -74,6 +80,15 @@ async function main(): Promise<void> {
     },
     "nslab listening",
   );
+  if (secret.generated) {
+    // The one time the secret is ever shown: only its hash is kept.
+    log.warn(
+      { loginUrl: `${baseUrl}/teach`, instructorSecret: secret.generated, hashIn: path.join(config.NSLAB_DATA_DIR, "instructor-secret") },
+      "a new instructor secret was made; it is shown only this once. Log in at the URL with it, or set NSLAB_INSTRUCTOR_SECRET",
+    );
+  } else {
+    log.info({ loginUrl: `${baseUrl}/teach`, secretFrom: secret.source }, "instructors log in here");
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

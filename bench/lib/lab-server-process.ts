@@ -286,21 +286,23 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
 
   const healthz = async () => Healthz.parse(await getJson(`${base}/healthz`));
 
+  // A server that never became ready may still have made its run directory and cgroups (it
+  // prepares sandboxes ahead before it loads the pages): gone with it, with its data directory,
+  // so a failed start leaves nothing either.
+  const failStart = async (why: string): Promise<never> => {
+    const message = `${why}:\n${tail(logFile)}`;
+    await terminate(child, 5_000);
+    await removeServerDirs(parentDirs, runDir);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw new Error(message);
+  };
   const deadline = performance.now() + READY_TIMEOUT_MS;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`the nslab server exited before it was ready:\n${tail(logFile)}`);
-    }
+    if (child.exitCode !== null || child.signalCode !== null) await failStart("the nslab server exited before it was ready");
     const health = await healthz().catch(() => null);
     if (health?.ready) break;
-    if (health && !health.ready) {
-      await terminate(child, 5_000);
-      throw new Error(`the nslab server runs without sandboxes on this host:\n${tail(logFile)}`);
-    }
-    if (performance.now() > deadline) {
-      await terminate(child, 5_000);
-      throw new Error(`the nslab server was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${tail(logFile)}`);
-    }
+    if (health && !health.ready) await failStart("the nslab server runs without sandboxes on this host");
+    if (performance.now() > deadline) await failStart(`the nslab server was not ready within ${READY_TIMEOUT_MS / 1000} s`);
     await new Promise((r) => setTimeout(r, 100));
   }
 
@@ -386,6 +388,20 @@ function preparedAhead(parentDirs: readonly string[]): Set<string> {
     if (v1 === "0" || (v1 === "" && v2 === "0")) names.add(path.basename(dir));
   }
   return names;
+}
+
+/** What a server that did not start left: its cgroup parents with what is below them, the
+ *  helpers' cgroup beside each (`<parent>-helpers`, which a server removes when it stops), and
+ *  its run directory. Nothing runs in them: the server made them and exited. */
+async function removeServerDirs(parentDirs: readonly string[], runDir: string): Promise<void> {
+  const dirs = parentDirs.flatMap((dir) => [dir, `${dir}-helpers`]);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const remaining = dirs.filter((dir) => fs.existsSync(dir));
+    if (remaining.length === 0) break;
+    for (const dir of remaining) removeTree(dir);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  fs.rmSync(runDir, { recursive: true, force: true });
 }
 
 /** rmdir a cgroup directory and every one below it (cgroupfs removes only empty directories,

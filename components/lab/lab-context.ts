@@ -5,6 +5,7 @@
 
 import { createContext, useContext } from "react";
 
+import type { Broadcast } from "../../common/classroom";
 import type { ProbeSnapshot } from "../../common/lab-state";
 import type { Limits, LimitField } from "../../common/limits";
 import type { CgroupFileWrite, StepProgress } from "../../common/protocol";
@@ -35,6 +36,14 @@ export interface OomEvent {
 
 export type LimitsUpdateResult = { ok: true; limits: Limits; cgroupFiles: CgroupFileWrite[] } | { ok: false; field: LimitField | null; message: string };
 
+/** A learner's class, as their page knows it. */
+export interface ClassroomInfo {
+  classId: string;
+  className: string;
+  /** The name the learner joined under. */
+  displayName: string;
+}
+
 export interface LabApi {
   state: LabState;
   /** The session.ready message of the live session, or null. */
@@ -52,6 +61,10 @@ export interface LabApi {
   limits: { limits: Limits; cgroupFiles: CgroupFileWrite[] } | null;
   /** Progress of this lesson's lab steps, as the server checked it against kernel state. */
   progress: readonly StepProgress[];
+  /** The class this sandbox belongs to, when the learner joined one (from session.ready). */
+  classroom: ClassroomInfo | null;
+  /** The instructor's latest message to the class, once one has come. */
+  broadcast: Broadcast | null;
   /**
    * Type `text` into the learner's terminal and focus it. With `submit`, also press Enter —
    * never used for commands that destroy something; the learner presses Enter for those.

@@ -8,6 +8,7 @@
 
 import { type ReactNode, useCallback, useEffect, useMemo, useRef, useState } from "react";
 
+import type { Broadcast } from "../../common/classroom";
 import type { Limits } from "../../common/limits";
 import { ClientMessage, type StepProgress, type TerminalSize } from "../../common/protocol";
 import type { LabState } from "../terminal/lab-state";
@@ -15,12 +16,16 @@ import { type LabApi, LabContext, type LimitsUpdateResult } from "./lab-context"
 import { EMPTY_LIVE_STATE, type LiveState, applyLiveDelta } from "./live-state";
 import { PendingLimitUpdates, isLimitField } from "./pending-limit-updates";
 import { type TerminalBridge, TerminalBridgeContext, type TerminalHandle } from "./terminal-bridge";
-import { type LabSocketEvents, useLabSocket } from "./use-lab-socket";
+import { type LabSocketEvents, type ObserveTarget, useLabSocket } from "./use-lab-socket";
 import { usePageVisible } from "./use-page-visible";
 
 type TypingRequest = { text: string; submit: boolean };
 
-export function LabProvider({ lesson, children }: { lesson: string; children: ReactNode }) {
+/**
+ * `observe`: instead of the visitor's own sandbox, watch a class member's, read-only (the
+ * instructor's dashboard; the server only allows it with the instructor's login).
+ */
+export function LabProvider({ lesson, observe, children }: { lesson: string; observe?: ObserveTarget; children: ReactNode }) {
   const terminalRef = useRef<TerminalHandle | null>(null);
   // The stream's state lives in a ref as well, because deltas arrive faster than React renders
   // and each one must apply to the one before it, not to the last rendered state.
@@ -28,6 +33,8 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
   const [liveState, setLiveState] = useState<LiveState>(EMPTY_LIVE_STATE);
   const [limits, setLimits] = useState<LabApi["limits"]>(null);
   const [progress, setProgress] = useState<readonly StepProgress[]>([]);
+  const [classroom, setClassroom] = useState<LabApi["classroom"]>(null);
+  const [broadcast, setBroadcast] = useState<Broadcast | null>(null);
   const [pendingUpdates] = useState(() => new PendingLimitUpdates());
   const pendingTypingRef = useRef<TypingRequest[]>([]);
   const sendRef = useRef<(message: ClientMessage) => boolean>(() => false);
@@ -51,6 +58,7 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
           case "session.ready":
             replaceLive(EMPTY_LIVE_STATE);
             setLimits({ limits: message.limits, cgroupFiles: message.cgroupFiles });
+            setClassroom(message.classroom ?? null);
             // The frames after this one redraw the screen as the server's copy has it: start
             // from a clear terminal (this replaces whatever an earlier connection drew).
             ptySizeRef.current = message.size;
@@ -83,6 +91,13 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
           case "progress":
             setProgress(message.steps);
             return false;
+          case "limits.changed":
+            // The instructor's change: the limits panel shows it like the learner's own.
+            setLimits({ limits: message.limits, cgroupFiles: message.cgroupFiles });
+            return false;
+          case "class.broadcast":
+            setBroadcast((current) => (current && current.sentAtMs === message.broadcast.sentAtMs ? current : message.broadcast));
+            return false;
           case "error":
             return pendingUpdates.answerError(message.requestId, message.message, message.field);
           default:
@@ -101,7 +116,14 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
     [pendingUpdates, replaceLive],
   );
 
-  const { state, connect, sendInput, resize, markBroken, send } = useLabSocket(lesson, events);
+  // One target per learner watched, whatever object the parent renders it with.
+  const observeClass = observe?.classId;
+  const observeMember = observe?.memberId;
+  const target = useMemo(
+    () => (observeClass && observeMember ? { classId: observeClass, memberId: observeMember } : null),
+    [observeClass, observeMember],
+  );
+  const { state, connect, sendInput, resize, markBroken, send } = useLabSocket(lesson, events, target);
   const stateRef = useRef<LabState>(state);
   useEffect(() => {
     stateRef.current = state;
@@ -173,8 +195,8 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
 
   const currentLimits = limits?.limits ?? null;
   const bridge = useMemo<TerminalBridge>(
-    () => ({ state, limits: currentLimits, connect, sendInput, resize, markBroken, attachTerminal }),
-    [state, currentLimits, connect, sendInput, resize, markBroken, attachTerminal],
+    () => ({ state, limits: currentLimits, observing: target !== null, connect, sendInput, resize, markBroken, attachTerminal }),
+    [state, currentLimits, target, connect, sendInput, resize, markBroken, attachTerminal],
   );
 
   const lab = useMemo<LabApi>(
@@ -187,10 +209,12 @@ export function LabProvider({ lesson, children }: { lesson: string; children: Re
       oomEvents: liveState.oomEvents,
       limits,
       progress,
+      classroom,
+      broadcast,
       typeIntoTerminal,
       updateLimits,
     }),
-    [state, session, role, liveState, limits, progress, typeIntoTerminal, updateLimits],
+    [state, session, role, liveState, limits, progress, classroom, broadcast, typeIntoTerminal, updateLimits],
   );
 
   return (

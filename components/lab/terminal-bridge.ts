@@ -28,6 +28,8 @@ export interface TerminalBridge {
   state: LabState;
   /** The limits in force now (they change with the limits panel). */
   limits: Limits | null;
+  /** Whether this page is the instructor's look at a learner's sandbox (read-only, never its own). */
+  observing: boolean;
   connect(size: TerminalSize, mode?: ConnectMode): void;
   sendInput(data: string | Uint8Array<ArrayBuffer>): void;
   resize(size: TerminalSize): void;

@@ -81,9 +81,14 @@ export type LabSocket = {
   send(message: ClientMessage): boolean;
 };
 
+/** Whose sandbox an instructor's page watches (session.observe). */
+export type ObserveTarget = { classId: string; memberId: string };
+
 /** What a connection asks for first. */
 type Intent =
   | { kind: "start" }
+  /** The instructor watches a class member's sandbox; nothing is stored or resumed. */
+  | { kind: "observe"; target: ObserveTarget }
   /** Back to a stored sandbox. If it is refused or gone: start a new one (a page load), or
    *  stop and say so (a reconnect: the learner should know their work is gone). */
   | { kind: "resume"; role: AttachRole; stored: StoredSession; ifRefused: "start" | "fail" };
@@ -138,8 +143,13 @@ function sameSize(a: TerminalSize, b: TerminalSize): boolean {
   return a.cols === b.cols && a.rows === b.rows;
 }
 
+/** After a reset the learner's new sandbox takes a moment to start: the instructor's view
+ *  looks for it this long after the old one closed. */
+const OBSERVE_AGAIN_MS = 1_500;
+
 function firstFrame(intent: Intent, lesson: string, size: TerminalSize): ClientMessage {
   if (intent.kind === "start") return { type: "session.start", version: PROTOCOL_VERSION, lesson, size };
+  if (intent.kind === "observe") return { type: "session.observe", version: PROTOCOL_VERSION, classId: intent.target.classId, memberId: intent.target.memberId };
   const { sessionId, token } = intent.stored;
   return intent.role === "owner"
     ? { type: "session.resume", version: PROTOCOL_VERSION, sessionId, token, size }
@@ -155,10 +165,12 @@ function silence(connection: Connection): void {
   connection.socket.close(CloseCode.Normal);
 }
 
-export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket {
+export function useLabSocket(lesson: string, events: LabSocketEvents, observe: ObserveTarget | null = null): LabSocket {
   const [state, setState] = useState<LabState>({ phase: "loading" });
   const connectionRef = useRef<Connection | null>(null);
   const retryRef = useRef<Retry | null>(null);
+  /** An instructor's view waiting to look for a learner's fresh sandbox. */
+  const againRef = useRef<ReturnType<typeof setTimeout> | null>(null);
   const fellBehindRef = useRef<number[]>([]);
 
   // The latest handlers, read when a frame arrives, so new handlers never need a new socket.
@@ -168,6 +180,8 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
   }, [events]);
 
   const stopRetrying = useCallback(() => {
+    if (againRef.current) clearTimeout(againRef.current);
+    againRef.current = null;
     const retry = retryRef.current;
     retryRef.current = null;
     if (retry?.timer) clearTimeout(retry.timer);
@@ -247,7 +261,7 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
         acks: new AckBatcher((bytes) => sendMessage(socket, { type: "pty.ack", bytes })),
         intent,
         ready: false,
-        role: intent.kind === "resume" ? intent.role : "owner",
+        role: intent.kind === "resume" ? intent.role : intent.kind === "observe" ? "watcher" : "owner",
         session: null,
         ptySize: size,
         wantedSize: size,
@@ -284,7 +298,7 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
             connection.role = message.role;
             connection.session = message;
             connection.ptySize = message.size;
-            if (message.role === "owner" && message.resumeToken) {
+            if (message.role === "owner" && message.resumeToken && intent.kind !== "observe") {
               saveStoredSession(lesson, { sessionId: message.sessionId, token: message.resumeToken });
             }
             stopRetrying();
@@ -316,6 +330,14 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
             break;
           case "error": {
             const intent = connection.intent;
+            if (!connection.ready && intent.kind === "observe" && (message.code === "observe_refused" || message.code === "too_many_watchers")) {
+              // Nothing to watch (no live sandbox, or not the instructor): say so, and stop.
+              connectionRef.current = null;
+              eventsRef.current.onDisconnect();
+              silence(connection);
+              setState({ phase: "closed", closeCode: CloseCode.SessionGone, reason: "There is no sandbox to watch right now.", detail: message.message, offer: "reconnect" });
+              return;
+            }
             if (!connection.ready && intent.kind === "resume" && (message.code === "session_gone" || message.code === "resume_refused")) {
               clearStoredSession(lesson, intent.stored.sessionId);
               if (intent.ifRefused === "start") {
@@ -361,6 +383,30 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
         connectionRef.current = null;
         connection.acks.dispose();
         eventsRef.current.onDisconnect();
+        if (event.code === CloseCode.Reset) {
+          stopRetrying();
+          if (intent.kind === "observe") {
+            // The learner's fresh sandbox is starting: watch it once it is there.
+            setState({ phase: "connecting" });
+            againRef.current = setTimeout(() => {
+              againRef.current = null;
+              openRef.current(connection.wantedSize, intent);
+            }, OBSERVE_AGAIN_MS);
+            return;
+          }
+          // The instructor gave this learner a fresh sandbox: the tab that types starts it now,
+          // and says why (another tab of theirs that only watched would take it over).
+          if (connection.session) clearStoredSession(lesson, connection.session.sessionId);
+          if (connection.role !== "owner") {
+            setState({ phase: "closed", closeCode: event.code, reason: closeReason[CloseCode.Reset], detail: null, offer: "restart" });
+            return;
+          }
+          const fresh: Intent = { kind: "start" };
+          openRef.current(connection.wantedSize, fresh);
+          const opened = connectionRef.current as Connection | null;
+          if (opened) opened.notice = closeReason[CloseCode.Reset];
+          return;
+        }
         if ((connection.ready || retryRef.current) && retryOrGiveUp(connection, event.code)) return;
         stopRetrying();
         const ended = event.code === CloseCode.SessionEnded || event.code === CloseCode.SessionGone || event.code === CloseCode.ServerShutdown;
@@ -377,11 +423,15 @@ export function useLabSocket(lesson: string, events: LabSocketEvents): LabSocket
   const connect = useCallback(
     (size: TerminalSize, mode: ConnectMode = "auto") => {
       stopRetrying();
+      if (observe) {
+        open(size, { kind: "observe", target: observe });
+        return;
+      }
       if (mode === "new") clearStoredSession(lesson);
       const stored = mode === "auto" ? loadStoredSession(lesson) : null;
       open(size, stored ? { kind: "resume", role: "owner", stored, ifRefused: "start" } : { kind: "start" });
     },
-    [lesson, open, stopRetrying],
+    [lesson, open, stopRetrying, observe],
   );
 
   const sendInput = useCallback((data: string | Uint8Array<ArrayBuffer>) => {

@@ -70,7 +70,7 @@ export function TerminalPanel() {
     const terminal = terminalRef.current;
     if (terminal) terminal.options.screenReaderMode = screenReaderMode;
   }, [screenReaderMode]);
-  const { state, limits, connect, sendInput, resize, markBroken, attachTerminal } = useTerminalBridge();
+  const { state, limits, observing, connect, sendInput, resize, markBroken, attachTerminal } = useTerminalBridge();
 
   useEffect(() => {
     const container = containerRef.current;
@@ -185,7 +185,7 @@ export function TerminalPanel() {
     >
       <header className="space-y-1 border-b border-zinc-200 px-4 py-3 dark:border-zinc-800">
         <h2 id="lab-heading" className="text-sm font-semibold">
-          Your sandbox
+          {observing ? "The learner's sandbox (you only watch)" : "Your sandbox"}
         </h2>
         {state.phase === "ready" || state.phase === "reconnecting" ? (
           <SandboxSummary session={state.session} limits={limits ?? state.session.limits} />
@@ -208,10 +208,10 @@ export function TerminalPanel() {
           </label>
           {state.phase === "closed" ? (
             <Button onClick={() => startAgain(state.offer === "restart" ? "new" : "auto")} className="shrink-0">
-              {state.offer === "restart" ? "Start a new sandbox" : "Reconnect"}
+              {observing ? "Watch again" : state.offer === "restart" ? "Start a new sandbox" : "Reconnect"}
             </Button>
           ) : null}
-          {state.phase === "ready" && state.role === "watcher" ? (
+          {state.phase === "ready" && state.role === "watcher" && !observing ? (
             <Button onClick={() => startAgain("auto")} className="shrink-0">
               Use it here
             </Button>

@@ -8,6 +8,8 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 
 import { MAX_FRAME_BYTES, WS_PATH } from "../../common/protocol";
+import { AttemptLimiter, type InstructorSecret, type InstructorSessions } from "../classroom/instructor-auth";
+import type { Classrooms } from "../classroom/classrooms";
 import type { HostFeatures } from "../kernel/features";
 import { log } from "../log";
 import type { LessonCatalog } from "../lessons/lesson-steps";
@@ -15,6 +17,7 @@ import { hostProbeScheduler } from "../sessions/session-readings";
 import type { SessionRegistry } from "../sessions/session-registry";
 import { LEARNER_ID_PATTERN, type Store } from "../store/store";
 import { LabConnection } from "../ws/lab-connection";
+import { createClassesApi } from "./classes-api";
 import { progressResponse } from "./progress-api";
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
@@ -33,7 +36,21 @@ export interface LabServerOptions {
   dev: boolean;
   /** Where learners and their progress are kept; GET /api/progress reads it. */
   store?: Store | null;
+  /** The classroom (classes, the instructor's login); without it /teach and /join answer 404. */
+  classroom?: LabClassroom | null;
 }
+
+export interface LabClassroom {
+  classrooms: Classrooms;
+  secret: InstructorSecret;
+  sessions: InstructorSessions;
+}
+
+/** Wrong instructor secrets: 10, then one every 12 s, per client address (an IPv6 /64). */
+const LOGIN_ATTEMPTS = { burst: 10, refillMs: 12_000 };
+/** Joins: a whole class at once (a room behind one NAT address joins together), then 4 a
+ *  second. Guessing one of 31^6 codes at that pace is hopeless; the bound is against floods. */
+const JOIN_ATTEMPTS = { burst: 250, refillMs: 250 };
 
 const HEARTBEAT_MS = 30_000;
 /** Pings sent in one turn of the event loop. */
@@ -105,6 +122,30 @@ export function createLabServer(options: LabServerOptions) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   const alive = new WeakMap<object, boolean>();
 
+  const pages = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // Pages hand out the learner cookie, so the page's WebSocket carries it.
+    if (req.method === "GET" && !req.url?.startsWith("/_next/")) learnerFor(req, res);
+    Promise.resolve(options.handleRequest(req, res)).catch((err: unknown) => {
+      log.error({ url: req.url, err: (err as Error).message }, "request failed");
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end("Internal error\n");
+    });
+  };
+  const classroom = options.classroom ?? null;
+  const handleClassroom = classroom
+    ? createClassesApi({
+        classrooms: classroom.classrooms,
+        secret: classroom.secret,
+        sessions: classroom.sessions,
+        loginLimiter: new AttemptLimiter(LOGIN_ATTEMPTS.burst, LOGIN_ATTEMPTS.refillMs),
+        joinLimiter: new AttemptLimiter(JOIN_ATTEMPTS.burst, JOIN_ATTEMPTS.refillMs),
+        allowedOrigins: options.allowedOrigins,
+        originAllowed,
+        learnerFor,
+        passToPages: pages,
+      })
+    : null;
+
   const server = http.createServer((req, res) => {
     const url = parseRequestUrl(req.url);
     if (!url) {
@@ -144,13 +185,8 @@ export function createLabServer(options: LabServerOptions) {
       res.end("This address is the lab's WebSocket; open a lesson page instead.\n");
       return;
     }
-    // Pages hand out the learner cookie, so the page's WebSocket carries it.
-    if (req.method === "GET" && !url.pathname.startsWith("/_next/")) learnerFor(req, res);
-    Promise.resolve(options.handleRequest(req, res)).catch((err: unknown) => {
-      log.error({ url: req.url, err: (err as Error).message }, "request failed");
-      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
-      res.end("Internal error\n");
-    });
+    if (handleClassroom?.(req, res, url)) return;
+    pages(req, res);
   });
 
   server.on("upgrade", (req, socket, head) => {
@@ -175,7 +211,15 @@ export function createLabServer(options: LabServerOptions) {
       // A client without the cookie (a script, a test) still gets a session; its progress is
       // kept under an id nobody will present again, so it cannot resume it either.
       const known = learnerFromCookies(req.headers.cookie);
-      new LabConnection(ws, options, req.socket.remoteAddress ?? "unknown", known ?? randomBytes(16).toString("hex"), known !== null);
+      const cookie = req.headers.cookie;
+      const context = {
+        registry: options.registry,
+        unsupportedReason: options.unsupportedReason,
+        classrooms: classroom?.classrooms ?? null,
+        // Asked only when the page asks to observe: checked then, against the store.
+        isInstructor: () => (classroom ? classroom.sessions.check(cookie) : Promise.resolve(false)),
+      };
+      new LabConnection(ws, context, req.socket.remoteAddress ?? "unknown", known ?? randomBytes(16).toString("hex"), known !== null);
     });
   });
 
@@ -215,6 +259,7 @@ export function createLabServer(options: LabServerOptions) {
     /** Stop serving: every session ends (its pages are told, 4006), then the sockets go. */
     async close(): Promise<void> {
       clearInterval(heartbeat);
+      await classroom?.classrooms.close();
       await options.registry?.endAll();
       // A client that never answers the close handshake, or an HTTP request still in flight,
       // must not hold the shutdown open.

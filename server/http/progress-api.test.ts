@@ -51,19 +51,20 @@ describe("GET /api/progress's body", () => {
 
   it("refuses to answer with a body the page's schema would reject, naming the field", async () => {
     // A store with a bug: JSON.stringify would send its NaN as null, which the page cannot tell from "not done".
+    const real = openSqliteStore(":memory:");
     const broken: Store = {
-      learners: { ensure: async () => false, get: async () => null },
+      ...real,
       progress: {
         complete: async () => false,
         completed: async () => new Map(),
         allCompleted: async () => new Map(),
         progress: async (_learner, _lesson, ids) => ids.map((id) => ({ id, done: true, completedAtMs: Number.NaN })),
       },
-      close: async () => {},
     };
     const error = await progressResponse(LEARNER, { lessons: new LessonCatalog(FIXTURES), store: broken }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(/^the \/api\/progress body does not match CourseProgress:\n/);
     expect((error as Error).message).toContain('✖ Invalid input: expected number, received NaN\n  → at lessons["checks-demo"].steps[0].completedAtMs');
+    await real.close();
   });
 });

@@ -84,7 +84,8 @@ interface LauncherProcess {
 }
 
 export type SandboxStartError =
-  | { kind: "full"; message: string }
+  /** scope "class": the learner's class has no room, though the lab may. */
+  | { kind: "full"; message: string; scope?: "class" }
   | { kind: "failed"; message: string };
 
 export class SandboxStartFailure extends Error {

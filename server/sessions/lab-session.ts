@@ -14,15 +14,18 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import os from "node:os";
 
+import type { Broadcast } from "../../common/classroom";
 import type { ProbeSnapshot } from "../../common/lab-state";
 import type { LabStep } from "../../common/lab-steps";
 import { type Limits, checkLimits, checkWithinCeiling } from "../../common/limits";
 import {
   type AttachRole,
+  type CgroupFileWrite,
   CloseCode,
   type ErrorCode,
   PROTOCOL_VERSION,
   type ServerMessage,
+  type StepProgress,
   type TerminalSize,
 } from "../../common/protocol";
 import { type Logger, log as rootLog } from "../log";
@@ -103,6 +106,39 @@ function tokenDigest(token: string): Buffer {
   return createHash("sha256").update(token).digest();
 }
 
+/** A session of a class member: what the class decides about it. */
+export interface SessionClassroom {
+  classId: string;
+  memberId: string;
+  className: string;
+  displayName: string;
+  /** The session is ended this long after it started. */
+  lifetimeMs: number;
+  /** The session is ended when nobody typed into it for this long. */
+  idleMs: number;
+  /** The class's latest broadcast, shown to a page as it attaches. */
+  lastBroadcast: Broadcast | null;
+}
+
+/** What the classroom hears of a session (server/classroom/class-hub.ts): enough to keep a
+ *  dashboard card, never anything per keystroke beyond a flag. */
+export interface SessionListener {
+  /** A kernel reading the pages' stream is also made from. */
+  reading(snapshot: ProbeSnapshot): void;
+  /** The shell printed something (the card's screen is out of date). */
+  output(): void;
+  /** The lesson's steps as the tracker has them now. */
+  progress(steps: readonly StepProgress[]): void;
+  /** The session's state, limits or last input changed. */
+  changed(): void;
+}
+
+/** Readings a second while only a dashboard looks at the session: its cards show memory, pids
+ *  and OOM kills, which a second's delay does not hide. */
+export const DASHBOARD_INTERVAL_MS = 1_000;
+/** How often an idle timeout is checked: the timeout is not reset per keystroke. */
+const IDLE_CHECK_MS = 5_000;
+
 export interface LabSessionOptions {
   sandbox: Sandbox;
   /** Whose sandbox it is (the nslab_learner cookie); resume tokens only work with it. */
@@ -114,6 +150,8 @@ export interface LabSessionOptions {
   /** How long a detached session waits for its owner (0: it ends when the owner leaves). */
   graceMs: number;
   size: TerminalSize;
+  /** The class the session belongs to, or null for a learner on their own. */
+  classroom?: SessionClassroom | null;
   /** Called once, when the session starts to end; `destroyed` settles when the sandbox is gone. */
   onEnded(session: LabSession, destroyed: Promise<void>): void;
 }
@@ -126,6 +164,18 @@ export class LabSession {
   readonly startedAtMs = Date.now();
   /** Why the session ended, once it has. */
   endReason: string | null = null;
+  readonly classroom: SessionClassroom | null;
+  /** When the owner last typed, or null. */
+  lastInputAtMs: number | null = null;
+  /** The newest reading, for whoever needs a figure between streams (a dashboard card). */
+  lastSnapshot: ProbeSnapshot | null = null;
+  private listener: SessionListener | null = null;
+  private dashboardWatched = false;
+  /** The most the owner's page may raise its limits to: what the sandbox started with, or
+   *  what the instructor set since. */
+  private ceiling: Limits;
+  private lifetimeTimer: NodeJS.Timeout | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
   private stateValue: SessionState = "detached";
   private readonly members = new Map<Attachment, Member>();
   private owner: Member | null = null;
@@ -152,7 +202,9 @@ export class LabSession {
     this.id = sandbox.sessionId;
     this.learnerId = options.learnerId;
     this.lesson = options.lesson;
-    this.log = rootLog.child({ sessionId: this.id });
+    this.classroom = options.classroom ?? null;
+    this.ceiling = { ...sandbox.initialLimits };
+    this.log = rootLog.child({ sessionId: this.id, ...(this.classroom ? { classId: this.classroom.classId, memberId: this.classroom.memberId } : {}) });
     this.tracker =
       options.lesson && options.steps.length > 0
         ? new StepTracker(options.lesson, options.steps, options.learnerId, options.store, this.log)
@@ -163,6 +215,7 @@ export class LabSession {
     // must not wait for ever. The first owner attach clears this like a grace period.
     this.graceTimer = setTimeout(() => void this.end("No page attached to the sandbox after it started."), FIRST_ATTACH_TIMEOUT_MS);
     this.graceTimer.unref();
+    if (this.classroom) this.startClassTimers(this.classroom);
     sandbox.onData((chunk) => this.onOutput(chunk));
     // Last: a shell that already exited ends the session right here.
     sandbox.onExit((info) => this.onShellExit(info));
@@ -193,8 +246,60 @@ export class LabSession {
       this.log.error({ err: (err as Error).message }, "progress could not be read");
       return;
     }
-    this.broadcast(this.tracker.progress());
+    this.broadcastProgress();
     this.updateReadingPace();
+  }
+
+  /** The classroom's hooks on this session (one listener; null removes it). */
+  setListener(listener: SessionListener | null): void {
+    this.listener = listener;
+    if (listener && this.tracker) listener.progress(this.tracker.progress().steps);
+  }
+
+  /** Whether a dashboard shows this session: it is then read once a second even with no page
+   *  watching its kernel state. */
+  setDashboardWatched(watched: boolean): void {
+    if (this.dashboardWatched === watched) return;
+    this.dashboardWatched = watched;
+    this.updateReadingPace();
+    // A dashboard opens on a whole class at once: spread over one interval, not all now.
+    if (watched) this.readings.readWithin(DASHBOARD_INTERVAL_MS);
+  }
+
+  /** The text of the last `lines` lines of the terminal, each cut to `width` characters; null
+   *  when the mirror's thread did not answer in time (what the screen shows is then unknown,
+   *  not blank). */
+  screenTail(lines: number, width: number): Promise<string[] | null> {
+    return this.mirror.tail(lines, width);
+  }
+
+  /** A message for every page attached (a broadcast to the class). */
+  notify(message: ServerMessage): void {
+    if (message.type === "class.broadcast" && this.classroom) this.classroom.lastBroadcast = message.broadcast;
+    this.broadcast(message);
+  }
+
+  /**
+   * The instructor sets this sandbox's limits: the same checks as the learner's own change
+   * against this host, but no ceiling but the host's; the limits it changes are the new
+   * ceiling for the learner's own changes of them. Every page is told.
+   */
+  setLimitsByInstructor(change: Partial<Limits>): { ok: true; limits: Limits } | { ok: false; message: string; field?: string } {
+    if (this.ending) return { ok: false, message: "The sandbox has ended." };
+    const sandbox = this.sandbox;
+    const limits = { ...sandbox.limits, ...change };
+    const check = checkLimits(limits, hostCapacity());
+    if (!check.ok) return { ok: false, message: check.message, field: check.field };
+    const before = { ...sandbox.limits };
+    const written = this.writeLimits(limits);
+    if (!written.ok) return written;
+    // Only what the instructor changed moves the ceiling: a learner who had lowered their own
+    // CPUs for an exercise can still raise them back to the class's when the instructor only
+    // changed the pids.
+    for (const field of Object.keys(limits) as Array<keyof Limits>) if (limits[field] !== before[field]) this.ceiling[field] = limits[field];
+    this.broadcast({ type: "limits.changed", limits: { ...sandbox.limits }, cgroupFiles: written.cgroupFiles, reason: "Your instructor changed this sandbox's limits." });
+    this.listener?.changed();
+    return { ok: true, limits: { ...sandbox.limits } };
   }
 
   /** Whether `token` is this session's current resume token and `learnerId` its learner. */
@@ -262,6 +367,7 @@ export class LabSession {
       size: replaySize,
       replayBytes: replay.length,
       reconnectGraceS: Math.round(this.options.graceMs / 1000),
+      ...(this.classroom ? { classroom: { classId: this.classroom.classId, className: this.classroom.className, displayName: this.classroom.displayName } } : {}),
     });
     for (let offset = 0; offset < replay.length; offset += REPLAY_FRAME_BYTES) {
       attachment.replay(replay.subarray(offset, offset + REPLAY_FRAME_BYTES));
@@ -273,6 +379,8 @@ export class LabSession {
     const now = this.mirror.size;
     if (member.role === "watcher" && (now.cols !== replaySize.cols || now.rows !== replaySize.rows)) attachment.send({ type: "pty.size", size: now });
     if (this.tracker) attachment.send(this.tracker.progress());
+    if (this.classroom?.lastBroadcast) attachment.send({ type: "class.broadcast", broadcast: this.classroom.lastBroadcast });
+    this.listener?.changed();
     this.log.info({ role: member.role, resumed, replayBytes: replay.length }, "page attached");
     return "attached";
   }
@@ -297,6 +405,7 @@ export class LabSession {
       } else if (!this.ending) {
         this.ownerLeft();
       }
+      this.listener?.changed();
     }
     this.updateReadingPace();
   }
@@ -304,6 +413,10 @@ export class LabSession {
   /** Keystrokes from a page: the owner's go to the shell; a watcher's are refused. */
   input(attachment: Attachment, data: Buffer): "ok" | "read_only" | "dropped" {
     if (this.members.get(attachment)?.role !== "owner") return "read_only";
+    // A field, not a timer: the idle check reads it every few seconds.
+    const first = this.lastInputAtMs === null;
+    this.lastInputAtMs = Date.now();
+    if (first) this.listener?.changed();
     return this.sandbox.write(data) ? "ok" : "dropped";
   }
 
@@ -342,23 +455,31 @@ export class LabSession {
     const sandbox = this.sandbox;
     const limits = { ...sandbox.limits, ...change };
     const checked = checkLimits(limits, hostCapacity());
-    const check = checked.ok ? checkWithinCeiling(limits, sandbox.initialLimits) : checked;
+    const check = checked.ok ? checkWithinCeiling(limits, this.ceiling) : checked;
     if (!check.ok) return { type: "error", code: "bad_limit", message: check.message, field: check.field, requestId };
+    const written = this.writeLimits(limits);
+    if (!written.ok) return { type: "error", code: "bad_limit", message: written.message, requestId, ...(written.field ? { field: written.field } : {}) };
+    const answer: ServerMessage = { type: "limits.updated", requestId, limits: { ...sandbox.limits }, cgroupFiles: written.cgroupFiles };
+    // Watchers see the new limits too; the owner gets the answer to its request.
+    for (const member of this.members.values()) if (member.attachment !== attachment && member.held === null) member.attachment.send(answer);
+    this.listener?.changed();
+    return answer;
+  }
+
+  /** Writes checked limits to the kernel; a refusal is said in the learner's terms. */
+  private writeLimits(limits: Limits): { ok: true; cgroupFiles: CgroupFileWrite[] } | { ok: false; message: string; field?: string } {
     try {
-      const cgroupFiles = sandbox.setLimits(limits);
+      const cgroupFiles = this.sandbox.setLimits(limits);
       // The limit files are not among the change detectors: read them at once.
       this.readings.readSoon(true);
-      const answer: ServerMessage = { type: "limits.updated", requestId, limits: { ...sandbox.limits }, cgroupFiles: [...cgroupFiles] };
-      // Watchers see the new limits too; the owner gets the answer to its request.
-      for (const member of this.members.values()) if (member.attachment !== attachment && member.held === null) member.attachment.send(answer);
-      return answer;
+      return { ok: true, cgroupFiles: [...cgroupFiles] };
     } catch (err) {
       const text = (err as Error).message;
       const message = /EBUSY/.test(text)
         ? "The sandbox uses more memory than that right now; free some, or choose a higher limit."
         : `The kernel refused the change: ${text}`;
       const field = /memory\.(limit_in_bytes|max)/.test(text) ? "memoryBytes" : /memsw|swap/.test(text) ? "memorySwapBytes" : undefined;
-      return { type: "error", code: "bad_limit", message, requestId, ...(field ? { field } : {}) };
+      return { ok: false, message, ...(field ? { field } : {}) };
     }
   }
 
@@ -389,6 +510,8 @@ export class LabSession {
     this.endReason = reason;
     this.clearGrace();
     if (this.budgetTimer) clearTimeout(this.budgetTimer);
+    if (this.lifetimeTimer) clearTimeout(this.lifetimeTimer);
+    if (this.idleTimer) clearInterval(this.idleTimer);
     this.readings.stop();
     const members = [...this.members.values()];
     this.members.clear();
@@ -401,7 +524,19 @@ export class LabSession {
       .catch((err: unknown) => this.log.error({ err: (err as Error).message }, "sandbox teardown failed"))
       .finally(() => this.mirror.dispose());
     this.options.onEnded(this, destroyed);
+    this.listener?.changed();
     await destroyed;
+  }
+
+  private startClassTimers(classroom: SessionClassroom): void {
+    const minutes = (ms: number) => (ms >= 120_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} s`);
+    this.lifetimeTimer = setTimeout(() => void this.end(`The class's sandboxes last ${minutes(classroom.lifetimeMs)}, and this one's time was up.`), classroom.lifetimeMs);
+    this.lifetimeTimer.unref();
+    this.idleTimer = setInterval(() => {
+      const last = this.lastInputAtMs ?? this.startedAtMs;
+      if (Date.now() - last >= classroom.idleMs) void this.end(`Nothing was typed into it for ${minutes(classroom.idleMs)}, so the class's idle timeout ended it.`);
+    }, Math.min(IDLE_CHECK_MS, classroom.idleMs));
+    this.idleTimer.unref();
   }
 
   private takeOver(member: Member): void {
@@ -480,6 +615,7 @@ export class LabSession {
     if (this.ending) return;
     this.mirror.write(chunk);
     this.spendOutputBudget(chunk.length);
+    this.listener?.output();
     // Per chunk, so no copy of the members: a Map may lose the entry being visited (a page
     // let go below) without disturbing the iteration.
     for (const member of this.members.values()) {
@@ -517,10 +653,12 @@ export class LabSession {
     if (fresh && this.tracker?.pending) {
       const changed = this.tracker.evaluate(snapshot, { shellHostPid: this.sandbox.hostPid, cgroup: this.sandbox.cgroup }, now);
       if (changed) {
-        this.broadcast(this.tracker.progress());
+        this.broadcastProgress();
         this.updateReadingPace();
       }
     }
+    this.lastSnapshot = snapshot;
+    if (fresh || change) this.listener?.reading(snapshot);
     for (const member of this.members.values()) {
       if (!member.watchingState || member.held !== null) continue;
       let delta: SnapshotDelta | null = change;
@@ -536,14 +674,24 @@ export class LabSession {
     }
   }
 
+  private broadcastProgress(): void {
+    if (!this.tracker) return;
+    const progress = this.tracker.progress();
+    this.broadcast(progress);
+    this.listener?.progress(progress.steps);
+  }
+
   private broadcast(message: ServerMessage): void {
     for (const member of this.members.values()) if (member.held === null) member.attachment.send(message);
   }
 
-  /** Ten readings a second while any page shows them, one while only lab steps need them. */
+  /** Ten readings a second while any page shows them, one while only a dashboard or the lab
+   *  steps need them. */
   private updateReadingPace(): void {
     if (this.ending) return;
     const watched = [...this.members.values()].some((m) => m.watchingState);
-    this.readings.setIntervalMs(watched ? WATCHED_INTERVAL_MS : this.tracker?.pending ? CHECK_INTERVAL_MS : null);
+    this.readings.setIntervalMs(
+      watched ? WATCHED_INTERVAL_MS : this.dashboardWatched ? DASHBOARD_INTERVAL_MS : this.tracker?.pending ? CHECK_INTERVAL_MS : null,
+    );
   }
 }

@@ -13,7 +13,7 @@
 //
 // Messages in:  {op: "open", id, cols, rows, scrollback}, {op: "write", id, data},
 //               {op: "resize", id, cols, rows}, {op: "snapshot", id, req, maxBytes, maxCells},
-//               {op: "lines", id, req}, {op: "close", id}
+//               {op: "lines", id, req, tail?, width?}, {op: "close", id}
 // Messages out: {op: "parsed", counts: [[id, bytes], …]},
 //               {op: "snapshot", req, data, cols, rows}, {op: "lines", req, lines}
 import { parentPort } from "node:worker_threads";
@@ -75,11 +75,19 @@ function serialize(entry, maxBytes, maxCells) {
   return utf8.encode(TOO_BIG);
 }
 
-function textLines(terminal) {
+/** The text of the terminal, trailing blank lines dropped. With `tail`, only the last `tail`
+ *  lines, each cut to `width` characters: a dashboard card's few lines cost a few lines of
+ *  work, not the whole scrollback's. */
+function textLines(terminal, tail, width) {
   const buffer = terminal.buffer.active;
+  let end = buffer.length;
+  while (end > 0 && (buffer.getLine(end - 1)?.translateToString(true) ?? "") === "") end--;
+  const start = tail === undefined ? 0 : Math.max(0, end - tail);
   const lines = [];
-  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)?.translateToString(true) ?? "");
-  while (lines.length > 0 && lines.at(-1) === "") lines.pop();
+  for (let i = start; i < end; i++) {
+    const text = buffer.getLine(i)?.translateToString(true) ?? "";
+    lines.push(width === undefined ? text : text.slice(0, width));
+  }
   return lines;
 }
 
@@ -124,7 +132,7 @@ port.on("message", (message) => {
       }
       afterWrites(entry.terminal, () => {
         flushParsed();
-        port.postMessage({ op: "lines", req: message.req, lines: textLines(entry.terminal) });
+        port.postMessage({ op: "lines", req: message.req, lines: textLines(entry.terminal, message.tail, message.width) });
       });
       return;
     case "close":

@@ -236,6 +236,15 @@ export class SessionReadings {
     this.scheduler.changed(this, true);
   }
 
+  /** Read within `ms` (sooner if already due sooner): many sessions asked at once each get a
+   *  point of their own in it, so that their readings do not all fall in one turn of the
+   *  event loop, nor stay together at every interval after it. */
+  readWithin(ms: number): void {
+    if (this.stopped) return;
+    this.dueAt = Math.min(this.dueAt, this.scheduler.now() + Math.random() * ms);
+    this.scheduler.changed(this);
+  }
+
   /** No reading starts and no listener is called after this. */
   stop(): void {
     if (this.stopped) return;

@@ -3,6 +3,7 @@
 // that ended is remembered for a while, so a page that comes back too late is told why its
 // sandbox is gone rather than that it never existed.
 import type { LabStep } from "../../common/lab-steps";
+import type { Limits } from "../../common/limits";
 import { CloseCode, type TerminalSize } from "../../common/protocol";
 import type { LessonCatalog } from "../lessons/lesson-steps";
 import { log } from "../log";
@@ -10,7 +11,15 @@ import type { SandboxHost, StartCounts } from "../sandbox/host";
 import { DEFAULT_LIMITS } from "../sandbox/limits";
 import { SandboxStartFailure } from "../sandbox/sandbox";
 import type { Store } from "../store/store";
-import { type EndedSession, LabSession, MAX_WATCHERS_PER_SESSION } from "./lab-session";
+import { type EndedSession, LabSession, MAX_WATCHERS_PER_SESSION, type SessionClassroom } from "./lab-session";
+
+/** A start for a class member: the class's limits, grace period and room. */
+export interface ClassStart extends SessionClassroom {
+  limits: Limits;
+  graceMs: number;
+  /** Sandboxes the class may hold at once. */
+  capacity: number;
+}
 
 export interface SessionRegistryOptions {
   host: SandboxHost;
@@ -41,6 +50,10 @@ export class SessionRegistry {
   private readonly sessions = new Map<string, LabSession>();
   private readonly ended = new Map<string, EndedSession>();
   private starting = 0;
+  /** Starts under way, by class: they count against the class's room. */
+  private readonly startingByClass = new Map<string, number>();
+  /** Class members ("classId/memberId") whose sandbox is starting: one at a time each. */
+  private readonly startingMembers = new Set<string>();
   /** Sessions that ended but whose sandbox is still being destroyed: they still hold a slot. */
   private destroying = 0;
   private closing = false;
@@ -80,6 +93,11 @@ export class SessionRegistry {
     return [...this.sessions.values()].filter((s) => s.learnerId === learnerId);
   }
 
+  /** The live sessions of a class. */
+  byClass(classId: string): LabSession[] {
+    return [...this.sessions.values()].filter((s) => s.classroom?.classId === classId);
+  }
+
   all(): LabSession[] {
     return [...this.sessions.values()];
   }
@@ -88,11 +106,51 @@ export class SessionRegistry {
    * A new sandbox for `learnerId`. Throws SandboxStartFailure: kind "full" when the lab has no
    * room, "failed" when the sandbox could not be made. The caller attaches its page next.
    */
-  async start(request: { learnerId: string; lesson?: string; size: TerminalSize; resumable?: boolean; signal?: AbortSignal }): Promise<LabSession> {
+  async start(request: {
+    learnerId: string;
+    lesson?: string;
+    size: TerminalSize;
+    resumable?: boolean;
+    signal?: AbortSignal;
+    classroom?: ClassStart | null;
+  }): Promise<LabSession> {
     if (this.closing) throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
-    // The learner's oldest waiting sandboxes make room first (and are gone before the count).
-    await this.endSurplusDetached(request.learnerId);
+    const classroom = request.classroom ?? null;
+    // A class's room and its one sandbox per member are checked and reserved in one turn of
+    // the event loop, before anything is awaited: starts that arrive together (a script, two
+    // tabs restored at once) cannot all pass the check before any of them counts.
+    const member = classroom ? `${classroom.classId}/${classroom.memberId}` : null;
+    let own: LabSession[] = [];
+    if (classroom && member) {
+      if (this.startingMembers.has(member)) {
+        throw new SandboxStartFailure({ kind: "failed", message: "a sandbox of yours for this class is already starting (in another tab?); use that one, or reload in a moment" });
+      }
+      const live = this.byClass(classroom.classId);
+      own = live.filter((s) => s.classroom?.memberId === classroom.memberId);
+      if (live.length - own.length + this.startingFor(classroom.classId) >= classroom.capacity) {
+        throw new SandboxStartFailure({ kind: "full", scope: "class", message: `all ${classroom.capacity} sandboxes of the class are in use` });
+      }
+      this.startingMembers.add(member);
+      this.startingByClass.set(classroom.classId, this.startingFor(classroom.classId) + 1);
+    }
+    const unreserve = () => {
+      if (!classroom || !member) return;
+      this.startingMembers.delete(member);
+      const left = this.startingFor(classroom.classId) - 1;
+      if (left > 0) this.startingByClass.set(classroom.classId, left);
+      else this.startingByClass.delete(classroom.classId);
+    };
+    try {
+      // One sandbox per member: a new start (not a reload, which resumes) replaces the old.
+      await Promise.all(own.map((s) => s.end("You started a new sandbox for this class; only the newest is kept.")));
+      // The learner's oldest waiting sandboxes make room first (and are gone before the count).
+      await this.endSurplusDetached(request.learnerId);
+    } catch (err) {
+      unreserve();
+      throw err;
+    }
     if (this.occupied >= this.options.capacity) {
+      unreserve();
       throw new SandboxStartFailure({ kind: "full", message: `all ${this.options.capacity} sandboxes are in use` });
     }
     this.starting++;
@@ -105,7 +163,8 @@ export class SessionRegistry {
           log.error({ lesson: request.lesson, err: (err as Error).message }, "lesson steps could not be loaded");
         }
       }
-      const sandbox = await this.options.host.start({ limits: { ...DEFAULT_LIMITS }, cols: request.size.cols, rows: request.size.rows }, request.signal);
+      const limits = classroom ? { ...classroom.limits } : { ...DEFAULT_LIMITS };
+      const sandbox = await this.options.host.start({ limits, cols: request.size.cols, rows: request.size.rows }, request.signal);
       if (this.closing) {
         // Shutdown began while this one was starting: it must not outlive the server.
         await sandbox.destroy();
@@ -121,8 +180,9 @@ export class SessionRegistry {
         store: this.options.store ?? null,
         // A page without the learner cookie could never show a token the session accepts:
         // nothing is kept waiting for it.
-        graceMs: request.resumable === false ? 0 : this.options.graceMs,
+        graceMs: request.resumable === false ? 0 : (classroom?.graceMs ?? this.options.graceMs),
         size: request.size,
+        classroom,
         onEnded: (ended, destroyed) => this.forget(ended, destroyed),
         });
       } catch (err) {
@@ -141,7 +201,12 @@ export class SessionRegistry {
       return session;
     } finally {
       this.starting--;
+      unreserve();
     }
+  }
+
+  private startingFor(classId: string): number {
+    return this.startingByClass.get(classId) ?? 0;
   }
 
   /**

@@ -271,10 +271,20 @@ export class TerminalMirror {
   /** The text on screen and in the scrollback once every byte written so far is parsed, one
    *  string per line, trailing blanks trimmed. */
   async lines(): Promise<string[]> {
+    return (await this.request({ op: "lines", id: this.id })) ?? [];
+  }
+
+  /** The last `lines` lines, each cut to `width` characters; null when the thread did not
+   *  answer in time. */
+  tail(lines: number, width: number): Promise<string[] | null> {
+    return this.request({ op: "lines", id: this.id, tail: lines, width });
+  }
+
+  private async request(message: Record<string, unknown>): Promise<string[] | null> {
     if (this.disposed) return [];
     this.flushBatch();
-    const reply = await mirrorWorker.request<Extract<WorkerReply, { op: "lines" }>>({ op: "lines", id: this.id }, SNAPSHOT_TIMEOUT_MS);
-    return reply?.lines ?? [];
+    const reply = await mirrorWorker.request<Extract<WorkerReply, { op: "lines" }>>(message, SNAPSHOT_TIMEOUT_MS);
+    return reply?.lines ?? null;
   }
 
   dispose(): void {

@@ -28,4 +28,61 @@ export const MIGRATIONS: readonly string[] = [
      completed_at_ms BIGINT NOT NULL,
      PRIMARY KEY (learner_id, lesson, step_id)
    );`,
+  // 2: the classroom. A class's limits are one column each, as docker names them; cpus as
+  // docker's NanoCpus (cpus × 10^9), a whole number, so that 0.5 reads back as 0.5 from
+  // either database. join_order (the largest so far plus one, taken in the join's
+  // transaction) keeps the order members joined in when several join in the same
+  // millisecond. An event's seq is its class's largest so far plus one: the log is ordered by
+  // it and trimmed from its low end. Instructor sessions are keyed by the SHA-256
+  // of their token, so that the database never holds a token that would log anyone in.
+  `CREATE TABLE classes (
+     id TEXT PRIMARY KEY,
+     code TEXT NOT NULL UNIQUE,
+     name TEXT NOT NULL,
+     lesson TEXT NOT NULL,
+     memory_bytes BIGINT NOT NULL,
+     memory_swap_bytes BIGINT NOT NULL,
+     nano_cpus BIGINT NOT NULL,
+     pids_limit BIGINT NOT NULL,
+     capacity INTEGER NOT NULL,
+     reconnect_grace_s INTEGER NOT NULL,
+     session_lifetime_s INTEGER NOT NULL,
+     idle_timeout_s INTEGER NOT NULL,
+     state TEXT NOT NULL,
+     created_at_ms BIGINT NOT NULL,
+     broadcast_text TEXT,
+     broadcast_sent_at_ms BIGINT
+   );
+   CREATE TABLE class_members (
+     class_id TEXT NOT NULL REFERENCES classes(id),
+     member_id TEXT NOT NULL,
+     learner_id TEXT NOT NULL REFERENCES learners(id),
+     display_name TEXT NOT NULL,
+     joined_at_ms BIGINT NOT NULL,
+     join_order INTEGER NOT NULL,
+     PRIMARY KEY (class_id, member_id),
+     UNIQUE (class_id, learner_id),
+     UNIQUE (class_id, join_order)
+   );
+   CREATE INDEX class_members_by_learner ON class_members (learner_id);
+   CREATE TABLE class_events (
+     class_id TEXT NOT NULL REFERENCES classes(id),
+     seq BIGINT NOT NULL,
+     at_ms BIGINT NOT NULL,
+     kind TEXT NOT NULL,
+     member_id TEXT,
+     detail TEXT NOT NULL,
+     PRIMARY KEY (class_id, seq),
+     FOREIGN KEY (class_id, member_id) REFERENCES class_members(class_id, member_id)
+   );
+   CREATE TABLE instructor_sessions (
+     token_hash TEXT PRIMARY KEY,
+     created_at_ms BIGINT NOT NULL,
+     expires_at_ms BIGINT NOT NULL
+   );
+   CREATE INDEX instructor_sessions_by_expiry ON instructor_sessions (expires_at_ms);`,
+  // 3: members the instructor removed. A removed member keeps their row, marked by
+  // removed_at_ms (class_events refers to it, and the mark is what refuses their rejoin): rows
+  // are never deleted, so join_order stays the order they joined in.
+  `ALTER TABLE class_members ADD COLUMN removed_at_ms BIGINT;`,
 ];

@@ -5,9 +5,10 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { MIGRATIONS } from "./migrations";
+import { MiB } from "../../common/limits";
+import { MIGRATIONS, SCHEMA_MIGRATIONS_TABLE } from "./migrations";
 import { openSqliteStore } from "./sqlite-store";
-import { MAX_PENDING_WRITES, StoreOverloadedError } from "./store";
+import { ClassFullError, ClassNotOpenError, type ClassRecord, MAX_EVENTS_PER_CLASS, MAX_PENDING_WRITES, StoreOverloadedError } from "./store";
 import { describeStoreContract } from "./store-contract";
 
 function tempDir(): string {
@@ -28,6 +29,28 @@ describeStoreContract("SQLite in memory", async () => ({ store: openSqliteStore(
 
 const LEARNER = "0123456789abcdef0123456789abcdef";
 const STRANGER = "ffffffffffffffffffffffffffffffff";
+const CLASS = "00000000000000c1";
+const OTHER_CLASS = "00000000000000c2";
+const MEMBER = "000000000000000a";
+const OTHER_MEMBER = "000000000000000b";
+
+function classRecord(overrides: Partial<ClassRecord> = {}): ClassRecord {
+  return {
+    id: CLASS,
+    code: "ABC234",
+    name: "Containers, Tuesday",
+    lesson: "containers-vs-vms",
+    limits: { memoryBytes: 256 * MiB, memorySwapBytes: 256 * MiB, cpus: 1, pids: 128 },
+    capacity: 30,
+    reconnectGraceS: 300,
+    sessionLifetimeS: 10_800,
+    idleTimeoutS: 1_800,
+    state: "open",
+    createdAtMs: 1,
+    lastBroadcast: null,
+    ...overrides,
+  };
+}
 
 // The schema exactly as the first release created it, versioned by PRAGMA user_version.
 const FIRST_RELEASE_SCHEMA = `CREATE TABLE learners (
@@ -83,13 +106,157 @@ describe("the SQLite store", () => {
     expect(await store.progress.complete(LEARNER, "containers-vs-vms", "new-netns", 444)).toBe(true);
     await store.close();
 
+    // Adopted as version 1, then migrated the rest of the way.
     const db = new Database(file, { readonly: true });
-    expect(db.prepare("SELECT version FROM schema_migrations").all()).toEqual([{ version: 1 }]);
+    expect(db.prepare("SELECT version FROM schema_migrations ORDER BY version").all()).toEqual(MIGRATIONS.map((_, index) => ({ version: index + 1 })));
     db.close();
-    // Opened again, it is simply at version 1: nothing is adopted or migrated twice.
+    // Opened again, it is simply at the newest version: nothing is adopted or migrated twice.
     const again = openSqliteStore(file);
     expect(await again.progress.completed(LEARNER, "containers-vs-vms")).toEqual(new Map([["oom", 222], ["new-netns", 444]]));
     await again.close();
+  });
+
+  it("migrates a database at schema version 1, as the release before the classroom left it, to the newest and keeps its rows", async () => {
+    const file = dbFile();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const old = new Database(file);
+    old.pragma("journal_mode = WAL");
+    old.exec(SCHEMA_MIGRATIONS_TABLE);
+    old.exec(MIGRATIONS[0] ?? "");
+    old.prepare("INSERT INTO schema_migrations (version, applied_at_ms) VALUES (1, 5)").run();
+    old.prepare("INSERT INTO learners (id, created_at_ms) VALUES (?, ?)").run(LEARNER, 111);
+    old.prepare("INSERT INTO step_progress (learner_id, lesson, step_id, completed_at_ms) VALUES (?, ?, ?, ?)").run(LEARNER, "containers-vs-vms", "oom", 222);
+    old.close();
+
+    const store = openSqliteStore(file);
+    expect(await store.learners.get(LEARNER)).toEqual({ id: LEARNER, createdAtMs: 111 });
+    // The learner's old progress is theirs in the new class, too.
+    await store.classes.create(classRecord());
+    const joined = await store.classes.join({ classId: CLASS, learnerId: LEARNER, memberId: MEMBER, displayName: "Ada", atMs: 333 });
+    expect(joined.created).toBe(true);
+    expect(await store.learners.get(LEARNER)).toEqual({ id: LEARNER, createdAtMs: 111 });
+    expect(await store.classes.progress(CLASS)).toEqual(new Map([[MEMBER, new Map([["oom", 222]])]]));
+    await store.close();
+
+    const db = new Database(file, { readonly: true });
+    const versions = db.prepare<[], { version: number; applied_at_ms: number }>("SELECT version, applied_at_ms FROM schema_migrations ORDER BY version").all();
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    // Version 1's record is the old release's own, untouched.
+    expect(versions[0]?.applied_at_ms).toBe(5);
+    const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((t) => t.name);
+    expect(tables).toEqual(["class_events", "class_members", "classes", "instructor_sessions", "learners", "schema_migrations", "step_progress"]);
+    db.close();
+  });
+
+  it("keeps a class's CPUs as docker's whole nano-CPUs, so that the value reads back exactly", async () => {
+    const file = dbFile();
+    const store = openSqliteStore(file);
+    await store.classes.create(classRecord({ limits: { memoryBytes: 256 * MiB, memorySwapBytes: -1, cpus: 0.5, pids: -1 } }));
+    await store.classes.create(classRecord({ id: OTHER_CLASS, code: "XYZ789", limits: { memoryBytes: 6 * MiB, memorySwapBytes: 6 * MiB, cpus: 0.3, pids: 64 } }));
+    await store.close();
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare("SELECT id, memory_bytes, memory_swap_bytes, nano_cpus, pids_limit FROM classes ORDER BY id").all()).toEqual([
+      { id: CLASS, memory_bytes: 256 * MiB, memory_swap_bytes: -1, nano_cpus: 500_000_000, pids_limit: -1 },
+      { id: OTHER_CLASS, memory_bytes: 6 * MiB, memory_swap_bytes: 6 * MiB, nano_cpus: 300_000_000, pids_limit: 64 },
+    ]);
+    db.close();
+    const again = openSqliteStore(file);
+    expect((await again.classes.get(OTHER_CLASS))?.limits.cpus).toBe(0.3);
+    await again.close();
+  });
+
+  it("keeps at most maxEventsPerClass events per class, dropping the oldest in the write that adds one", async () => {
+    const file = dbFile();
+    const store = openSqliteStore(file, { maxEventsPerClass: 3 });
+    await store.classes.create(classRecord());
+    await store.classes.create(classRecord({ id: OTHER_CLASS, code: "XYZ789" }));
+    const observer = new Database(file, { readonly: true });
+    const rows = (classId: string) => observer.prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM class_events WHERE class_id = ?").get(classId)?.n;
+    // Some awaited one by one, some queued together in one batch.
+    for (let index = 0; index < 4; index++) await store.classes.addEvent({ classId: CLASS, atMs: index, kind: "step", memberId: null, detail: `step-${index}` });
+    expect(rows(CLASS)).toBe(3);
+    const batch = Array.from({ length: 5 }, (_, index) => store.classes.addEvent({ classId: CLASS, atMs: 10 + index, kind: "step", memberId: null, detail: `late-${index}` }));
+    const other = store.classes.addEvent({ classId: OTHER_CLASS, atMs: 1, kind: "state", memberId: null, detail: "closed" });
+    await Promise.all([...batch, other]);
+    expect(rows(CLASS)).toBe(3);
+    expect(rows(OTHER_CLASS)).toBe(1);
+    expect((await store.classes.events(CLASS, 10)).map((e) => e.detail)).toEqual(["late-2", "late-3", "late-4"]);
+    expect((await store.classes.events(OTHER_CLASS, 10)).map((e) => e.detail)).toEqual(["closed"]);
+    observer.close();
+    await store.close();
+  });
+
+  it(`keeps at most ${MAX_EVENTS_PER_CLASS} events per class unless told otherwise`, async () => {
+    expect(MAX_EVENTS_PER_CLASS).toBe(20_000);
+    const store = openSqliteStore(":memory:");
+    await store.classes.create(classRecord());
+    const total = MAX_EVENTS_PER_CLASS + 5;
+    // In chunks the write queue takes.
+    for (let start = 0; start < total; start += 5_000) {
+      const chunk = Array.from({ length: Math.min(5_000, total - start) }, (_, offset) =>
+        store.classes.addEvent({ classId: CLASS, atMs: start + offset, kind: "step", memberId: null, detail: String(start + offset) }),
+      );
+      await Promise.all(chunk);
+    }
+    const kept = await store.classes.events(CLASS, total);
+    expect(kept).toHaveLength(MAX_EVENTS_PER_CLASS);
+    expect(kept[0]?.detail).toBe("5");
+    expect(kept.at(-1)?.detail).toBe(String(total - 1));
+    await store.close();
+  });
+
+  it("runs no SQL inside join(), and a refused join fails only itself: the rest of its batch is stored", async () => {
+    const file = dbFile();
+    const store = openSqliteStore(file);
+    await store.classes.create(classRecord({ capacity: 1 }));
+    const observer = new Database(file, { readonly: true });
+    const members = () => observer.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM class_members").get()?.n;
+    const first = store.classes.join({ classId: CLASS, learnerId: LEARNER, memberId: MEMBER, displayName: "Ada", atMs: 1 });
+    const full = store.classes.join({ classId: CLASS, learnerId: STRANGER, memberId: OTHER_MEMBER, displayName: "Bea", atMs: 2 });
+    const missing = store.classes.join({ classId: OTHER_CLASS, learnerId: STRANGER, memberId: OTHER_MEMBER, displayName: "Bea", atMs: 3 });
+    const step = store.progress.complete(STRANGER, "containers-vs-vms", "oom", 4);
+    const event = store.classes.addEvent({ classId: CLASS, atMs: 5, kind: "join", memberId: MEMBER, detail: "" });
+    expect(members()).toBe(0);
+    expect((await first).created).toBe(true);
+    await expect(full).rejects.toBeInstanceOf(ClassFullError);
+    await expect(missing).rejects.toBeInstanceOf(ClassNotOpenError);
+    expect(await step).toBe(true);
+    await event;
+    expect(members()).toBe(1);
+    // The learner the refused joins would have created exists only through the step.
+    expect(await store.learners.get(STRANGER)).toEqual({ id: STRANGER, createdAtMs: 4 });
+    expect(await store.classes.events(CLASS, 10)).toEqual([{ classId: CLASS, atMs: 5, kind: "join", memberId: MEMBER, detail: "" }]);
+    observer.close();
+    await store.close();
+  });
+
+  it("adds removed members to a classroom database made before they could be removed (version 2)", async () => {
+    const file = dbFile();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const old = new Database(file);
+    old.exec(SCHEMA_MIGRATIONS_TABLE);
+    old.exec(MIGRATIONS[0] ?? "");
+    old.exec(MIGRATIONS[1] ?? "");
+    old.prepare("INSERT INTO schema_migrations (version, applied_at_ms) VALUES (1, 5), (2, 6)").run();
+    old.close();
+    // The class and its member as version 2 kept them, written through a store that knew no
+    // more: the same rows, with no removed_at_ms column under them.
+    const db2 = new Database(file);
+    db2.prepare("INSERT INTO learners (id, created_at_ms) VALUES (?, ?)").run(LEARNER, 1);
+    const record = classRecord();
+    db2
+      .prepare(
+        "INSERT INTO classes (id, code, name, lesson, memory_bytes, memory_swap_bytes, nano_cpus, pids_limit, capacity, reconnect_grace_s, session_lifetime_s, idle_timeout_s, state, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      )
+      .run(record.id, record.code, record.name, record.lesson, record.limits.memoryBytes, record.limits.memorySwapBytes, record.limits.cpus * 1e9, record.limits.pids, record.capacity, record.reconnectGraceS, record.sessionLifetimeS, record.idleTimeoutS, record.state, record.createdAtMs);
+    db2.prepare("INSERT INTO class_members (class_id, member_id, learner_id, display_name, joined_at_ms, join_order) VALUES (?, ?, ?, ?, ?, ?)").run(CLASS, MEMBER, LEARNER, "Ada", 2, 1);
+    db2.close();
+
+    const store = openSqliteStore(file);
+    expect((await store.classes.members(CLASS)).map((m) => m.displayName)).toEqual(["Ada"]);
+    expect(await store.classes.removeMember(CLASS, MEMBER, 3)).toBe(true);
+    expect(await store.classes.members(CLASS)).toEqual([]);
+    await store.close();
   });
 
   it("refuses a database from a newer nslab, and one whose user_version it does not know", async () => {

@@ -17,23 +17,52 @@ import Database from "better-sqlite3";
 
 import type { StepProgress } from "../../common/protocol";
 import { MIGRATIONS, SCHEMA_MIGRATIONS_TABLE } from "./migrations";
+import { type Broadcast, ClassState } from "../../common/classroom";
+import type { Limits } from "../../common/limits";
 import {
+  CLASS_EVENT_KINDS,
+  ClassCodeTakenError,
+  type ClassEvent,
+  type ClassEventKind,
+  ClassFullError,
+  ClassMemberRemovedError,
+  ClassNotOpenError,
+  type ClassRecord,
+  type ClassStore,
+  type InstructorSessionStore,
   type Learner,
   type LearnerStore,
+  MAX_EVENTS_PER_CLASS,
   MAX_PENDING_WRITES,
+  type MemberRecord,
+  NANO_CPUS_PER_CPU,
   type ProgressStore,
   type Store,
+  StoreArgumentError,
   StoreClosedError,
   StoreOverloadedError,
+  checkBroadcast,
+  checkClassEvent,
+  checkClassId,
+  checkClassRecord,
+  checkClassState,
+  checkDisplayName,
+  checkEventLimit,
+  checkJoinCode,
   checkLearnerId,
   checkLesson,
+  checkLimits,
+  checkMemberId,
   checkStepId,
   checkTimeMs,
+  checkTokenHash,
 } from "./store";
 
 export interface SqliteStoreOptions {
   /** Writes the queue holds before refusing more; MAX_PENDING_WRITES unless told. */
   maxPendingWrites?: number;
+  /** Events each class keeps; MAX_EVENTS_PER_CLASS unless told (the tests' small bound). */
+  maxEventsPerClass?: number;
 }
 
 /** Opens (creating it and its directory if needed) and migrates the database at `file`, or
@@ -55,11 +84,11 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
     throw error;
   }
   const core = new SqliteCore(db, options.maxPendingWrites ?? MAX_PENDING_WRITES);
-  const learners = new SqliteLearnerStore(core);
-  const progress = new SqliteProgressStore(core);
   return {
-    learners,
-    progress,
+    learners: new SqliteLearnerStore(core),
+    progress: new SqliteProgressStore(core),
+    classes: new SqliteClassStore(core, options.maxEventsPerClass ?? MAX_EVENTS_PER_CLASS),
+    instructorSessions: new SqliteInstructorSessionStore(core),
     close: () => core.close(),
   };
 }
@@ -101,15 +130,15 @@ function isFirstReleaseDatabase(db: Database.Database, file: string): boolean {
 }
 
 interface QueuedWrite {
-  /** Runs the write's statements; true when it added a row. */
-  apply: () => boolean;
-  resolve: (added: boolean) => void;
+  /** Runs the write's statements inside its savepoint, and hands back what settles its
+   *  promise: that runs only once the batch is committed. */
+  apply: () => () => void;
   reject: (error: unknown) => void;
 }
 
-type WriteOutcome = { ok: true; added: boolean } | { ok: false; error: unknown };
+type WriteOutcome = { ok: true; settle: () => void } | { ok: false; error: unknown };
 
-/** The connection and its write queue, shared by the member stores (and the classroom's, later). */
+/** The connection and its write queue, shared by the member stores. */
 class SqliteCore {
   private pending: QueuedWrite[] = [];
   private flushScheduled = false;
@@ -120,12 +149,13 @@ class SqliteCore {
     readonly db: Database.Database,
     private readonly maxPendingWrites: number,
   ) {
-    // Called inside writeBatch's transaction, a transaction function runs in a savepoint.
-    const inSavepoint = db.transaction((apply: () => boolean) => apply());
+    // Called inside writeBatch's transaction, a transaction function runs in a savepoint: a
+    // write that throws (a constraint, ClassFullError) is undone whole, and only it.
+    const inSavepoint = db.transaction((apply: () => () => void) => apply());
     this.writeBatch = db.transaction((batch: QueuedWrite[]) =>
       batch.map((write): WriteOutcome => {
         try {
-          return { ok: true, added: inSavepoint(write.apply) };
+          return { ok: true, settle: inSavepoint(write.apply) };
         } catch (error) {
           return { ok: false, error };
         }
@@ -133,12 +163,19 @@ class SqliteCore {
     );
   }
 
-  /** Queues a write; it runs on the next setImmediate (or before the next read). */
-  write(apply: () => boolean): Promise<boolean> {
+  /** Queues a write; it runs on the next setImmediate (or before the next read), and the
+   *  promise gets what `apply` returned, or what it threw. */
+  write<T>(apply: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new StoreClosedError());
     if (this.pending.length >= this.maxPendingWrites) return Promise.reject(new StoreOverloadedError(this.pending.length));
-    return new Promise((resolve, reject) => {
-      this.pending.push({ apply, resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({
+        apply: () => {
+          const result = apply();
+          return () => resolve(result);
+        },
+        reject,
+      });
       if (this.flushScheduled) return;
       this.flushScheduled = true;
       setImmediate(() => {
@@ -181,10 +218,20 @@ class SqliteCore {
     }
     batch.forEach((write, index) => {
       const outcome = outcomes[index] ?? { ok: false, error: new Error("the write batch lost a write's outcome") };
-      if (outcome.ok) write.resolve(outcome.added);
+      if (outcome.ok) outcome.settle();
       else write.reject(outcome.error);
     });
   }
+}
+
+/** Whether `error` is SQLite refusing a row because it repeats a UNIQUE or PRIMARY KEY key
+ *  on exactly these columns ("table.column", comma-separated as SQLite names them). */
+function isUniqueViolation(error: unknown, columns: string): boolean {
+  return (
+    error instanceof Database.SqliteError &&
+    (error.code === "SQLITE_CONSTRAINT_UNIQUE" || error.code === "SQLITE_CONSTRAINT_PRIMARYKEY") &&
+    error.message === `UNIQUE constraint failed: ${columns}`
+  );
 }
 
 const INSERT_LEARNER = "INSERT INTO learners (id, created_at_ms) VALUES (?, ?) ON CONFLICT DO NOTHING";
@@ -269,5 +316,386 @@ class SqliteProgressStore implements ProgressStore {
       byLesson.set(row.lesson, lesson);
     }
     return byLesson;
+  }
+}
+
+interface ClassRow {
+  id: string;
+  code: string;
+  name: string;
+  lesson: string;
+  memory_bytes: number;
+  memory_swap_bytes: number;
+  nano_cpus: number;
+  pids_limit: number;
+  capacity: number;
+  reconnect_grace_s: number;
+  session_lifetime_s: number;
+  idle_timeout_s: number;
+  state: string;
+  created_at_ms: number;
+  broadcast_text: string | null;
+  broadcast_sent_at_ms: number | null;
+}
+
+const CLASS_COLUMNS =
+  "id, code, name, lesson, memory_bytes, memory_swap_bytes, nano_cpus, pids_limit, capacity, reconnect_grace_s, session_lifetime_s, idle_timeout_s, state, created_at_ms, broadcast_text, broadcast_sent_at_ms";
+
+interface MemberRow {
+  class_id: string;
+  member_id: string;
+  learner_id: string;
+  display_name: string;
+  joined_at_ms: number;
+}
+
+const MEMBER_COLUMNS = "class_id, member_id, learner_id, display_name, joined_at_ms";
+
+interface EventRow {
+  class_id: string;
+  at_ms: number;
+  kind: string;
+  member_id: string | null;
+  detail: string;
+}
+
+function toClassRecord(row: ClassRow): ClassRecord {
+  return {
+    id: row.id,
+    code: row.code,
+    name: row.name,
+    lesson: row.lesson,
+    limits: { memoryBytes: row.memory_bytes, memorySwapBytes: row.memory_swap_bytes, cpus: row.nano_cpus / NANO_CPUS_PER_CPU, pids: row.pids_limit },
+    capacity: row.capacity,
+    reconnectGraceS: row.reconnect_grace_s,
+    sessionLifetimeS: row.session_lifetime_s,
+    idleTimeoutS: row.idle_timeout_s,
+    // A state this nslab never writes means the database was edited by hand: say so, do not guess.
+    state: ClassState.parse(row.state),
+    createdAtMs: row.created_at_ms,
+    lastBroadcast: row.broadcast_text === null || row.broadcast_sent_at_ms === null ? null : { text: row.broadcast_text, sentAtMs: row.broadcast_sent_at_ms },
+  };
+}
+
+function toMemberRecord(row: MemberRow): MemberRecord {
+  return { classId: row.class_id, memberId: row.member_id, learnerId: row.learner_id, displayName: row.display_name, joinedAtMs: row.joined_at_ms };
+}
+
+function storedEventKind(kind: string): ClassEventKind {
+  const known = CLASS_EVENT_KINDS.find((k) => k === kind);
+  if (!known) throw new Error(`class_events holds an event of kind ${JSON.stringify(kind)}, which no nslab writes`);
+  return known;
+}
+
+function limitsColumns(limits: Limits): [number, number, number, number] {
+  return [limits.memoryBytes, limits.memorySwapBytes, Math.round(limits.cpus * NANO_CPUS_PER_CPU), limits.pids];
+}
+
+class SqliteClassStore implements ClassStore {
+  private readonly insertClass: Database.Statement<unknown[]>;
+  private readonly selectClass: Database.Statement<[string], ClassRow>;
+  private readonly selectByCode: Database.Statement<[string], ClassRow>;
+  private readonly selectAll: Database.Statement<[], ClassRow>;
+  private readonly updateState: Database.Statement<[string, string]>;
+  private readonly updateCode: Database.Statement<[string, string]>;
+  private readonly updateLimits: Database.Statement<[number, number, number, number, string]>;
+  private readonly updateBroadcast: Database.Statement<[string, number, string]>;
+  private readonly insertLearner: Database.Statement<[string, number]>;
+  private readonly insertMember: Database.Statement<[string, string, string, string, number, string]>;
+  private readonly updateName: Database.Statement<[string, string, string]>;
+  private readonly countMembers: Database.Statement<[string], { n: number }>;
+  private readonly selectMember: Database.Statement<[string, string], MemberRow>;
+  private readonly memberRowExists: Database.Statement<[string, string], { found: number }>;
+  private readonly selectJoined: Database.Statement<[string, string], MemberRow & { removed_at_ms: number | null }>;
+  private readonly markRemoved: Database.Statement<[number, string, string]>;
+  private readonly selectMembership: Database.Statement<[string, string], MemberRow>;
+  private readonly selectMembers: Database.Statement<[string], MemberRow>;
+  private readonly selectMembershipsOf: Database.Statement<[string], MemberRow>;
+  private readonly selectProgress: Database.Statement<[string], { member_id: string; step_id: string | null; completed_at_ms: number | null }>;
+  private readonly classExists: Database.Statement<[string], { found: number }>;
+  private readonly nextEventSeq: Database.Statement<[string], { seq: number }>;
+  private readonly insertEvent: Database.Statement<[string, number, number, string, string | null, string]>;
+  private readonly trimEvents: Database.Statement<[string, number]>;
+  private readonly selectEvents: Database.Statement<[string, number], EventRow>;
+
+  constructor(
+    private readonly core: SqliteCore,
+    private readonly maxEventsPerClass: number,
+  ) {
+    const db = core.db;
+    this.insertClass = db.prepare(`INSERT INTO classes (${CLASS_COLUMNS}) VALUES (${CLASS_COLUMNS.split(",").map(() => "?").join(", ")})`);
+    this.selectClass = db.prepare(`SELECT ${CLASS_COLUMNS} FROM classes WHERE id = ?`);
+    this.selectByCode = db.prepare(`SELECT ${CLASS_COLUMNS} FROM classes WHERE code = ?`);
+    this.selectAll = db.prepare(`SELECT ${CLASS_COLUMNS} FROM classes ORDER BY created_at_ms DESC, id DESC`);
+    this.updateState = db.prepare("UPDATE classes SET state = ? WHERE id = ?");
+    this.updateCode = db.prepare("UPDATE classes SET code = ? WHERE id = ?");
+    this.updateLimits = db.prepare("UPDATE classes SET memory_bytes = ?, memory_swap_bytes = ?, nano_cpus = ?, pids_limit = ? WHERE id = ?");
+    this.updateBroadcast = db.prepare("UPDATE classes SET broadcast_text = ?, broadcast_sent_at_ms = ? WHERE id = ?");
+    this.insertLearner = db.prepare(INSERT_LEARNER);
+    // join_order: rows are never deleted (a removed member's is only marked), so one more than
+    // the largest is the next place.
+    this.insertMember = db.prepare(
+      `INSERT INTO class_members (class_id, member_id, learner_id, display_name, joined_at_ms, join_order)
+       SELECT ?, ?, ?, ?, ?, COALESCE(MAX(join_order), 0) + 1 FROM class_members WHERE class_id = ?`,
+    );
+    this.updateName = db.prepare("UPDATE class_members SET display_name = ? WHERE class_id = ? AND learner_id = ?");
+    // Every read of members is of live ones (removed_at_ms IS NULL) but two: the join's own
+    // look-up, which must find a removed learner to keep them out, and the event log's check,
+    // which logs a removal under the removed member's id.
+    this.countMembers = db.prepare("SELECT COUNT(*) AS n FROM class_members WHERE class_id = ? AND removed_at_ms IS NULL");
+    this.selectMember = db.prepare(`SELECT ${MEMBER_COLUMNS} FROM class_members WHERE class_id = ? AND member_id = ? AND removed_at_ms IS NULL`);
+    this.memberRowExists = db.prepare("SELECT COUNT(*) AS found FROM class_members WHERE class_id = ? AND member_id = ?");
+    this.selectJoined = db.prepare(`SELECT ${MEMBER_COLUMNS}, removed_at_ms FROM class_members WHERE class_id = ? AND learner_id = ?`);
+    this.markRemoved = db.prepare("UPDATE class_members SET removed_at_ms = ? WHERE class_id = ? AND member_id = ? AND removed_at_ms IS NULL");
+    this.selectMembership = db.prepare(`SELECT ${MEMBER_COLUMNS} FROM class_members WHERE class_id = ? AND learner_id = ? AND removed_at_ms IS NULL`);
+    this.selectMembers = db.prepare(`SELECT ${MEMBER_COLUMNS} FROM class_members WHERE class_id = ? AND removed_at_ms IS NULL ORDER BY join_order`);
+    this.selectMembershipsOf = db.prepare(
+      `SELECT ${MEMBER_COLUMNS} FROM class_members WHERE learner_id = ? AND removed_at_ms IS NULL ORDER BY joined_at_ms DESC, join_order DESC, class_id`,
+    );
+    // Every member, with the steps they did in the class's lesson (before or after joining):
+    // the LEFT JOIN gives a member with none a row of NULLs.
+    this.selectProgress = db.prepare(
+      `SELECT m.member_id, p.step_id, p.completed_at_ms
+       FROM class_members m
+       JOIN classes c ON c.id = m.class_id
+       LEFT JOIN step_progress p ON p.learner_id = m.learner_id AND p.lesson = c.lesson
+       WHERE m.class_id = ? AND m.removed_at_ms IS NULL
+       ORDER BY m.join_order, p.completed_at_ms, p.step_id`,
+    );
+    this.classExists = db.prepare("SELECT COUNT(*) AS found FROM classes WHERE id = ?");
+    this.nextEventSeq = db.prepare("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM class_events WHERE class_id = ?");
+    this.insertEvent = db.prepare("INSERT INTO class_events (class_id, seq, at_ms, kind, member_id, detail) VALUES (?, ?, ?, ?, ?, ?)");
+    this.trimEvents = db.prepare("DELETE FROM class_events WHERE class_id = ? AND seq <= ?");
+    this.selectEvents = db.prepare(
+      "SELECT class_id, at_ms, kind, member_id, detail FROM (SELECT * FROM class_events WHERE class_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+    );
+  }
+
+  async create(record: ClassRecord): Promise<void> {
+    checkClassRecord(record);
+    const broadcast = record.lastBroadcast;
+    const values = [
+      record.id,
+      record.code,
+      record.name,
+      record.lesson,
+      ...limitsColumns(record.limits),
+      record.capacity,
+      record.reconnectGraceS,
+      record.sessionLifetimeS,
+      record.idleTimeoutS,
+      record.state,
+      record.createdAtMs,
+      broadcast?.text ?? null,
+      broadcast?.sentAtMs ?? null,
+    ];
+    return this.core.write(() => {
+      try {
+        this.insertClass.run(...values);
+      } catch (error) {
+        if (isUniqueViolation(error, "classes.code")) throw new ClassCodeTakenError(record.code);
+        if (isUniqueViolation(error, "classes.id")) throw new StoreArgumentError("id", `a class with the id ${record.id} exists already`);
+        throw error;
+      }
+    });
+  }
+
+  async get(classId: string): Promise<ClassRecord | null> {
+    checkClassId(classId);
+    const row = this.core.readNow(() => this.selectClass.get(classId));
+    return row ? toClassRecord(row) : null;
+  }
+
+  async byCode(code: string): Promise<ClassRecord | null> {
+    checkJoinCode(code);
+    const row = this.core.readNow(() => this.selectByCode.get(code));
+    return row ? toClassRecord(row) : null;
+  }
+
+  async list(): Promise<ClassRecord[]> {
+    return this.core.readNow(() => this.selectAll.all()).map(toClassRecord);
+  }
+
+  async setState(classId: string, state: ClassState): Promise<boolean> {
+    checkClassId(classId);
+    checkClassState(state);
+    return this.core.write(() => this.updateState.run(state, classId).changes === 1);
+  }
+
+  async setCode(classId: string, code: string): Promise<boolean> {
+    checkClassId(classId);
+    checkJoinCode(code);
+    return this.core.write(() => {
+      try {
+        return this.updateCode.run(code, classId).changes === 1;
+      } catch (error) {
+        if (isUniqueViolation(error, "classes.code")) throw new ClassCodeTakenError(code);
+        throw error;
+      }
+    });
+  }
+
+  async setLimits(classId: string, limits: Limits): Promise<boolean> {
+    checkClassId(classId);
+    checkLimits(limits);
+    const columns = limitsColumns(limits);
+    return this.core.write(() => this.updateLimits.run(...columns, classId).changes === 1);
+  }
+
+  async setLastBroadcast(classId: string, broadcast: Broadcast): Promise<boolean> {
+    checkClassId(classId);
+    checkBroadcast(broadcast);
+    const { text, sentAtMs } = broadcast;
+    return this.core.write(() => this.updateBroadcast.run(text, sentAtMs, classId).changes === 1);
+  }
+
+  async join(request: { classId: string; learnerId: string; memberId: string; displayName: string; atMs: number }): Promise<{ member: MemberRecord; created: boolean }> {
+    const { classId, learnerId, memberId, displayName, atMs } = request;
+    checkClassId(classId);
+    checkLearnerId(learnerId);
+    checkMemberId(memberId);
+    checkDisplayName(displayName);
+    checkTimeMs(atMs);
+    // One write, so one savepoint: the checks and the insert see the same rows, and a refusal
+    // thrown here undoes this join alone, not the rest of its batch.
+    return this.core.write(() => {
+      const row = this.selectClass.get(classId);
+      if (!row) throw new ClassNotOpenError("missing");
+      const existing = this.selectJoined.get(classId, learnerId);
+      // Before the state and the room: a removed learner is told that, not "closed" or "full".
+      if (existing && existing.removed_at_ms !== null) throw new ClassMemberRemovedError(existing.member_id);
+      if (existing) {
+        this.updateName.run(displayName, classId, learnerId);
+        return { member: { ...toMemberRecord(existing), displayName }, created: false };
+      }
+      const state = ClassState.parse(row.state);
+      if (state !== "open") throw new ClassNotOpenError(state);
+      if ((this.countMembers.get(classId)?.n ?? 0) >= row.capacity) throw new ClassFullError(row.capacity);
+      this.insertLearner.run(learnerId, atMs);
+      try {
+        this.insertMember.run(classId, memberId, learnerId, displayName, atMs, classId);
+      } catch (error) {
+        if (isUniqueViolation(error, "class_members.class_id, class_members.member_id")) {
+          throw new StoreArgumentError("memberId", `another member of the class has the id ${memberId}`);
+        }
+        throw error;
+      }
+      return { member: { classId, memberId, learnerId, displayName, joinedAtMs: atMs }, created: true };
+    });
+  }
+
+  async removeMember(classId: string, memberId: string, atMs: number): Promise<boolean> {
+    checkClassId(classId);
+    checkMemberId(memberId);
+    checkTimeMs(atMs);
+    return this.core.write(() => this.markRemoved.run(atMs, classId, memberId).changes === 1);
+  }
+
+  async member(classId: string, memberId: string): Promise<MemberRecord | null> {
+    checkClassId(classId);
+    checkMemberId(memberId);
+    const row = this.core.readNow(() => this.selectMember.get(classId, memberId));
+    return row ? toMemberRecord(row) : null;
+  }
+
+  async membership(classId: string, learnerId: string): Promise<MemberRecord | null> {
+    checkClassId(classId);
+    checkLearnerId(learnerId);
+    const row = this.core.readNow(() => this.selectMembership.get(classId, learnerId));
+    return row ? toMemberRecord(row) : null;
+  }
+
+  async members(classId: string): Promise<MemberRecord[]> {
+    checkClassId(classId);
+    return this.core.readNow(() => this.selectMembers.all(classId)).map(toMemberRecord);
+  }
+
+  async membershipsOf(learnerId: string): Promise<MemberRecord[]> {
+    checkLearnerId(learnerId);
+    return this.core.readNow(() => this.selectMembershipsOf.all(learnerId)).map(toMemberRecord);
+  }
+
+  async progress(classId: string): Promise<Map<string, Map<string, number>>> {
+    checkClassId(classId);
+    const rows = this.core.readNow(() => this.selectProgress.all(classId));
+    const byMember = new Map<string, Map<string, number>>();
+    for (const row of rows) {
+      const steps = byMember.get(row.member_id) ?? new Map<string, number>();
+      if (row.step_id !== null && row.completed_at_ms !== null) steps.set(row.step_id, row.completed_at_ms);
+      byMember.set(row.member_id, steps);
+    }
+    return byMember;
+  }
+
+  async addEvent(event: ClassEvent): Promise<void> {
+    checkClassEvent(event);
+    const { classId, atMs, kind, memberId, detail } = event;
+    return this.core.write(() => {
+      // Checked here rather than left to the foreign keys, whose failure names neither.
+      if ((this.classExists.get(classId)?.found ?? 0) === 0) throw new StoreArgumentError("classId", `there is no class ${classId}`);
+      if (memberId !== null && (this.memberRowExists.get(classId, memberId)?.found ?? 0) === 0) {
+        throw new StoreArgumentError("memberId", `the class ${classId} has no member ${memberId}`);
+      }
+      const seq = this.nextEventSeq.get(classId)?.seq ?? 1;
+      this.insertEvent.run(classId, seq, atMs, kind, memberId, detail);
+      // Seqs only ever grow, and only the low end is cut: this keeps the newest maxEventsPerClass.
+      this.trimEvents.run(classId, seq - this.maxEventsPerClass);
+    });
+  }
+
+  async events(classId: string, limit: number): Promise<ClassEvent[]> {
+    checkClassId(classId);
+    checkEventLimit(limit);
+    return this.core
+      .readNow(() => this.selectEvents.all(classId, limit))
+      .map((row) => ({ classId: row.class_id, atMs: row.at_ms, kind: storedEventKind(row.kind), memberId: row.member_id, detail: row.detail }));
+  }
+}
+
+class SqliteInstructorSessionStore implements InstructorSessionStore {
+  private readonly insert: Database.Statement<[string, number, number]>;
+  private readonly selectValid: Database.Statement<[string, number], { found: number }>;
+  private readonly remove: Database.Statement<[string]>;
+  private readonly removeExpired: Database.Statement<[number]>;
+
+  constructor(private readonly core: SqliteCore) {
+    const db = core.db;
+    this.insert = db.prepare("INSERT INTO instructor_sessions (token_hash, created_at_ms, expires_at_ms) VALUES (?, ?, ?)");
+    // Expired at nowMs means expires_at_ms <= nowMs: valid() and prune() draw the same line.
+    this.selectValid = db.prepare("SELECT COUNT(*) AS found FROM instructor_sessions WHERE token_hash = ? AND expires_at_ms > ?");
+    this.remove = db.prepare("DELETE FROM instructor_sessions WHERE token_hash = ?");
+    this.removeExpired = db.prepare("DELETE FROM instructor_sessions WHERE expires_at_ms <= ?");
+  }
+
+  async create(tokenHash: string, createdAtMs: number, expiresAtMs: number): Promise<void> {
+    checkTokenHash(tokenHash);
+    checkTimeMs(createdAtMs, "createdAtMs");
+    checkTimeMs(expiresAtMs, "expiresAtMs");
+    if (expiresAtMs < createdAtMs) throw new StoreArgumentError("expiresAtMs", `${expiresAtMs} is before the session's creation at ${createdAtMs}`);
+    return this.core.write(() => {
+      try {
+        this.insert.run(tokenHash, createdAtMs, expiresAtMs);
+      } catch (error) {
+        // 256 random bits do not repeat: a repeat is a token used twice.
+        if (isUniqueViolation(error, "instructor_sessions.token_hash")) throw new StoreArgumentError("tokenHash", "a session with this token hash exists already");
+        throw error;
+      }
+    });
+  }
+
+  async valid(tokenHash: string, nowMs: number): Promise<boolean> {
+    checkTokenHash(tokenHash);
+    checkTimeMs(nowMs, "nowMs");
+    return this.core.readNow(() => (this.selectValid.get(tokenHash, nowMs)?.found ?? 0) > 0);
+  }
+
+  async revoke(tokenHash: string): Promise<boolean> {
+    checkTokenHash(tokenHash);
+    return this.core.write(() => this.remove.run(tokenHash).changes === 1);
+  }
+
+  async prune(nowMs: number): Promise<number> {
+    checkTimeMs(nowMs, "nowMs");
+    return this.core.write(() => this.removeExpired.run(nowMs).changes);
   }
 }

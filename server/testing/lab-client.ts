@@ -78,6 +78,14 @@ export class LabClient {
     return this.ready(from);
   }
 
+  /** The instructor's look at a class member's sandbox (needs the instructor's cookie). */
+  async observe(classId: string, memberId: string): Promise<SessionReady> {
+    await this.opened();
+    const from = this.messages.length;
+    this.sendJson({ type: "session.observe", version: PROTOCOL_VERSION, classId, memberId });
+    return this.ready(from);
+  }
+
   /** The session.ready that answers the request sent when `from` messages had come; throws
    *  with what came instead (an error, a close). */
   async ready(from = 0): Promise<SessionReady> {

@@ -5,6 +5,8 @@
 import fs from "node:fs";
 import type http from "node:http";
 
+import { Classrooms } from "../classroom/classrooms";
+import { InstructorSessions, loadInstructorSecret } from "../classroom/instructor-auth";
 import { checkHostFeatures } from "../kernel/features";
 import { createLabServer } from "../http/lab-server";
 import type { LessonCatalog } from "../lessons/lesson-steps";
@@ -22,6 +24,8 @@ export interface TestLabOptions {
   graceMs?: number;
   store?: Store | null;
   lessons?: LessonCatalog | null;
+  /** Serve the classroom, with this instructor secret (needs `store`). */
+  instructorSecret?: string;
 }
 
 export interface TestLab {
@@ -32,6 +36,8 @@ export interface TestLab {
   host: SandboxHost;
   registry: SessionRegistry;
   lab: ReturnType<typeof createLabServer>;
+  /** With `instructorSecret`: the classroom. */
+  classrooms: Classrooms | null;
   close(): Promise<void>;
 }
 
@@ -53,6 +59,14 @@ export async function startTestLab(options: TestLabOptions): Promise<TestLab> {
     store: options.store ?? null,
     lessons: options.lessons ?? null,
   });
+  let classrooms: Classrooms | null = null;
+  let classroom = null;
+  if (options.instructorSecret !== undefined) {
+    if (!options.store) throw new Error("the classroom needs a store");
+    classrooms = new Classrooms({ store: options.store, registry, lessons: options.lessons ?? null });
+    const secret = await loadInstructorSecret({ fromEnvironment: options.instructorSecret, dataDir: runDir });
+    classroom = { classrooms, secret, sessions: new InstructorSessions(options.store.instructorSessions) };
+  }
   const lab = createLabServer({
     registry,
     unsupportedReason: "",
@@ -62,6 +76,7 @@ export async function startTestLab(options: TestLabOptions): Promise<TestLab> {
     dev: false,
     lessons: options.lessons ?? null,
     store: options.store ?? null,
+    classroom,
   });
   const port = await lab.listen(0, "127.0.0.1");
   return {
@@ -72,6 +87,7 @@ export async function startTestLab(options: TestLabOptions): Promise<TestLab> {
     host,
     registry,
     lab,
+    classrooms,
     async close() {
       await lab.close();
       // The spawner out of the parent's cpu cgroup too.

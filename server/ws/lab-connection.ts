@@ -15,6 +15,7 @@ import {
   type TerminalSize,
   parseClientMessage,
 } from "../../common/protocol";
+import type { Classrooms } from "../classroom/classrooms";
 import { log } from "../log";
 import { SandboxStartFailure } from "../sandbox/sandbox";
 import { StartAbandoned } from "../sandbox/start-gate";
@@ -49,7 +50,18 @@ export interface LabConnectionContext {
   /** null when this host cannot create sandboxes; `unsupportedReason` says why. */
   registry: SessionRegistry | null;
   unsupportedReason: string;
+  /** The classroom: a class member's sandbox is started as their class says. */
+  classrooms?: Classrooms | null;
+  /** Whether the page's cookies are the instructor's login (for session.observe). */
+  isInstructor?: () => Promise<boolean>;
 }
+
+/** How often an instructor's look over a learner's shoulder checks that the login still
+ *  holds: logging out (on a shared projector machine) ends what it was watching too. */
+export const OBSERVE_RECHECK_MS = 30_000;
+
+/** The same answer for every refused observe: nothing about the class leaks to a learner. */
+const OBSERVE_REFUSED = "Only the instructor can watch a learner's sandbox, and only while it runs.";
 
 type Phase = "waiting" | "attaching" | "attached" | "closed";
 
@@ -73,6 +85,7 @@ export class LabConnection implements Attachment {
   private watcherQueue: Buffer[] = [];
   private watcherQueued = 0;
   private flushTimer: NodeJS.Timeout | null = null;
+  private observeCheck: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly ws: WebSocket,
@@ -205,6 +218,7 @@ export class LabConnection implements Attachment {
       case "session.start":
       case "session.resume":
       case "session.watch":
+      case "session.observe":
         if (this.phase !== "waiting") {
           this.badFrame("bad_message", "This connection is already attached to a sandbox.");
           return;
@@ -214,7 +228,9 @@ export class LabConnection implements Attachment {
           ? this.start(message.size, message.lesson)
           : message.type === "session.resume"
             ? this.resume(message.sessionId, message.token, "owner", message.size)
-            : this.resume(message.sessionId, message.token, "watcher")
+            : message.type === "session.watch"
+              ? this.resume(message.sessionId, message.token, "watcher")
+              : this.observe(message.classId, message.memberId)
         ).catch((err: unknown) => {
           log.error({ remote: this.remote, err: (err as Error).message }, "attaching failed");
           this.fail("sandbox_failed", "The lab could not attach this page to a sandbox. Reload to try again.", CloseCode.SandboxFailed);
@@ -281,12 +297,30 @@ export class LabConnection implements Attachment {
     this.phase = "attaching";
     let session: LabSession;
     try {
-      session = await registry.start({ learnerId: this.learnerId, lesson, size, resumable: this.hasCookie, signal: this.gone.signal });
+      // A learner who joined a class for this lesson gets the class's sandbox: its limits,
+      // its room, its timeouts, and a card on the instructor's dashboard.
+      const classroom = this.hasCookie ? ((await this.ctx.classrooms?.planStart(this.learnerId, lesson)) ?? null) : null;
+      if (this.isClosed()) return;
+      session = await registry.start({ learnerId: this.learnerId, lesson, size, resumable: this.hasCookie, signal: this.gone.signal, classroom });
+      if (session.classroom) {
+        const started = session;
+        await this.ctx.classrooms?.started(started).catch(async (err: unknown) => {
+          // A sandbox the class cannot follow is one the instructor could not see or stop.
+          await started.end("The class could not take this sandbox in.");
+          throw err;
+        });
+      }
     } catch (err) {
       // The page left while its start waited for a turn: nothing was made, nobody to tell.
       if (err instanceof StartAbandoned) return;
       if (err instanceof SandboxStartFailure && err.failure.kind === "full") {
-        this.fail("lab_full", "The lab is full right now. Try again in a minute.", CloseCode.LabFull);
+        this.fail(
+          "lab_full",
+          err.failure.scope === "class"
+            ? "Your class has as many sandboxes running as it takes. Ask your instructor to make room, then try again."
+            : "The lab is full right now. Try again in a minute.",
+          CloseCode.LabFull,
+        );
       } else {
         log.error({ remote: this.remote, err: (err as Error).message }, "sandbox failed to start");
         this.fail("sandbox_failed", `Your sandbox could not be started: ${(err as Error).message}`, CloseCode.SandboxFailed);
@@ -317,6 +351,37 @@ export class LabConnection implements Attachment {
       return;
     }
     await this.attachTo(grant.session, role, size);
+  }
+
+  /** The instructor's look over a learner's shoulder: their live sandbox, read-only. */
+  private async observe(classId: string, memberId: string): Promise<void> {
+    this.phase = "attaching";
+    const allowed = (await this.ctx.isInstructor?.()) ?? false;
+    if (this.isClosed()) return;
+    const session = allowed ? await this.ctx.classrooms?.sessionFor(classId, memberId) : null;
+    if (this.isClosed()) return;
+    if (!session) {
+      this.phase = "waiting";
+      if (!allowed) log.warn({ remote: this.remote }, "observe refused: not the instructor");
+      this.badFrame("observe_refused", OBSERVE_REFUSED);
+      return;
+    }
+    if (!session.watcherRoom) {
+      this.phase = "waiting";
+      this.error("too_many_watchers", "This learner's sandbox already has as many pages watching it as it takes; close one first.");
+      return;
+    }
+    await this.attachTo(session, "watcher");
+    if (!this.isAttached()) return;
+    this.observeCheck = setInterval(() => {
+      void (this.ctx.isInstructor?.() ?? Promise.resolve(false)).then(
+        (still) => {
+          if (!still && !this.isClosed()) this.fail("observe_refused", "The instructor's login ended; log in again to keep watching.", CloseCode.SessionGone);
+        },
+        () => undefined,
+      );
+    }, OBSERVE_RECHECK_MS);
+    this.observeCheck.unref();
   }
 
   private async attachTo(session: LabSession, role: AttachRole, size?: TerminalSize): Promise<void> {
@@ -417,6 +482,10 @@ export class LabConnection implements Attachment {
     return this.phase === "closed";
   }
 
+  private isAttached(): boolean {
+    return this.phase === "attached";
+  }
+
   private close(code: CloseCode): void {
     if (this.phase === "closed") return;
     this.leave();
@@ -443,6 +512,8 @@ export class LabConnection implements Attachment {
 
   private cleanUp(): void {
     clearTimeout(this.startTimer);
+    if (this.observeCheck) clearInterval(this.observeCheck);
+    this.observeCheck = null;
     this.stopDrainTimer();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;

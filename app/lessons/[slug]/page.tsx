@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import { notFound } from "next/navigation";
 
+import { ClassBanner } from "../../../components/classroom/class-banner";
 import { LabProvider } from "../../../components/lab/lab-provider";
 import { LiveViews } from "../../../components/lab/live-views";
 import { LessonBody } from "../../../components/lesson/lesson-body";
@@ -30,6 +31,8 @@ export default async function LessonPage({ params }: LessonPageProps) {
 
   return (
     <LabProvider lesson={lesson.slug}>
+      {/* A learner who joined a class sees which, as whom, and the instructor's messages. */}
+      <ClassBanner />
       <div className="mx-auto grid max-w-[1600px] grid-cols-1 gap-8 px-4 py-6 lg:grid-cols-[minmax(0,5fr)_minmax(0,6fr)] lg:px-8">
         {/* The lesson has many buttons; a keyboard user can jump straight to the shell. */}
         <a

@@ -362,3 +362,32 @@ test("what must be refused is refused, with a sentence that says why", async ({ 
   await expect(fay.getByTestId("lab-status")).toContainText("Your sandbox was ended", { timeout: 20_000 });
   await expect(fay.getByTestId("lab-status")).toContainText("The class's sandboxes last 5 s, and this one's time was up.");
 });
+
+test("the dashboard and the join page fit a phone, and the grid grows for a projector", async ({ browser }) => {
+  test.setTimeout(60_000);
+  /** Whether the page is wider than its window: a phone would scroll sideways. */
+  const overflows = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+
+  await teacher.setViewportSize({ width: 375, height: 800 });
+  await teacher.goto(`/teach/classes/${classId}`);
+  await expect(card(ADA)).toBeVisible();
+  expect(await overflows(teacher), "the dashboard at 375 px").toBe(false);
+  // One column on a phone: every card as wide as the grid.
+  const boxes = await teacher.getByTestId("learner-card").evaluateAll((cards) => cards.map((c) => Math.round(c.getBoundingClientRect().left)));
+  expect(new Set(boxes).size).toBe(1);
+
+  const phone = await newPage(browser);
+  await phone.setViewportSize({ width: 375, height: 800 });
+  await phone.goto(`/join/${joinCode}`);
+  await expect(phone.getByTestId("join-page-code")).toBeVisible();
+  expect(await overflows(phone), "the join page at 375 px").toBe(false);
+
+  // For a projector: the cards' text grows, and the join code is large enough to read across a room.
+  await teacher.setViewportSize({ width: 1920, height: 1080 });
+  const size = () => card(ADA).evaluate((c) => Number.parseFloat(getComputedStyle(c).fontSize));
+  const before = await size();
+  await teacher.getByTestId("large-text").click();
+  await expect.poll(size).toBeGreaterThan(before * 1.2);
+  const codeSize = await teacher.getByTestId("join-code").evaluate((c) => Number.parseFloat(getComputedStyle(c).fontSize));
+  expect(codeSize).toBeGreaterThanOrEqual(48);
+});

@@ -49,11 +49,10 @@ export const LearnerCard = memo(function LearnerCard({ card, steps, stuck, nowMs
             onClick={(event) => onOpen(card.memberId, event.currentTarget)}
             className="block max-w-full text-left outline-none after:absolute after:inset-0 after:rounded-[0.75em] after:content-['']"
             title={card.name}
+            // The name is shown truncated; the button's name is the whole of it and what it does.
+            aria-label={`${card.name}: watch their terminal`}
           >
-            {/* Truncated apart from the hidden words after it, which would otherwise sit at the
-                end of a long name, outside the card, and widen the page. */}
             <span className="block truncate">{card.name}</span>
-            <span className="sr-only">: watch their terminal</span>
           </button>
         </h3>
         <LearnerStatusBadge status={card.status} />

@@ -87,7 +87,6 @@ describe("ClassHub", () => {
     hub = await ClassHub.load(CLASS_ID, {
       store,
       log,
-      record: () => record,
       detailBase: async () => ({
         class: { id: CLASS_ID, code: "ABCDEF", name: "Room", lesson: record.lesson, state: "open", createdAtMs: 1, capacity: 10, learners: 1, live: 1 },
         settings: { name: "Room", lesson: record.lesson, limits: record.limits, capacity: 10, reconnectGraceS: 60, sessionLifetimeS: 3600, idleTimeoutS: 600 },

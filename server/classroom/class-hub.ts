@@ -21,7 +21,7 @@ import type { ProbeSnapshot } from "../../common/lab-state";
 import type { StepProgress } from "../../common/protocol";
 import type { Logger } from "../log";
 import type { LabSession, SessionListener } from "../sessions/lab-session";
-import type { ClassEventKind, ClassRecord, MemberRecord, Store } from "../store/store";
+import type { ClassEventKind, MemberRecord, Store } from "../store/store";
 
 /** How long an update waits for its cards' screens before it goes without the late ones. */
 const SCREEN_WAIT_MS = 250;
@@ -69,8 +69,6 @@ interface Card {
 export interface ClassHubDeps {
   store: Store;
   log: Logger;
-  /** The class's current record (its name, limits and state change). */
-  record(): ClassRecord;
   /** The detail's parts that are not cards. */
   detailBase(): Promise<Omit<ClassDetail, "learners">>;
 }

@@ -97,9 +97,7 @@ export class Classrooms {
     if (active >= MAX_ACTIVE_CLASSES) {
       throw new ClassroomError(409, `This server already has ${active} classes that are not archived; archive the ones that are over first.`);
     }
-    const limits: Limits = { ...DEFAULT_LIMITS, ...request.limits };
-    // A limit given alone follows docker's rule for the swap: memory-swap follows memory.
-    if (request.limits?.memoryBytes !== undefined && request.limits.memorySwapBytes === undefined) limits.memorySwapBytes = limits.memoryBytes;
+    const limits = withSwapFollowing(DEFAULT_LIMITS, request.limits ?? {});
     const check = checkLimits(limits, hostCapacity());
     if (!check.ok) throw new ClassroomError(400, check.message, `limits.${check.field}`);
     const capacity = request.capacity ?? CLASS_DEFAULTS.capacity;
@@ -231,7 +229,7 @@ export class Classrooms {
     await this.options.store.classes.setLastBroadcast(classId, broadcast);
     this.patchRecord(classId, { lastBroadcast: broadcast });
     const hub = await this.hub(classId);
-    for (const session of hub.sessions()) session.notify({ type: "class.broadcast", broadcast });
+    for (const session of hub.sessions()) session.broadcastToClass(broadcast);
     hub.event("broadcast", null, text);
     await hub.classChanged();
     return broadcast;
@@ -446,7 +444,6 @@ export class Classrooms {
         ClassHub.load(classId, {
           store: this.options.store,
           log: this.log.child({ classId }),
-          record: () => this.records.get(classId) as ClassRecord,
           detailBase: () => this.detailBase(classId),
         }),
       );

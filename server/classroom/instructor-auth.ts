@@ -13,6 +13,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 
 import { INSTRUCTOR_COOKIE } from "../../common/classroom";
+import { cookieValue } from "../http/cookies";
 import type { InstructorSessionStore } from "../store/store";
 
 const scrypt = promisify(scryptCallback) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
@@ -131,11 +132,7 @@ function tokenHash(token: string): string {
 
 /** The instructor's token in a Cookie header, if one is there. */
 export function instructorToken(cookieHeader: string | undefined): string | null {
-  for (const part of (cookieHeader ?? "").split(";")) {
-    const [name, value] = part.trim().split("=");
-    if (name === INSTRUCTOR_COOKIE && value && /^[A-Za-z0-9_-]{43}$/.test(value)) return value;
-  }
-  return null;
+  return cookieValue(cookieHeader, INSTRUCTOR_COOKIE, /^[A-Za-z0-9_-]{43}$/);
 }
 
 /** The instructor's logins, kept in the store. */

@@ -9,6 +9,8 @@
 // with the shared schemas, and every refusal is a sentence that says what to do.
 import type http from "node:http";
 
+import { z } from "zod";
+
 import {
   ApiError,
   BroadcastRequest,
@@ -20,10 +22,14 @@ import {
   type JoinRefusal,
   LimitsChangeRequest,
   MemberId,
+  normalizeJoinCode,
 } from "../../common/classroom";
 import { type AttemptLimiter, type InstructorSecret, type InstructorSessions, LoginBusyError, clientKey } from "../classroom/instructor-auth";
 import { ClassroomError, type Classrooms } from "../classroom/classrooms";
 import { log } from "../log";
+
+/** The instructor's login as JSON (the form posts the same field). */
+const LoginRequest = z.object({ secret: z.string().max(1024, "the instructor secret is at most 1024 characters") });
 
 /** The largest request body the classroom takes (a class form, a broadcast). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -112,7 +118,7 @@ function isForm(req: http.IncomingMessage): boolean {
 }
 
 /** A JSON body parsed with `schema`; anything else is a 400 that names the field. */
-async function jsonBody<T>(req: http.IncomingMessage, schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }): Promise<T> {
+async function jsonBody<T>(req: http.IncomingMessage, schema: z.ZodType<T>): Promise<T> {
   if (!(req.headers["content-type"] ?? "").startsWith("application/json")) throw new HttpError(415, "Send the request as JSON (Content-Type: application/json).");
   let value: unknown;
   try {
@@ -174,7 +180,7 @@ export function createClassesApi(options: ClassesApiOptions) {
       return sendError(res, 429, "Too many attempts from this address; wait a minute, then try again.", "secret", { "retry-after": retryAfter });
     };
     if (!options.loginLimiter.available(client)) return tooMany();
-    const secret = form ? ((await formBody(req)).get("secret") ?? "") : (await jsonBody(req, { safeParse: (v: unknown) => parseSecret(v) })).secret;
+    const secret = form ? ((await formBody(req)).get("secret") ?? "") : (await jsonBody(req, LoginRequest)).secret;
     let right: boolean;
     try {
       right = await options.secret.verify(secret);
@@ -215,7 +221,7 @@ export function createClassesApi(options: ClassesApiOptions) {
     } else {
       typed = await jsonBody(req, JoinRequest);
     }
-    const code = typed.code.replace(/[\s-]+/g, "").toUpperCase().slice(0, 16);
+    const code = normalizeJoinCode(typed.code);
     if (!options.joinLimiter.take(client)) return refuse(429, "rate_limited", "Too many attempts from this address. Wait a minute, then try again.", undefined, code);
     const learnerId = options.learnerFor(req, res);
     try {
@@ -379,7 +385,7 @@ export function createClassesApi(options: ClassesApiOptions) {
     } catch {
       // Not valid percent-encoding: no page of ours either.
     }
-    if (req.method === "GET" && (decoded.startsWith("/teach/classes/") || decoded.startsWith("/teach/classes"))) {
+    if (req.method === "GET" && decoded.startsWith("/teach/classes")) {
       // The dashboard's page itself: only for the instructor, whatever its script would do.
       void isInstructor(req).then(
         (ok) => {
@@ -435,10 +441,4 @@ export function createClassesApi(options: ClassesApiOptions) {
     return true;
   };
 
-}
-
-function parseSecret(value: unknown): { success: true; data: { secret: string } } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } {
-  const secret = typeof value === "object" && value !== null ? (value as { secret?: unknown }).secret : undefined;
-  if (typeof secret === "string" && secret.length <= 1024) return { success: true, data: { secret } };
-  return { success: false, error: { issues: [{ path: ["secret"], message: "give the instructor secret as a string" }] } };
 }

@@ -18,6 +18,7 @@ import type { SessionRegistry } from "../sessions/session-registry";
 import { LEARNER_ID_PATTERN, type Store } from "../store/store";
 import { LabConnection } from "../ws/lab-connection";
 import { createClassesApi } from "./classes-api";
+import { cookieValue } from "./cookies";
 import { progressResponse } from "./progress-api";
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
@@ -62,11 +63,7 @@ const LEARNER_COOKIE_MAX_AGE_S = 365 * 24 * 3600;
 
 /** The learner id in the request's cookies, if there is a valid one. */
 export function learnerFromCookies(header: string | undefined): string | null {
-  for (const part of (header ?? "").split(";")) {
-    const [name, value] = part.trim().split("=");
-    if (name === LEARNER_COOKIE && value && LEARNER_ID_PATTERN.test(value)) return value;
-  }
-  return null;
+  return cookieValue(header, LEARNER_COOKIE, LEARNER_ID_PATTERN);
 }
 
 /** The request's learner, issuing a new id (and its cookie) to a first-time visitor. */

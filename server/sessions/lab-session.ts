@@ -273,10 +273,10 @@ export class LabSession {
     return this.mirror.tail(lines, width);
   }
 
-  /** A message for every page attached (a broadcast to the class). */
-  notify(message: ServerMessage): void {
-    if (message.type === "class.broadcast" && this.classroom) this.classroom.lastBroadcast = message.broadcast;
-    this.broadcast(message);
+  /** The instructor's message: every page attached now gets it, and every page that attaches later. */
+  broadcastToClass(broadcast: Broadcast): void {
+    if (this.classroom) this.classroom.lastBroadcast = broadcast;
+    this.broadcast({ type: "class.broadcast", broadcast });
   }
 
   /**

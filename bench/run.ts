@@ -22,7 +22,7 @@ const RESULTS_MD = path.join(BENCH_DIR, "RESULTS.md");
 /** The benchmarks in the order they run: the sandbox start-up first, while the machine is
  *  quietest, the server benchmarks after. Each takes `--quick` and decides itself what small
  *  sizes mean for it (its header and usage line say), so this list holds no sizes of its own. */
-const SCRIPTS = ["startup", "cli", "connect", "load", "flood", "classroom"] as const;
+const SCRIPTS = ["startup", "cli", "connect", "load", "flood", "classroom", "cluster"] as const;
 
 /** The last part of a failed script's stderr kept for RESULTS.md. */
 const STDERR_TAIL_CHARS = 1500;

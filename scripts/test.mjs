@@ -11,6 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { ensureChromium } from "./ensure-chromium.mjs";
+import { ensurePostgresql } from "./ensure-postgresql.mjs";
 import { buildLauncher, buildServer, buildSpawner, ensureImage } from "./setup.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -63,6 +64,11 @@ step("type check: app and components (DOM)", bin("tsc"), ["-p", "."]);
 
 // Before the integration tests: the compiled server's own test serves the built pages.
 const webBuilt = step("web app build", bin("next"), ["build"]);
+
+// Before the unit tests: the store's PostgreSQL tests start a server of their own from the
+// distribution's programs. Not fatal when they cannot be had: those tests then skip, or fail
+// under CI=true.
+ensurePostgresql();
 
 const vitestJson = path.join(reports, "vitest.json");
 fs.rmSync(vitestJson, { force: true });

@@ -27,4 +27,14 @@ describe("loadConfig", () => {
   it("names the variable whose value is bad", () => {
     expect(() => loadConfig(env({ NSLAB_RUN_DIR: "relative/dir" }), "/opt/nslab")).toThrow(/NSLAB_RUN_DIR/);
   });
+
+  it("runs as a cluster on PostgreSQL only with the node's address and the shared secrets, naming what is missing", () => {
+    const url = "postgres://nslab:pw@db:5432/nslab";
+    expect(() => loadConfig(env({ NSLAB_DATABASE_URL: url }), "/opt/nslab")).toThrow(/set NSLAB_NODE_ADDRESS, NSLAB_NODE_SECRET, NSLAB_INSTRUCTOR_SECRET too/);
+    const full = { NSLAB_DATABASE_URL: url, NSLAB_NODE_ADDRESS: "http://10.0.3.7:3000", NSLAB_NODE_SECRET: "s".repeat(16), NSLAB_INSTRUCTOR_SECRET: "i".repeat(12) };
+    expect(loadConfig(env(full), "/opt/nslab")).toMatchObject({ NSLAB_DATABASE_URL: url, NSLAB_NODE_HEARTBEAT_MS: 5000 });
+    expect(() => loadConfig(env({ ...full, NSLAB_DATABASE_URL: "mysql://db/nslab" }), "/opt/nslab")).toThrow(/NSLAB_DATABASE_URL: a PostgreSQL URL/);
+    expect(() => loadConfig(env({ ...full, NSLAB_NODE_ADDRESS: "10.0.3.7:3000" }), "/opt/nslab")).toThrow(/NSLAB_NODE_ADDRESS/);
+    expect(() => loadConfig(env({ ...full, NSLAB_NODE_SECRET: "short" }), "/opt/nslab")).toThrow(/at least 16 characters/);
+  });
 });

@@ -10,7 +10,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -20,6 +19,7 @@ import { z } from "zod";
 import { hostCgroupLayout } from "../../server/sandbox/cgroup";
 import { CgroupV1Driver } from "../../server/sandbox/cgroup/v1";
 import { CgroupV2Driver } from "../../server/sandbox/cgroup/v2";
+import { freePort } from "../../server/testing/free-port";
 import { BENCH_DIR } from "./stats";
 // @ts-expect-error: a plain JavaScript module of the build, without types
 import { SERVER_DIST, compileServer, serverBuildIsFresh } from "../../scripts/build-server.mjs";
@@ -110,19 +110,6 @@ function getJson(url: string): Promise<unknown> {
   });
 }
 
-/** A port nothing listens on now (the server binds it a moment later). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 function readOr(file: string): string {
   try {
     return fs.readFileSync(file, "utf8");
@@ -141,7 +128,7 @@ function exited(child: ChildProcess): Promise<string> {
 }
 
 /** SIGTERM, and SIGKILL if the process is still there after `graceMs`. */
-async function terminate(child: ChildProcess, graceMs: number): Promise<{ exit: string; stopMs: number }> {
+export async function terminate(child: ChildProcess, graceMs: number): Promise<{ exit: string; stopMs: number }> {
   const t0 = performance.now();
   const done = exited(child);
   child.kill("SIGTERM");
@@ -159,7 +146,7 @@ export function cgroupParentDirs(parent: string): string[] {
   throw new Error(`no cgroups to run sandboxes in: ${layout.reason}`);
 }
 
-function childDirs(dir: string): string[] {
+export function childDirs(dir: string): string[] {
   try {
     return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name));
   } catch {
@@ -188,7 +175,7 @@ export function processesOf(cgroupParent: string, runDir: string): number[] {
 }
 
 /** A process as /proc has it: its parent, and its start time (so a reused pid is told apart). */
-interface ProcEntry {
+export interface ProcEntry {
   pid: number;
   ppid: number;
   startTime: string;
@@ -210,7 +197,7 @@ function procTable(): ProcEntry[] {
 }
 
 /** Every process below `pid` now (the server's helpers, launchers, shells). */
-function descendantsOf(pid: number): ProcEntry[] {
+export function descendantsOf(pid: number): ProcEntry[] {
   const table = procTable();
   const found: ProcEntry[] = [];
   const parents = new Set([pid]);
@@ -228,7 +215,7 @@ function descendantsOf(pid: number): ProcEntry[] {
 }
 
 /** Those of `entries` still running (same pid, same start time). */
-function stillRunning(entries: readonly ProcEntry[]): number[] {
+export function stillRunning(entries: readonly ProcEntry[]): number[] {
   const now = new Map(procTable().map((p) => [p.pid, p.startTime]));
   return entries.filter((e) => now.get(e.pid) === e.startTime).map((e) => e.pid);
 }
@@ -347,12 +334,7 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
         // gone already
       }
     }
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const remaining = parentDirs.filter((dir) => fs.existsSync(dir));
-      if (remaining.length === 0) break;
-      for (const dir of remaining) removeTree(dir);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await removeTrees(parentDirs);
     fs.rmSync(runDir, { recursive: true, force: true });
     if (process.env.NSLAB_BENCH_KEEP_LOGS !== "1") fs.rmSync(dataDir, { recursive: true, force: true });
     return leftovers;
@@ -394,13 +376,7 @@ function preparedAhead(parentDirs: readonly string[]): Set<string> {
  *  helpers' cgroup beside each (`<parent>-helpers`, which a server removes when it stops), and
  *  its run directory. Nothing runs in them: the server made them and exited. */
 async function removeServerDirs(parentDirs: readonly string[], runDir: string): Promise<void> {
-  const dirs = parentDirs.flatMap((dir) => [dir, `${dir}-helpers`]);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const remaining = dirs.filter((dir) => fs.existsSync(dir));
-    if (remaining.length === 0) break;
-    for (const dir of remaining) removeTree(dir);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await removeTrees(parentDirs.flatMap((dir) => [dir, `${dir}-helpers`]));
   fs.rmSync(runDir, { recursive: true, force: true });
 }
 
@@ -412,6 +388,17 @@ function removeTree(dir: string): void {
     fs.rmdirSync(dir);
   } catch {
     // Still busy: the caller tries again.
+  }
+}
+
+/** removeTree for each of `dirs`, again every 20 ms while any is there, for up to a second: a
+ *  cgroup whose last process was just killed stays busy until the kernel has reaped it. */
+export async function removeTrees(dirs: readonly string[]): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const remaining = dirs.filter((dir) => fs.existsSync(dir));
+    if (remaining.length === 0) break;
+    for (const dir of remaining) removeTree(dir);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

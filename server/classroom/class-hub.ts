@@ -73,8 +73,17 @@ export interface ClassHubDeps {
   detailBase(): Promise<Omit<ClassDetail, "learners">>;
 }
 
+/** A card another node sent (its sandbox runs there), by member. */
+interface RemoteCard {
+  node: string;
+  card: LearnerCard;
+}
+
 export class ClassHub {
   private readonly cards = new Map<string, Card>();
+  /** Members whose sandbox runs on another node of the cluster: their cards as that node sent
+   *  them. A card of this node's own live sandbox wins over one of these. */
+  private readonly remote = new Map<string, RemoteCard>();
   private readonly dashboards = new Set<Dashboard>();
   private readonly dirty = new Set<string>();
   /** The next update's turn, while one is due. */
@@ -113,8 +122,38 @@ export class ClassHub {
 
   get liveCount(): number {
     let live = 0;
-    for (const card of this.cards.values()) if (card.session) live++;
+    for (const [memberId, card] of this.cards) if (card.session || this.remote.get(memberId)?.card.sandbox) live++;
     return live;
+  }
+
+  /** Whether the member's card is this node's to tell the others about: their sandbox runs
+   *  here, or ran here last. */
+  isLocal(memberId: string): boolean {
+    const card = this.cards.get(memberId);
+    return card !== undefined && (card.session !== null || card.endReason !== null);
+  }
+
+  /** The card of a member whose sandbox runs on node `node`. */
+  remoteCard(node: string, card: LearnerCard): void {
+    if (!this.cards.has(card.memberId)) return;
+    // A member who moved nodes has an old card on the node they left (their sandbox "ended"
+    // there): it must not hide the live one. The newest sandbox wins; a card without one only
+    // replaces a card from the same node.
+    const shown = this.remote.get(card.memberId);
+    if (shown && shown.node !== node && shown.card.sandbox && (!card.sandbox || card.sandbox.startedAtMs < shown.card.sandbox.startedAtMs)) return;
+    this.remote.set(card.memberId, { node, card });
+    this.markDirty(card.memberId);
+  }
+
+  /** Those nodes went away: their sandboxes with them. */
+  nodesGone(nodes: readonly string[]): void {
+    for (const [memberId, entry] of this.remote) {
+      if (!nodes.includes(entry.node)) continue;
+      this.remote.delete(memberId);
+      const card = this.cards.get(memberId);
+      if (card && !card.session) card.endReason ??= "The server running this sandbox went away.";
+      this.markDirty(memberId);
+    }
   }
 
   get dashboardCount(): number {
@@ -137,6 +176,7 @@ export class ClassHub {
     const card = this.cards.get(memberId);
     if (!card) return;
     this.cards.delete(memberId);
+    this.remote.delete(memberId);
     this.dirty.delete(memberId);
     card.session?.setListener(null);
     card.session = null;
@@ -166,6 +206,7 @@ export class ClassHub {
     if (!card) return;
     card.session = session;
     card.endReason = null;
+    this.remote.delete(memberId);
     card.lastOomCount = null;
     card.memoryBytes = null;
     card.pids = null;
@@ -201,7 +242,7 @@ export class ClassHub {
 
   /** Every card now. */
   cardList(): LearnerCard[] {
-    return [...this.cards.values()].map((card) => this.cardOf(card));
+    return [...this.cards.values()].map((card) => this.shown(card));
   }
 
   async detail(): Promise<ClassDetail> {
@@ -371,7 +412,7 @@ export class ClassHub {
       for (const memberId of this.dirty) {
         const card = this.cards.get(memberId);
         if (!card) continue;
-        cards.push(this.cardOf(card));
+        cards.push(this.shown(card));
         // Output that came after its screen was asked for: read again next turn.
         if (card.screenDirty && card.session) stillPrinting.push(memberId);
       }
@@ -427,6 +468,13 @@ export class ClassHub {
       }
       dashboard.send(event);
     }
+  }
+
+  /** The card dashboards see: this node's while its sandbox runs here, else the one from the
+   *  node where it runs (with this node's name for the member, which the store keeps). */
+  private shown(card: Card): LearnerCard {
+    const remote = card.session ? undefined : this.remote.get(card.member.memberId);
+    return remote ? { ...remote.card, name: card.member.displayName } : this.cardOf(card);
   }
 
   private cardOf(card: Card): LearnerCard {

@@ -17,6 +17,7 @@ import {
   JOIN_CODE_ALPHABET,
   JOIN_CODE_LENGTH,
   JoinCode,
+  type LearnerCard,
   type LimitsChangeResult,
   normalizeJoinCode,
 } from "../../common/classroom";
@@ -28,6 +29,7 @@ import { DEFAULT_LIMITS } from "../sandbox/limits";
 import { hostCapacity, type LabSession } from "../sessions/lab-session";
 import type { ClassStart, SessionRegistry } from "../sessions/session-registry";
 import { ClassCodeTakenError, ClassFullError, ClassMemberRemovedError, ClassNotOpenError, type ClassRecord, type Store } from "../store/store";
+import type { ClassChange, MemberAnswer, MemberRequest } from "../cluster/cluster-node";
 import { ClassHub, type Dashboard } from "./class-hub";
 
 /** Classes kept at once (open or closed; archived ones do not count). */
@@ -48,8 +50,25 @@ export class ClassroomError extends Error {
   }
 }
 
+/** What the classroom needs from the other nodes when it runs on several (server/cluster/):
+ *  absent on a single node. */
+export interface ClassroomCluster {
+  /** Tells the other nodes the class changed here, so they act on their own sandboxes of it. */
+  changed(classId: string, change: ClassChange): void;
+  /** Sandboxes of the class on other nodes, other than the member's own. */
+  liveElsewhere(classId: string, memberId: string): Promise<number>;
+  /** Asks the node running the member's sandbox, if another does, to act on it; null when no
+   *  other node runs one. */
+  askOwner(classId: string, memberId: string, request: MemberRequest): Promise<MemberAnswer | null>;
+  /** A dashboard of the class opened here: the other nodes are asked for their cards. */
+  watched(classId: string): void;
+  /** Sandboxes every live node holds together (a class may be that large). */
+  capacity(): Promise<number>;
+}
+
 export interface ClassroomsOptions {
   store: Store;
+  cluster?: ClassroomCluster | null;
   /** null when this host cannot make sandboxes: classes still work, without sandboxes. */
   registry: SessionRegistry | null;
   lessons: LessonCatalog | null;
@@ -101,9 +120,11 @@ export class Classrooms {
     const check = checkLimits(limits, hostCapacity());
     if (!check.ok) throw new ClassroomError(400, check.message, `limits.${check.field}`);
     const capacity = request.capacity ?? CLASS_DEFAULTS.capacity;
-    const hostRoom = this.options.registry?.capacity ?? Number.POSITIVE_INFINITY;
+    const cluster = this.options.cluster;
+    const hostRoom = cluster ? await cluster.capacity() : (this.options.registry?.capacity ?? Number.POSITIVE_INFINITY);
     if (capacity > hostRoom) {
-      throw new ClassroomError(400, `This server holds at most ${hostRoom} sandboxes (NSLAB_MAX_SESSIONS); a class of ${capacity} could not all work at once.`, "capacity");
+      const where = cluster ? "The lab's servers hold" : "This server holds";
+      throw new ClassroomError(400, `${where} at most ${hostRoom} sandboxes (NSLAB_MAX_SESSIONS${cluster ? " on each" : ""}); a class of ${capacity} could not all work at once.`, "capacity");
     }
     const base = {
       name: request.name,
@@ -149,7 +170,9 @@ export class Classrooms {
 
   /** The dashboard's stream; null when the class has as many dashboards as it takes. */
   async subscribe(classId: string, dashboard: Dashboard): Promise<(() => void) | null> {
-    return (await this.hub(classId)).subscribe(dashboard);
+    const unsubscribe = await (await this.hub(classId)).subscribe(dashboard);
+    if (unsubscribe) this.options.cluster?.watched(classId);
+    return unsubscribe;
   }
 
   /** open, closed (no new joins) or archived (over: every sandbox is ended). */
@@ -166,6 +189,7 @@ export class Classrooms {
       await Promise.all(sessions.map((s) => s.end("The class is over: your instructor archived it.")));
     }
     await hub.classChanged();
+    this.options.cluster?.changed(classId, { what: "state" });
     this.log.info({ classId, state }, "class state changed");
     return this.summary(updated, hub);
   }
@@ -173,15 +197,43 @@ export class Classrooms {
   /** A fresh sandbox for the member: the old one ends (its page starts the new one at once),
    *  their progress is kept. */
   async reset(classId: string, memberId: string): Promise<void> {
+    if (await this.askedElsewhere(classId, memberId, { op: "reset" })) return;
     const { hub, session } = await this.liveSession(classId, memberId);
     hub.event("reset", memberId, "");
     await session.end("Your instructor gave you a fresh sandbox.", CloseCode.Reset);
   }
 
   async endSession(classId: string, memberId: string): Promise<void> {
+    if (await this.askedElsewhere(classId, memberId, { op: "end" })) return;
     const { hub, session } = await this.liveSession(classId, memberId);
     hub.event("end", memberId, "ended by the instructor");
     await session.end("Your instructor ended this sandbox.");
+  }
+
+  /** With several nodes: a member whose sandbox is not here may have one on another node,
+   *  which is asked to do it. True when it was done there; a refusal there is thrown here. */
+  private async askedElsewhere(classId: string, memberId: string, request: MemberRequest): Promise<{ value: unknown } | null> {
+    const cluster = this.options.cluster;
+    if (!cluster || (await this.hub(classId)).session(memberId)) return null;
+    const answer = await cluster.askOwner(classId, memberId, request);
+    if (!answer) return null;
+    if (!answer.ok) throw new ClassroomError(answer.status, answer.message);
+    return { value: answer.value };
+  }
+
+  /** Another node asks this one to act on a member's sandbox running here. */
+  async handleRequest(classId: string, memberId: string, request: MemberRequest): Promise<MemberAnswer> {
+    try {
+      if (!(await this.hub(classId)).session(memberId)) return { ok: false, status: 409, message: "That learner's sandbox is no longer running on the server that was asked." };
+      if (request.op === "reset") await this.reset(classId, memberId);
+      else if (request.op === "end") await this.endSession(classId, memberId);
+      else return { ok: true, value: await this.changeLimits(classId, request.change, memberId) };
+      return { ok: true, value: null };
+    } catch (err) {
+      if (err instanceof ClassroomError) return { ok: false, status: err.status, message: err.message };
+      this.log.error({ classId, op: request.op, err: (err as Error).message }, "a request from another node failed");
+      return { ok: false, status: 500, message: "The server running this learner's sandbox could not do it." };
+    }
   }
 
   /**
@@ -201,6 +253,8 @@ export class Classrooms {
     if (memberId) {
       const member = hub.member(memberId);
       if (!member) throw new ClassroomError(404, "That learner is not in this class.");
+      const elsewhere = await this.askedElsewhere(classId, memberId, { op: "limits", change });
+      if (elsewhere) return elsewhere.value as LimitsChangeResult;
       const session = hub.session(memberId);
       if (!session) throw new ClassroomError(409, `${member.displayName} has no sandbox running; their next one starts with the class's limits.`);
       targets = [{ memberId, name: member.displayName, session }];
@@ -218,7 +272,12 @@ export class Classrooms {
       return { memberId: id, name, ok: outcome.ok, message: outcome.ok ? null : outcome.message };
     });
     hub.event("limits", memberId ?? null, JSON.stringify(change));
-    if (!memberId) await hub.classChanged();
+    if (!memberId) {
+      await hub.classChanged();
+      // The other nodes apply it to their sandboxes of the class; their refusals are in their
+      // logs and on the learners' cards, not in this answer.
+      this.options.cluster?.changed(classId, { what: "limits", change });
+    }
     return { limits: memberId ? (targets[0]?.session.sandbox.limits ?? merged) : merged, results };
   }
 
@@ -232,6 +291,7 @@ export class Classrooms {
     for (const session of hub.sessions()) session.broadcastToClass(broadcast);
     hub.event("broadcast", null, text);
     await hub.classChanged();
+    this.options.cluster?.changed(classId, { what: "broadcast", broadcast });
     return broadcast;
   }
 
@@ -257,6 +317,7 @@ export class Classrooms {
     await Promise.all(sessions.map((session) => session.end("Your instructor removed you from this class.")));
     hub.memberRemoved(memberId);
     hub.event("remove", memberId, name);
+    this.options.cluster?.changed(classId, { what: "remove", memberId });
     this.log.info({ classId, memberId, sandboxes: sessions.length }, "member removed");
   }
 
@@ -283,6 +344,7 @@ export class Classrooms {
       const hub = await this.hub(classId);
       hub.event("code", null, code);
       await hub.classChanged();
+      this.options.cluster?.changed(classId, { what: "code" });
       this.log.info({ classId, code }, "class join code changed");
       return this.summary(updated, hub);
     }
@@ -337,6 +399,7 @@ export class Classrooms {
       const hub = await this.hub(record.id);
       const done = created ? await this.options.store.progress.completed(learnerId, record.lesson) : null;
       hub.memberJoined(member, done);
+      this.options.cluster?.changed(record.id, { what: "joined", member });
       if (created) {
         hub.event("join", member.memberId, member.displayName);
         this.log.info({ classId: record.id, memberId: member.memberId }, "learner joined");
@@ -380,6 +443,7 @@ export class Classrooms {
         limits: { ...record.limits },
         graceMs: record.reconnectGraceS * 1000,
         capacity: record.capacity,
+        liveElsewhere: (await this.options.cluster?.liveElsewhere(record.id, member.memberId)) ?? 0,
       };
     }
     return null;
@@ -409,6 +473,67 @@ export class Classrooms {
     const record = await this.record(classId).catch(() => null);
     if (!record) return null;
     return (await this.hub(classId)).session(memberId);
+  }
+
+  // --- The other nodes (server/cluster/) ----------------------------------------------------
+
+  /** A class changed on another node: what is kept of it here is read again, and this
+   *  node's own sandboxes of the class are acted on as that node acted on its own. */
+  async applyChange(classId: string, change: ClassChange): Promise<void> {
+    this.records.delete(classId);
+    const hub = this.hubs.has(classId) ? await this.hub(classId) : null;
+    const record = await this.record(classId);
+    const sessions = this.options.registry?.byClass(classId) ?? [];
+    switch (change.what) {
+      case "state":
+        if (record.state === "archived") await Promise.all(sessions.map((s) => s.end("The class is over: your instructor archived it.")));
+        break;
+      case "limits":
+        for (const session of sessions) {
+          const outcome = session.setLimitsByInstructor(withSwapFollowing(session.sandbox.limits, change.change));
+          if (!outcome.ok) this.log.warn({ classId, memberId: session.classroom?.memberId, reason: outcome.message }, "a sandbox kept its limits");
+        }
+        break;
+      case "broadcast":
+        for (const session of sessions) session.broadcastToClass(change.broadcast);
+        break;
+      case "remove":
+        await Promise.all(sessions.filter((s) => s.classroom?.memberId === change.memberId).map((s) => s.end("Your instructor removed you from this class.")));
+        hub?.memberRemoved(change.memberId);
+        break;
+      case "joined":
+        hub?.memberJoined(change.member, await this.options.store.progress.completed(change.member.learnerId, record.lesson));
+        break;
+      case "code":
+      case "settings":
+        break;
+    }
+    await hub?.classChanged();
+  }
+
+  /** Forgets every class record read from the store: each is read again at its next use. */
+  forgetRecords(): void {
+    this.records.clear();
+  }
+
+  /** The card of a member whose sandbox runs on node `node`, for this node's dashboards. */
+  remoteCard(node: string, classId: string, card: LearnerCard): void {
+    void this.hubs.get(classId)?.then((hub) => hub.remoteCard(node, card), () => undefined);
+  }
+
+  /** Nodes that went away: their learners' cards stop showing their sandboxes. */
+  nodesGone(nodes: readonly string[]): void {
+    for (const hub of this.hubs.values()) void hub.then((h) => h.nodesGone(nodes), () => undefined);
+  }
+
+  /** A class's hub, loaded if need be, for a dashboard open on another node. */
+  hubFor(classId: string): Promise<ClassHub> {
+    return this.hub(classId);
+  }
+
+  /** Hubs loaded here (a class's hub is loaded when it is first needed). */
+  loadedHub(classId: string): Promise<ClassHub> | undefined {
+    return this.hubs.get(classId);
   }
 
   /** Lets every dashboard go (server shutdown); their pages reconnect to the next server. */

@@ -7,7 +7,10 @@ import type { Duplex } from "node:stream";
 
 import { WebSocket, WebSocketServer } from "ws";
 
-import { MAX_FRAME_BYTES, WS_PATH } from "../../common/protocol";
+import { type ClientMessage, MAX_FRAME_BYTES, WS_PATH } from "../../common/protocol";
+import type { NodeRef } from "../cluster/cluster-node";
+import { routeConnection } from "../cluster/relay";
+import { RELAY_HEADER, verifyRelay } from "../cluster/relay-auth";
 import { AttemptLimiter, type InstructorSecret, type InstructorSessions } from "../classroom/instructor-auth";
 import type { Classrooms } from "../classroom/classrooms";
 import type { HostFeatures } from "../kernel/features";
@@ -39,6 +42,18 @@ export interface LabServerOptions {
   store?: Store | null;
   /** The classroom (classes, the instructor's login); without it /teach and /join answer 404. */
   classroom?: LabClassroom | null;
+  /** When the lab runs on several nodes: how a page's connection finds the node that serves it. */
+  cluster?: LabCluster | null;
+}
+
+export interface LabCluster {
+  nodeId: string;
+  /** NSLAB_NODE_SECRET: signs and checks connections the nodes pass to each other. */
+  secret: string;
+  /** The node that should serve a page's first message, or null for this one. */
+  route(message: ClientMessage, page: { learnerId: string; hasCookie: boolean }): Promise<NodeRef | null>;
+  /** What /healthz says of the cluster. */
+  health(): Promise<unknown>;
 }
 
 export interface LabClassroom {
@@ -162,8 +177,27 @@ export function createLabServer(options: LabServerOptions) {
         // Sandboxes starting now, waiting for a turn, and how many may start at once.
         starts: options.registry?.starts ?? null,
       };
-      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-      res.end(JSON.stringify(body));
+      // ?scope=process: this process alone, never the database (a liveness probe: a node whose
+      // database is away still serves its open terminals, and restarting it would end them).
+      const cluster = url.searchParams.get("scope") === "process" ? null : options.cluster;
+      if (!cluster) {
+        res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+        res.end(JSON.stringify(body));
+        return;
+      }
+      // The nodes as the database has them: a node that cannot read it answers 503, so that a
+      // readiness probe takes it out of the ingress until it can.
+      void cluster.health().then(
+        (nodes) => {
+          res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+          res.end(JSON.stringify({ ...body, cluster: { node: cluster.nodeId, nodes } }));
+        },
+        (err: unknown) => {
+          log.error({ err: (err as Error).message }, "health check could not read the cluster's nodes");
+          res.writeHead(503, { "content-type": "application/json", "cache-control": "no-store" });
+          res.end(JSON.stringify({ ...body, ready: false, cluster: { node: cluster.nodeId, error: "the database cannot be read" } }));
+        },
+      );
       return;
     }
     if (url.pathname === "/api/progress") {
@@ -197,7 +231,21 @@ export function createLabServer(options: LabServerOptions) {
       refuseUpgrade(socket, 404, "Not Found");
       return;
     }
-    if (!originAllowed(req.headers.origin, req.headers.host, options.allowedOrigins)) {
+    // A connection another node passes on: that node checked the page's origin, and says
+    // (signed) from which address it came. Without the cluster's secret, nobody is trusted so.
+    const relayHeader = req.headers[RELAY_HEADER];
+    let remote = req.socket.remoteAddress ?? "unknown";
+    let relayed = false;
+    if (relayHeader !== undefined) {
+      const verified = options.cluster && typeof relayHeader === "string" ? verifyRelay(options.cluster.secret, relayHeader, Date.now()) : { ok: false as const, reason: "this server is not part of a cluster" };
+      if (!verified.ok) {
+        log.warn({ remote, reason: verified.reason }, "relayed websocket refused");
+        refuseUpgrade(socket, 403, "Forbidden");
+        return;
+      }
+      remote = verified.claims.remote;
+      relayed = true;
+    } else if (!originAllowed(req.headers.origin, req.headers.host, options.allowedOrigins)) {
       log.warn({ origin: req.headers.origin }, "websocket origin rejected");
       refuseUpgrade(socket, 403, "Forbidden");
       return;
@@ -216,7 +264,25 @@ export function createLabServer(options: LabServerOptions) {
         // Asked only when the page asks to observe: checked then, against the store.
         isInstructor: () => (classroom ? classroom.sessions.check(cookie) : Promise.resolve(false)),
       };
-      new LabConnection(ws, context, req.socket.remoteAddress ?? "unknown", known ?? randomBytes(16).toString("hex"), known !== null);
+      const learnerId = known ?? randomBytes(16).toString("hex");
+      const serveHere = () => new LabConnection(ws, context, remote, learnerId, known !== null);
+      const cluster = options.cluster;
+      // Passed on once at most: the node that got it serves it, whatever it finds.
+      if (!cluster || relayed) {
+        serveHere();
+        return;
+      }
+      routeConnection(ws, { cookie, remote }, {
+        nodeId: cluster.nodeId,
+        secret: cluster.secret,
+        log,
+        route: (message) => cluster.route(message, { learnerId, hasCookie: known !== null }),
+        serveHere: (frames) => {
+          serveHere();
+          // The frames that came while the node decided, to the connection that now listens.
+          for (const frame of frames) ws.emit("message", frame.data, frame.isBinary);
+        },
+      });
     });
   });
 

@@ -6,7 +6,7 @@ import path from "node:path";
 
 import { log } from "../log";
 import { SIGKILL, signalIfInCgroup } from "../kernel/pidfd";
-import { isProcessAlive } from "../kernel/proc";
+import { isOwnerAlive, ownerPid } from "../kernel/proc";
 import type { CgroupDriver } from "./cgroup";
 import type { Config } from "../config";
 import { DEFAULT_LIMITS, type Limits } from "./limits";
@@ -229,13 +229,14 @@ export class SandboxHost {
     while (this.preparing) await this.preparing;
     const mine = new Set(this.prepared.map((p) => p.sessionId));
     const orphaned = new Set<string>();
-    for (const id of fs.readdirSync(sessionsDir)) {
-      const owner = Number((readOr(path.join(sessionsDir, id, "owner")) ?? "0").trim());
-      if (!isProcessAlive(owner) || owner === process.pid) orphaned.add(id);
-    }
-    for (const id of this.driver.listSessions()) {
-      const owner = Number((readOr(path.join(sessionsDir, id, "owner")) ?? "0").trim());
-      if (!isProcessAlive(owner) || owner === process.pid) orphaned.add(id);
+    // Another server on this host may be preparing a sandbox right now: its directory or its
+    // cgroup can exist before its owner file does, and its uid slot (claimed first) says whose.
+    const slotOwners = this.slots.owners();
+    // (An owner file being written can be empty for a moment.)
+    const ownerOf = (id: string) => readOr(path.join(sessionsDir, id, "owner"))?.trim() || slotOwners.get(id) || "0";
+    for (const id of new Set([...fs.readdirSync(sessionsDir), ...this.driver.listSessions()])) {
+      const owner = ownerOf(id);
+      if (!isOwnerAlive(owner) || ownerPid(owner) === process.pid) orphaned.add(id);
     }
     for (const id of mine) orphaned.delete(id);
     for (const id of orphaned) {

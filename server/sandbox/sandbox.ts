@@ -11,6 +11,7 @@ import type * as NodePty from "node-pty";
 import { type LaunchEvent, type LaunchStep, launchSteps } from "../../common/launch-events";
 import { type Logger, log as rootLog } from "../log";
 import { SIGKILL, signalIfInCgroup } from "../kernel/pidfd";
+import { selfOwner } from "../kernel/proc";
 import { randomBytes } from "../kernel/random";
 import { type CgroupDriver, type CreatedCgroup, type LimitWrite, type SessionCgroup, sessionCgroupDirs } from "./cgroup";
 import type { CgroupV2Driver } from "./cgroup/v2";
@@ -153,7 +154,7 @@ export async function prepareSandbox(settings: SandboxHostSettings, driver: Cgro
   const [dirMade, cgroupMade] = await Promise.allSettled([
     (async () => {
       await io.mkdir(mountDirOf(sessionDir), { recursive: true, mode: 0o711 });
-      await io.writeFile(path.join(sessionDir, "owner"), `${process.pid}\n`);
+      await io.writeFile(path.join(sessionDir, "owner"), `${selfOwner()}\n`);
     })(),
     driver.create(sessionId, limits, slot.uidBase, io),
   ]);

@@ -8,6 +8,7 @@ import path from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
+import { selfOwner } from "../kernel/proc";
 import { IDS_PER_SANDBOX, MAX_SLOTS, UID_BASE_START, type UidSlot, UidSlots } from "./uid-slots";
 
 let runDir: string;
@@ -31,7 +32,7 @@ describe("UidSlots", () => {
     const claimed = Array.from({ length: 3 }, (_, i) => claimOrFail(slots, `session${i}`));
     expect(claimed.map((s) => s.index)).toEqual([0, 1, 2]);
     expect(claimed.map((s) => s.uidBase)).toEqual([0, 1, 2].map((i) => UID_BASE_START + i * IDS_PER_SANDBOX));
-    expect(fs.readFileSync(claimed[1]?.file ?? "", "utf8")).toBe(`${process.pid} session1\n`);
+    expect(fs.readFileSync(claimed[1]?.file ?? "", "utf8")).toBe(`${selfOwner()} session1\n`);
   });
 
   it("claims with a thousand ranges held at its first O_EXCL try", () => {
@@ -66,7 +67,7 @@ describe("UidSlots", () => {
         }
       }
     }
-    for (const [index, sessionId] of owner) expect(fs.readFileSync(path.join(runDir, "uid-slots", String(index)), "utf8")).toBe(`${process.pid} ${sessionId}\n`);
+    for (const [index, sessionId] of owner) expect(fs.readFileSync(path.join(runDir, "uid-slots", String(index)), "utf8")).toBe(`${selfOwner()} ${sessionId}\n`);
   });
 
   it("answers null when every range is taken, and reuses one once it is released", () => {
@@ -95,5 +96,18 @@ describe("UidSlots", () => {
     // A freed range is claimable again.
     const claimed = Array.from({ length: 7 }, (_, i) => claimOrFail(slots, `again${i}`).index);
     expect(claimed).toContain(7);
+  });
+
+  it("tells a dead owner from a live process that has its pid, as in a restarted container", () => {
+    const slots = new UidSlots(runDir);
+    const mine = claimOrFail(slots, "mine0002");
+    const [pid, start] = selfOwner().split("@");
+    // This process's pid, another start time: the server of a container before this one,
+    // whose pid numbers started again from 1 as this one's did.
+    fs.writeFileSync(path.join(runDir, "uid-slots", "8"), `${pid}@${Number(start) + 1} earlier01\n`);
+    // A file of a release that wrote the pid alone is judged by the pid: this one is alive.
+    fs.writeFileSync(path.join(runDir, "uid-slots", "9"), `${pid} oldform1\n`);
+    expect(slots.releaseOrphans()).toEqual(["earlier01"]);
+    expect(fs.readdirSync(path.join(runDir, "uid-slots")).sort()).toEqual([String(mine.index), "9"].sort());
   });
 });

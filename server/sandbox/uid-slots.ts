@@ -11,7 +11,7 @@
 import fs from "node:fs";
 import path from "node:path";
 
-import { isProcessAlive } from "../kernel/proc";
+import { isOwnerAlive, selfOwner } from "../kernel/proc";
 
 /** First host id used by sandboxes: well above system and regular users. */
 export const UID_BASE_START = 1 << 20;
@@ -44,7 +44,7 @@ export class UidSlots {
       if (this.held.has(index)) continue;
       const file = path.join(this.dir, String(index));
       try {
-        fs.writeFileSync(file, `${process.pid} ${sessionId}\n`, { flag: "wx", mode: 0o600 });
+        fs.writeFileSync(file, `${selfOwner()} ${sessionId}\n`, { flag: "wx", mode: 0o600 });
       } catch (err) {
         // Another server's (or one this process released and someone else took since).
         if ((err as NodeJS.ErrnoException).code === "EEXIST") continue;
@@ -62,6 +62,24 @@ export class UidSlots {
     this.held.delete(slot.index);
   }
 
+  /** The owner each session's slot names, by session id. A session's slot is claimed before
+   *  its directory and cgroup are made, so it names the owner of a sandbox still being
+   *  prepared, whose own owner file is not written yet. */
+  owners(): Map<string, string> {
+    const owners = new Map<string, string>();
+    for (const name of fs.readdirSync(this.dir)) {
+      let text = "";
+      try {
+        text = fs.readFileSync(path.join(this.dir, name), "utf8");
+      } catch {
+        continue;
+      }
+      const [owner, sessionId] = text.trim().split(" ");
+      if (owner && sessionId) owners.set(sessionId, owner);
+    }
+    return owners;
+  }
+
   /** Free the slots whose owning server process is gone. Returns the session ids they held. */
   releaseOrphans(): string[] {
     const freed: string[] = [];
@@ -73,8 +91,8 @@ export class UidSlots {
       } catch {
         continue;
       }
-      const [pid, sessionId] = text.trim().split(" ");
-      if (isProcessAlive(Number(pid))) continue;
+      const [owner = "", sessionId] = text.trim().split(" ");
+      if (isOwnerAlive(owner)) continue;
       removeSlotFile(file);
       if (sessionId) freed.push(sessionId);
     }

@@ -19,6 +19,15 @@ export interface ClassStart extends SessionClassroom {
   graceMs: number;
   /** Sandboxes the class may hold at once. */
   capacity: number;
+  /** Sandboxes of the class other nodes run (other than the member's own), when the lab runs
+   *  on several: they count against the class's room too. */
+  liveElsewhere?: number;
+}
+
+/** Told of each session that starts and ends (the cluster records which node runs it). */
+export interface SessionObserver {
+  started(session: LabSession): void;
+  ended(session: LabSession): void;
 }
 
 export interface SessionRegistryOptions {
@@ -29,6 +38,7 @@ export interface SessionRegistryOptions {
   graceMs: number;
   store?: Store | null;
   lessons?: LessonCatalog | null;
+  observer?: SessionObserver | null;
 }
 
 export type AttachGrant =
@@ -127,7 +137,7 @@ export class SessionRegistry {
       }
       const live = this.byClass(classroom.classId);
       own = live.filter((s) => s.classroom?.memberId === classroom.memberId);
-      if (live.length - own.length + this.startingFor(classroom.classId) >= classroom.capacity) {
+      if (live.length - own.length + this.startingFor(classroom.classId) + (classroom.liveElsewhere ?? 0) >= classroom.capacity) {
         throw new SandboxStartFailure({ kind: "full", scope: "class", message: `all ${classroom.capacity} sandboxes of the class are in use` });
       }
       this.startingMembers.add(member);
@@ -194,6 +204,7 @@ export class SessionRegistry {
         throw new SandboxStartFailure({ kind: "failed", message: `the shell ended as soon as it started: ${session.endReason ?? "no reason given"}` });
       }
       this.sessions.set(session.id, session);
+      this.options.observer?.started(session);
       this.options.store?.learners.ensure(request.learnerId, session.startedAtMs).catch((err: unknown) => {
         log.error({ err: (err as Error).message }, "learner could not be stored");
       });
@@ -244,7 +255,10 @@ export class SessionRegistry {
   }
 
   private forget(session: LabSession, destroyed: Promise<void>): void {
-    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+    if (this.sessions.get(session.id) === session) {
+      this.sessions.delete(session.id);
+      this.options.observer?.ended(session);
+    }
     this.ended.set(session.id, session.tombstone());
     if (this.ended.size > REMEMBERED_ENDED_SESSIONS) {
       const oldest = this.ended.keys().next().value;

@@ -85,4 +85,29 @@ export const MIGRATIONS: readonly string[] = [
   // removed_at_ms (class_events refers to it, and the mark is what refuses their rejoin): rows
   // are never deleted, so join_order stays the order they joined in.
   `ALTER TABLE class_members ADD COLUMN removed_at_ms BIGINT;`,
+  // 4: the nodes of a lab that runs on several machines sharing one PostgreSQL, and which node
+  // runs each live sandbox (server/cluster/). A node's row is its heartbeat: one that stops
+  // beating is marked gone (gone_at_ms) and its live sessions are deleted. An embedded SQLite
+  // lab has one node and never writes these tables; they are here so that both databases
+  // share one schema.
+  `CREATE TABLE nodes (
+     id TEXT PRIMARY KEY,
+     address TEXT NOT NULL,
+     capacity INTEGER NOT NULL,
+     live_sessions INTEGER NOT NULL,
+     started_at_ms BIGINT NOT NULL,
+     heartbeat_at_ms BIGINT NOT NULL,
+     gone_at_ms BIGINT
+   );
+   CREATE TABLE live_sessions (
+     session_id TEXT PRIMARY KEY,
+     node_id TEXT NOT NULL REFERENCES nodes(id),
+     learner_id TEXT NOT NULL,
+     lesson TEXT,
+     class_id TEXT,
+     member_id TEXT,
+     started_at_ms BIGINT NOT NULL
+   );
+   CREATE INDEX live_sessions_by_node ON live_sessions (node_id);
+   CREATE INDEX live_sessions_by_member ON live_sessions (class_id, member_id);`,
 ];

@@ -8,8 +8,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { MiB } from "../../common/limits";
 import { MIGRATIONS, SCHEMA_MIGRATIONS_TABLE } from "./migrations";
 import { openSqliteStore } from "./sqlite-store";
-import { ClassFullError, ClassNotOpenError, type ClassRecord, MAX_EVENTS_PER_CLASS, MAX_PENDING_WRITES, StoreOverloadedError } from "./store";
+import { MAX_EVENTS_PER_CLASS, MAX_PENDING_WRITES, StoreOverloadedError } from "./store";
 import { describeStoreContract } from "./store-contract";
+import { CLASS, LEARNER, MEMBER, OTHER_CLASS, STRANGER, classRecord, expectRefusedJoinsFailAlone } from "./store-fixtures";
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "nslab-store-"));
@@ -26,31 +27,6 @@ describeStoreContract("SQLite in a file", async () => {
 }, { survivesRestart: true });
 
 describeStoreContract("SQLite in memory", async () => ({ store: openSqliteStore(":memory:"), cleanup: async () => {} }), { survivesRestart: false });
-
-const LEARNER = "0123456789abcdef0123456789abcdef";
-const STRANGER = "ffffffffffffffffffffffffffffffff";
-const CLASS = "00000000000000c1";
-const OTHER_CLASS = "00000000000000c2";
-const MEMBER = "000000000000000a";
-const OTHER_MEMBER = "000000000000000b";
-
-function classRecord(overrides: Partial<ClassRecord> = {}): ClassRecord {
-  return {
-    id: CLASS,
-    code: "ABC234",
-    name: "Containers, Tuesday",
-    lesson: "containers-vs-vms",
-    limits: { memoryBytes: 256 * MiB, memorySwapBytes: 256 * MiB, cpus: 1, pids: 128 },
-    capacity: 30,
-    reconnectGraceS: 300,
-    sessionLifetimeS: 10_800,
-    idleTimeoutS: 1_800,
-    state: "open",
-    createdAtMs: 1,
-    lastBroadcast: null,
-    ...overrides,
-  };
-}
 
 // The schema exactly as the first release created it, versioned by PRAGMA user_version.
 const FIRST_RELEASE_SCHEMA = `CREATE TABLE learners (
@@ -140,11 +116,11 @@ describe("the SQLite store", () => {
 
     const db = new Database(file, { readonly: true });
     const versions = db.prepare<[], { version: number; applied_at_ms: number }>("SELECT version, applied_at_ms FROM schema_migrations ORDER BY version").all();
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(versions.map((v) => v.version)).toEqual(MIGRATIONS.map((_, index) => index + 1));
     // Version 1's record is the old release's own, untouched.
     expect(versions[0]?.applied_at_ms).toBe(5);
     const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((t) => t.name);
-    expect(tables).toEqual(["class_events", "class_members", "classes", "instructor_sessions", "learners", "schema_migrations", "step_progress"]);
+    expect(tables).toEqual(["class_events", "class_members", "classes", "instructor_sessions", "learners", "live_sessions", "nodes", "schema_migrations", "step_progress"]);
     db.close();
   });
 
@@ -208,24 +184,8 @@ describe("the SQLite store", () => {
   it("runs no SQL inside join(), and a refused join fails only itself: the rest of its batch is stored", async () => {
     const file = dbFile();
     const store = openSqliteStore(file);
-    await store.classes.create(classRecord({ capacity: 1 }));
     const observer = new Database(file, { readonly: true });
-    const members = () => observer.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM class_members").get()?.n;
-    const first = store.classes.join({ classId: CLASS, learnerId: LEARNER, memberId: MEMBER, displayName: "Ada", atMs: 1 });
-    const full = store.classes.join({ classId: CLASS, learnerId: STRANGER, memberId: OTHER_MEMBER, displayName: "Bea", atMs: 2 });
-    const missing = store.classes.join({ classId: OTHER_CLASS, learnerId: STRANGER, memberId: OTHER_MEMBER, displayName: "Bea", atMs: 3 });
-    const step = store.progress.complete(STRANGER, "containers-vs-vms", "oom", 4);
-    const event = store.classes.addEvent({ classId: CLASS, atMs: 5, kind: "join", memberId: MEMBER, detail: "" });
-    expect(members()).toBe(0);
-    expect((await first).created).toBe(true);
-    await expect(full).rejects.toBeInstanceOf(ClassFullError);
-    await expect(missing).rejects.toBeInstanceOf(ClassNotOpenError);
-    expect(await step).toBe(true);
-    await event;
-    expect(members()).toBe(1);
-    // The learner the refused joins would have created exists only through the step.
-    expect(await store.learners.get(STRANGER)).toEqual({ id: STRANGER, createdAtMs: 4 });
-    expect(await store.classes.events(CLASS, 10)).toEqual([{ classId: CLASS, atMs: 5, kind: "join", memberId: MEMBER, detail: "" }]);
+    await expectRefusedJoinsFailAlone(store, () => observer.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM class_members").get()?.n);
     observer.close();
     await store.close();
   });

@@ -17,25 +17,24 @@ import Database from "better-sqlite3";
 
 import type { StepProgress } from "../../common/protocol";
 import { MIGRATIONS, SCHEMA_MIGRATIONS_TABLE } from "./migrations";
+import { CLASS_COLUMNS, type ClassRow, type EventRow, type LearnerRow, MEMBER_COLUMNS, type MemberRow, type MemberStepRow, type StepRow, classColumnValues, limitsColumns, rowReaders } from "./rows";
 import { type Broadcast, ClassState } from "../../common/classroom";
 import type { Limits } from "../../common/limits";
 import {
-  CLASS_EVENT_KINDS,
   ClassCodeTakenError,
   type ClassEvent,
-  type ClassEventKind,
   ClassFullError,
   ClassMemberRemovedError,
   ClassNotOpenError,
   type ClassRecord,
   type ClassStore,
   type InstructorSessionStore,
+  type JoinRequest,
   type Learner,
   type LearnerStore,
   MAX_EVENTS_PER_CLASS,
   MAX_PENDING_WRITES,
   type MemberRecord,
-  NANO_CPUS_PER_CPU,
   type ProgressStore,
   type Store,
   StoreArgumentError,
@@ -46,9 +45,9 @@ import {
   checkClassId,
   checkClassRecord,
   checkClassState,
-  checkDisplayName,
   checkEventLimit,
   checkJoinCode,
+  checkJoinRequest,
   checkLearnerId,
   checkLesson,
   checkLimits,
@@ -238,7 +237,7 @@ const INSERT_LEARNER = "INSERT INTO learners (id, created_at_ms) VALUES (?, ?) O
 
 class SqliteLearnerStore implements LearnerStore {
   private readonly insert: Database.Statement<[string, number]>;
-  private readonly select: Database.Statement<[string], { id: string; created_at_ms: number }>;
+  private readonly select: Database.Statement<[string], LearnerRow<number>>;
 
   constructor(private readonly core: SqliteCore) {
     this.insert = core.db.prepare(INSERT_LEARNER);
@@ -254,15 +253,15 @@ class SqliteLearnerStore implements LearnerStore {
   async get(learnerId: string): Promise<Learner | null> {
     checkLearnerId(learnerId);
     const row = this.core.readNow(() => this.select.get(learnerId));
-    return row ? { id: row.id, createdAtMs: row.created_at_ms } : null;
+    return row ? fromRow.learner(row) : null;
   }
 }
 
 class SqliteProgressStore implements ProgressStore {
   private readonly insertLearner: Database.Statement<[string, number]>;
   private readonly insertStep: Database.Statement<[string, string, string, number]>;
-  private readonly selectLesson: Database.Statement<[string, string], { step_id: string; completed_at_ms: number }>;
-  private readonly selectAll: Database.Statement<[string], { lesson: string; step_id: string; completed_at_ms: number }>;
+  private readonly selectLesson: Database.Statement<[string, string], StepRow<number>>;
+  private readonly selectAll: Database.Statement<[string], StepRow<number> & { lesson: string }>;
 
   constructor(private readonly core: SqliteCore) {
     this.insertLearner = core.db.prepare(INSERT_LEARNER);
@@ -295,7 +294,7 @@ class SqliteProgressStore implements ProgressStore {
   private completedSoFar(learnerId: string, lesson: string): Map<string, number> {
     checkLearnerId(learnerId);
     checkLesson(lesson);
-    return this.core.readNow(() => new Map(this.selectLesson.all(learnerId, lesson).map((r) => [r.step_id, r.completed_at_ms])));
+    return fromRow.stepTimes(this.core.readNow(() => this.selectLesson.all(learnerId, lesson)));
   }
 
   async progress(learnerId: string, lesson: string, stepIds: readonly string[]): Promise<StepProgress[]> {
@@ -308,94 +307,19 @@ class SqliteProgressStore implements ProgressStore {
 
   async allCompleted(learnerId: string): Promise<Map<string, Map<string, number>>> {
     checkLearnerId(learnerId);
-    const rows = this.core.readNow(() => this.selectAll.all(learnerId));
-    const byLesson = new Map<string, Map<string, number>>();
-    for (const row of rows) {
-      const lesson = byLesson.get(row.lesson) ?? new Map<string, number>();
-      lesson.set(row.step_id, row.completed_at_ms);
-      byLesson.set(row.lesson, lesson);
-    }
-    return byLesson;
+    return fromRow.stepTimesByLesson(this.core.readNow(() => this.selectAll.all(learnerId)));
   }
 }
 
-interface ClassRow {
-  id: string;
-  code: string;
-  name: string;
-  lesson: string;
-  memory_bytes: number;
-  memory_swap_bytes: number;
-  nano_cpus: number;
-  pids_limit: number;
-  capacity: number;
-  reconnect_grace_s: number;
-  session_lifetime_s: number;
-  idle_timeout_s: number;
-  state: string;
-  created_at_ms: number;
-  broadcast_text: string | null;
-  broadcast_sent_at_ms: number | null;
-}
-
-const CLASS_COLUMNS =
-  "id, code, name, lesson, memory_bytes, memory_swap_bytes, nano_cpus, pids_limit, capacity, reconnect_grace_s, session_lifetime_s, idle_timeout_s, state, created_at_ms, broadcast_text, broadcast_sent_at_ms";
-
-interface MemberRow {
-  class_id: string;
-  member_id: string;
-  learner_id: string;
-  display_name: string;
-  joined_at_ms: number;
-}
-
-const MEMBER_COLUMNS = "class_id, member_id, learner_id, display_name, joined_at_ms";
-
-interface EventRow {
-  class_id: string;
-  at_ms: number;
-  kind: string;
-  member_id: string | null;
-  detail: string;
-}
-
-function toClassRecord(row: ClassRow): ClassRecord {
-  return {
-    id: row.id,
-    code: row.code,
-    name: row.name,
-    lesson: row.lesson,
-    limits: { memoryBytes: row.memory_bytes, memorySwapBytes: row.memory_swap_bytes, cpus: row.nano_cpus / NANO_CPUS_PER_CPU, pids: row.pids_limit },
-    capacity: row.capacity,
-    reconnectGraceS: row.reconnect_grace_s,
-    sessionLifetimeS: row.session_lifetime_s,
-    idleTimeoutS: row.idle_timeout_s,
-    // A state this nslab never writes means the database was edited by hand: say so, do not guess.
-    state: ClassState.parse(row.state),
-    createdAtMs: row.created_at_ms,
-    lastBroadcast: row.broadcast_text === null || row.broadcast_sent_at_ms === null ? null : { text: row.broadcast_text, sentAtMs: row.broadcast_sent_at_ms },
-  };
-}
-
-function toMemberRecord(row: MemberRow): MemberRecord {
-  return { classId: row.class_id, memberId: row.member_id, learnerId: row.learner_id, displayName: row.display_name, joinedAtMs: row.joined_at_ms };
-}
-
-function storedEventKind(kind: string): ClassEventKind {
-  const known = CLASS_EVENT_KINDS.find((k) => k === kind);
-  if (!known) throw new Error(`class_events holds an event of kind ${JSON.stringify(kind)}, which no nslab writes`);
-  return known;
-}
-
-function limitsColumns(limits: Limits): [number, number, number, number] {
-  return [limits.memoryBytes, limits.memorySwapBytes, Math.round(limits.cpus * NANO_CPUS_PER_CPU), limits.pids];
-}
+/** better-sqlite3 gives a BIGINT as a number (the store does not turn on safeIntegers), so a
+ *  row's BIGINTs need no reading. */
+const fromRow = rowReaders((value: number) => value);
 
 class SqliteClassStore implements ClassStore {
   private readonly insertClass: Database.Statement<unknown[]>;
-  private readonly selectClass: Database.Statement<[string], ClassRow>;
-  private readonly selectByCode: Database.Statement<[string], ClassRow>;
-  private readonly selectAll: Database.Statement<[], ClassRow>;
+  private readonly selectClass: Database.Statement<[string], ClassRow<number>>;
+  private readonly selectByCode: Database.Statement<[string], ClassRow<number>>;
+  private readonly selectAll: Database.Statement<[], ClassRow<number>>;
   private readonly updateState: Database.Statement<[string, string]>;
   private readonly updateCode: Database.Statement<[string, string]>;
   private readonly updateLimits: Database.Statement<[number, number, number, number, string]>;
@@ -404,19 +328,19 @@ class SqliteClassStore implements ClassStore {
   private readonly insertMember: Database.Statement<[string, string, string, string, number, string]>;
   private readonly updateName: Database.Statement<[string, string, string]>;
   private readonly countMembers: Database.Statement<[string], { n: number }>;
-  private readonly selectMember: Database.Statement<[string, string], MemberRow>;
+  private readonly selectMember: Database.Statement<[string, string], MemberRow<number>>;
   private readonly memberRowExists: Database.Statement<[string, string], { found: number }>;
-  private readonly selectJoined: Database.Statement<[string, string], MemberRow & { removed_at_ms: number | null }>;
+  private readonly selectJoined: Database.Statement<[string, string], MemberRow<number> & { removed_at_ms: number | null }>;
   private readonly markRemoved: Database.Statement<[number, string, string]>;
-  private readonly selectMembership: Database.Statement<[string, string], MemberRow>;
-  private readonly selectMembers: Database.Statement<[string], MemberRow>;
-  private readonly selectMembershipsOf: Database.Statement<[string], MemberRow>;
-  private readonly selectProgress: Database.Statement<[string], { member_id: string; step_id: string | null; completed_at_ms: number | null }>;
+  private readonly selectMembership: Database.Statement<[string, string], MemberRow<number>>;
+  private readonly selectMembers: Database.Statement<[string], MemberRow<number>>;
+  private readonly selectMembershipsOf: Database.Statement<[string], MemberRow<number>>;
+  private readonly selectProgress: Database.Statement<[string], MemberStepRow<number>>;
   private readonly classExists: Database.Statement<[string], { found: number }>;
   private readonly nextEventSeq: Database.Statement<[string], { seq: number }>;
   private readonly insertEvent: Database.Statement<[string, number, number, string, string | null, string]>;
   private readonly trimEvents: Database.Statement<[string, number]>;
-  private readonly selectEvents: Database.Statement<[string, number], EventRow>;
+  private readonly selectEvents: Database.Statement<[string, number], EventRow<number>>;
 
   constructor(
     private readonly core: SqliteCore,
@@ -473,22 +397,7 @@ class SqliteClassStore implements ClassStore {
 
   async create(record: ClassRecord): Promise<void> {
     checkClassRecord(record);
-    const broadcast = record.lastBroadcast;
-    const values = [
-      record.id,
-      record.code,
-      record.name,
-      record.lesson,
-      ...limitsColumns(record.limits),
-      record.capacity,
-      record.reconnectGraceS,
-      record.sessionLifetimeS,
-      record.idleTimeoutS,
-      record.state,
-      record.createdAtMs,
-      broadcast?.text ?? null,
-      broadcast?.sentAtMs ?? null,
-    ];
+    const values = classColumnValues(record);
     return this.core.write(() => {
       try {
         this.insertClass.run(...values);
@@ -503,17 +412,17 @@ class SqliteClassStore implements ClassStore {
   async get(classId: string): Promise<ClassRecord | null> {
     checkClassId(classId);
     const row = this.core.readNow(() => this.selectClass.get(classId));
-    return row ? toClassRecord(row) : null;
+    return row ? fromRow.classRecord(row) : null;
   }
 
   async byCode(code: string): Promise<ClassRecord | null> {
     checkJoinCode(code);
     const row = this.core.readNow(() => this.selectByCode.get(code));
-    return row ? toClassRecord(row) : null;
+    return row ? fromRow.classRecord(row) : null;
   }
 
   async list(): Promise<ClassRecord[]> {
-    return this.core.readNow(() => this.selectAll.all()).map(toClassRecord);
+    return this.core.readNow(() => this.selectAll.all()).map(fromRow.classRecord);
   }
 
   async setState(classId: string, state: ClassState): Promise<boolean> {
@@ -549,13 +458,9 @@ class SqliteClassStore implements ClassStore {
     return this.core.write(() => this.updateBroadcast.run(text, sentAtMs, classId).changes === 1);
   }
 
-  async join(request: { classId: string; learnerId: string; memberId: string; displayName: string; atMs: number }): Promise<{ member: MemberRecord; created: boolean }> {
+  async join(request: JoinRequest): Promise<{ member: MemberRecord; created: boolean }> {
+    checkJoinRequest(request);
     const { classId, learnerId, memberId, displayName, atMs } = request;
-    checkClassId(classId);
-    checkLearnerId(learnerId);
-    checkMemberId(memberId);
-    checkDisplayName(displayName);
-    checkTimeMs(atMs);
     // One write, so one savepoint: the checks and the insert see the same rows, and a refusal
     // thrown here undoes this join alone, not the rest of its batch.
     return this.core.write(() => {
@@ -566,7 +471,7 @@ class SqliteClassStore implements ClassStore {
       if (existing && existing.removed_at_ms !== null) throw new ClassMemberRemovedError(existing.member_id);
       if (existing) {
         this.updateName.run(displayName, classId, learnerId);
-        return { member: { ...toMemberRecord(existing), displayName }, created: false };
+        return { member: { ...fromRow.member(existing), displayName }, created: false };
       }
       const state = ClassState.parse(row.state);
       if (state !== "open") throw new ClassNotOpenError(state);
@@ -595,36 +500,29 @@ class SqliteClassStore implements ClassStore {
     checkClassId(classId);
     checkMemberId(memberId);
     const row = this.core.readNow(() => this.selectMember.get(classId, memberId));
-    return row ? toMemberRecord(row) : null;
+    return row ? fromRow.member(row) : null;
   }
 
   async membership(classId: string, learnerId: string): Promise<MemberRecord | null> {
     checkClassId(classId);
     checkLearnerId(learnerId);
     const row = this.core.readNow(() => this.selectMembership.get(classId, learnerId));
-    return row ? toMemberRecord(row) : null;
+    return row ? fromRow.member(row) : null;
   }
 
   async members(classId: string): Promise<MemberRecord[]> {
     checkClassId(classId);
-    return this.core.readNow(() => this.selectMembers.all(classId)).map(toMemberRecord);
+    return this.core.readNow(() => this.selectMembers.all(classId)).map(fromRow.member);
   }
 
   async membershipsOf(learnerId: string): Promise<MemberRecord[]> {
     checkLearnerId(learnerId);
-    return this.core.readNow(() => this.selectMembershipsOf.all(learnerId)).map(toMemberRecord);
+    return this.core.readNow(() => this.selectMembershipsOf.all(learnerId)).map(fromRow.member);
   }
 
   async progress(classId: string): Promise<Map<string, Map<string, number>>> {
     checkClassId(classId);
-    const rows = this.core.readNow(() => this.selectProgress.all(classId));
-    const byMember = new Map<string, Map<string, number>>();
-    for (const row of rows) {
-      const steps = byMember.get(row.member_id) ?? new Map<string, number>();
-      if (row.step_id !== null && row.completed_at_ms !== null) steps.set(row.step_id, row.completed_at_ms);
-      byMember.set(row.member_id, steps);
-    }
-    return byMember;
+    return fromRow.stepTimesByMember(this.core.readNow(() => this.selectProgress.all(classId)));
   }
 
   async addEvent(event: ClassEvent): Promise<void> {
@@ -646,9 +544,7 @@ class SqliteClassStore implements ClassStore {
   async events(classId: string, limit: number): Promise<ClassEvent[]> {
     checkClassId(classId);
     checkEventLimit(limit);
-    return this.core
-      .readNow(() => this.selectEvents.all(classId, limit))
-      .map((row) => ({ classId: row.class_id, atMs: row.at_ms, kind: storedEventKind(row.kind), memberId: row.member_id, detail: row.detail }));
+    return this.core.readNow(() => this.selectEvents.all(classId, limit)).map(fromRow.event);
   }
 }
 

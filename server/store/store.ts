@@ -1,7 +1,8 @@
-// What nslab keeps about learners, as interfaces every database implements: SQLite today
-// (sqlite-store.ts), PostgreSQL later. Every method is async. PostgreSQL can only answer that
-// way, and SQLite's writes go through a queue that keeps them out of the probe tick that ticks a
-// lab step. store-contract.ts holds the tests every implementation must pass.
+// What nslab keeps about learners, as interfaces every database implements: SQLite, embedded
+// (sqlite-store.ts), and PostgreSQL, shared by the nodes of a cluster (pg-store.ts). Every
+// method is async. PostgreSQL can only answer that way, and both stores' writes go through a
+// queue that keeps them out of the probe tick that ticks a lab step. store-contract.ts holds the
+// tests every implementation must pass.
 //
 // A Store is a set of member stores, one per concept: learners, their progress, the classroom's
 // classes (with their members and event log), and the instructor's login sessions. Each new
@@ -103,6 +104,15 @@ export const MAX_EVENTS_PER_CLASS = 20_000;
 /** The longest `detail` an event may have; callers shorten longer texts before adding them. */
 export const EVENT_DETAIL_MAX = 1_000;
 
+/** A learner joining a class (ClassStore.join). */
+export interface JoinRequest {
+  classId: string;
+  learnerId: string;
+  memberId: string;
+  displayName: string;
+  atMs: number;
+}
+
 export interface ClassStore {
   /** Stores a new class. Rejects with ClassCodeTakenError when another class has its code
    *  (the caller draws another), StoreArgumentError for a bad field. */
@@ -128,7 +138,7 @@ export interface ClassStore {
    * instructor removed stays out (ClassMemberRemovedError); otherwise the class must be open
    * (ClassNotOpenError) and have room (ClassFullError), removed members taking none.
    */
-  join(request: { classId: string; learnerId: string; memberId: string; displayName: string; atMs: number }): Promise<{ member: MemberRecord; created: boolean }>;
+  join(request: JoinRequest): Promise<{ member: MemberRecord; created: boolean }>;
   /**
    * The instructor removes the member at `atMs`: from then on they are in none of the reads
    * below, their place is free, and their learner cannot join the class again. The row is
@@ -347,6 +357,14 @@ export function checkClassEvent(event: ClassEvent): void {
   checkClassEventKind(event.kind);
   if (event.memberId !== null) checkMemberId(event.memberId);
   checkText(event.detail, "detail", 0, EVENT_DETAIL_MAX);
+}
+
+export function checkJoinRequest(request: JoinRequest): void {
+  checkClassId(request.classId);
+  checkLearnerId(request.learnerId);
+  checkMemberId(request.memberId);
+  checkDisplayName(request.displayName);
+  checkTimeMs(request.atMs);
 }
 
 export function checkEventLimit(limit: number): void {

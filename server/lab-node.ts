@@ -1,0 +1,195 @@
+// One nslab node: the sandbox host, the store, the sessions, the classroom and the HTTP and
+// WebSocket server, put together from the settings. server/main.ts runs one with Next's pages;
+// the cluster's tests run several, without them. With NSLAB_DATABASE_URL the node keeps its
+// state in PostgreSQL and joins the cluster of nodes sharing it (server/cluster/).
+import os from "node:os";
+import path from "node:path";
+
+import { ClassBus } from "./cluster/class-bus";
+import { ClusterNode, type NodeRef } from "./cluster/cluster-node";
+import { Classrooms } from "./classroom/classrooms";
+import { InstructorSessions, type InstructorSecret, loadInstructorSecret } from "./classroom/instructor-auth";
+import type { Config } from "./config";
+import { createLabServer, type LabCluster, type RequestHandler } from "./http/lab-server";
+import { checkHostFeatures, unsupportedReason } from "./kernel/features";
+import { LessonCatalog } from "./lessons/lesson-steps";
+import { log } from "./log";
+import { hostCgroupDriver } from "./sandbox/cgroup";
+import { SandboxHost, serverHostOptions } from "./sandbox/host";
+import { SessionRegistry } from "./sessions/session-registry";
+import { openPgStore } from "./store/pg-store";
+import { openSqliteStore } from "./store/sqlite-store";
+import type { Store } from "./store/store";
+
+export interface LabNode {
+  port: number;
+  /** The node's instructor secret, and whether it was just made (shown once). */
+  secret: InstructorSecret;
+  host: SandboxHost | null;
+  /** Ends every session, leaves the cluster, removes what the node prepared, closes the store. */
+  stop(): Promise<void>;
+}
+
+export async function startLabNode(config: Config, web: { handleRequest: RequestHandler; dev: boolean }): Promise<LabNode> {
+  const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS });
+  let host: SandboxHost | null = null;
+  let reason = "";
+  if (features.ok) {
+    const found = hostCgroupDriver(config.NSLAB_CGROUP_PARENT);
+    if ("driver" in found) {
+      host = new SandboxHost(found.driver, serverHostOptions(config));
+      await host.cleanupLeftovers();
+    } else {
+      reason = `This server cannot create sandboxes: ${found.reason}.`;
+    }
+  } else {
+    reason = unsupportedReason(features);
+  }
+  if (!host) log.error({ reason, checks: features.checks.filter((c) => !c.ok) }, "lab disabled: lessons are served without sandboxes");
+
+  const lessons = new LessonCatalog(path.join(config.projectRoot, "lessons"), "lessons", web.dev);
+  // Every lesson's lab steps are read before the first page can ask for a sandbox: a broken
+  // lesson stops the server here, and no session waits for an MDX file to be evaluated.
+  await lessons.load();
+
+  let store: Store;
+  let cluster: { node: ClusterNode; bus: ClassBus; lab: LabCluster } | null = null;
+  let registry: SessionRegistry | null = null;
+  const databaseUrl = config.NSLAB_DATABASE_URL;
+  if (databaseUrl) {
+    const pgStore = await openPgStore(databaseUrl);
+    store = pgStore;
+    const nodeId = config.NSLAB_NODE_ID ?? `${os.hostname()}:${config.PORT}`;
+    const node = new ClusterNode({
+      pool: pgStore.pool,
+      databaseUrl,
+      nodeId,
+      // Checked by loadConfig: a database URL comes with the node's address and secret.
+      address: config.NSLAB_NODE_ADDRESS ?? "",
+      capacity: host ? config.NSLAB_MAX_SESSIONS : 0,
+      heartbeatMs: config.NSLAB_NODE_HEARTBEAT_MS,
+      occupied: () => registry?.occupied ?? 0,
+      log: log.child({ part: "cluster" }),
+    });
+    const bus = new ClassBus(node, log.child({ part: "cluster" }));
+    cluster = {
+      node,
+      bus,
+      lab: {
+        nodeId,
+        secret: config.NSLAB_NODE_SECRET ?? "",
+        route: (message, page) => routeFor(node, registry, message, page),
+        // Not the nodes' addresses: /healthz is public through the ingress.
+        health: async () => (await node.nodes()).map(({ address: _address, ...rest }) => rest),
+      },
+    };
+  } else {
+    store = openSqliteStore(path.join(config.NSLAB_DATA_DIR, "nslab.db"));
+  }
+
+  const clusterNode = cluster?.node ?? null;
+  registry = host
+    ? new SessionRegistry({
+        host,
+        capacity: config.NSLAB_MAX_SESSIONS,
+        graceMs: config.NSLAB_RECONNECT_GRACE_S * 1000,
+        store,
+        lessons,
+        observer: clusterNode
+          ? {
+              started: (session) =>
+                clusterNode.sessionStarted({
+                  sessionId: session.id,
+                  learnerId: session.learnerId,
+                  lesson: session.lesson,
+                  classId: session.classroom?.classId ?? null,
+                  memberId: session.classroom?.memberId ?? null,
+                  startedAtMs: session.startedAtMs,
+                }),
+              ended: (session) => clusterNode.sessionEnded(session.id),
+            }
+          : null,
+      })
+    : null;
+  const classrooms = new Classrooms({ store, registry, lessons, cluster: cluster?.bus ?? null });
+  cluster?.bus.attach(classrooms);
+  await cluster?.node.start();
+  const secret = await loadInstructorSecret({ fromEnvironment: config.NSLAB_INSTRUCTOR_SECRET, dataDir: config.NSLAB_DATA_DIR });
+  const lab = createLabServer({
+    registry,
+    lessons,
+    store,
+    unsupportedReason: reason,
+    features,
+    handleRequest: web.handleRequest,
+    allowedOrigins: config.NSLAB_ALLOWED_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean),
+    dev: web.dev,
+    classroom: { classrooms, secret, sessions: new InstructorSessions(store.instructorSessions) },
+    cluster: cluster?.lab ?? null,
+  });
+  const port = await lab.listen(config.PORT, config.HOST);
+  log.info(
+    {
+      dev: web.dev,
+      cgroupVersion: features.cgroupVersion,
+      lab: host !== null,
+      capacity: config.NSLAB_MAX_SESSIONS,
+      reconnectGraceS: config.NSLAB_RECONNECT_GRACE_S,
+      store: config.NSLAB_DATABASE_URL ? "postgresql" : "sqlite",
+      node: cluster?.lab.nodeId ?? null,
+    },
+    "nslab node started",
+  );
+
+  let stopped: Promise<void> | null = null;
+  const stop = async () => {
+    // Ends every session (pages are told, sandboxes destroyed), then closes the sockets.
+    await lab.close();
+    cluster?.bus.close();
+    // Its sessions have ended: the others see it leave now, not at its heartbeat's timeout.
+    await cluster?.node.stop();
+    // Every sandbox is gone: the sandboxes prepared ahead are removed, and the terminal spawner
+    // has nothing left to start or reap (bounded: it exits with this process anyway).
+    await Promise.race([host?.close(), new Promise((r) => setTimeout(r, 5_000))]);
+    // After the sockets: the steps their last checks ticked are still in the write queue.
+    await store.close().catch((err: unknown) => log.error({ err: (err as Error).message }, "store did not close cleanly"));
+  };
+  return {
+    port,
+    secret,
+    host,
+    stop: () => (stopped ??= stop()),
+  };
+}
+
+/** Which node serves a page's first message: the one running the session it names, or the
+ *  class member it observes; for a start, the node already running the learner's sandbox of
+ *  that lesson, else this one, else (when this one is full) the one with the most room. */
+async function routeFor(
+  node: ClusterNode,
+  registry: SessionRegistry | null,
+  message: Parameters<LabCluster["route"]>[0],
+  page: { learnerId: string; hasCookie: boolean },
+): Promise<NodeRef | null> {
+  switch (message.type) {
+    case "session.resume":
+    case "session.watch":
+      if (registry?.find(message.sessionId)) return null;
+      return node.ownerOfSession(message.sessionId);
+    case "session.observe":
+      if (registry?.byClass(message.classId).some((s) => s.classroom?.memberId === message.memberId)) return null;
+      return node.ownerOfMember(message.classId, message.memberId);
+    case "session.start": {
+      if (page.hasCookie && message.lesson) {
+        const other = await node.otherNodeOfLearner(page.learnerId, message.lesson);
+        if (other) return other;
+      }
+      // Never "lab full" while another node has room; a node without sandboxes (its kernel
+      // lacks a feature) sends every start elsewhere.
+      if (registry && registry.occupied < registry.capacity) return null;
+      return node.nodeWithRoom();
+    }
+    default:
+      return null;
+  }
+}

@@ -149,9 +149,13 @@ describe.skipIf(unavailable !== null)(`two nodes sharing PostgreSQL${unavailable
         });
         ws.on("error", () => undefined);
       });
-    expect(await status(signRelay("not the nodes' secret at all", { from: "node-a", remote: "203.0.113.9", atMs: Date.now() }))).toBe(403);
+    expect(await status(signRelay("not the nodes' secret at all", { from: "node-a", to: "node-b", remote: "203.0.113.9", atMs: Date.now() }))).toBe(403);
     expect(await status("garbage")).toBe(403);
-    expect(await status(signRelay(NODE_SECRET, { from: "node-a", remote: "203.0.113.9", atMs: Date.now() - 60_000 }))).toBe(403);
+    expect(await status(signRelay(NODE_SECRET, { from: "node-a", to: "node-b", remote: "203.0.113.9", atMs: Date.now() - 60_000 }))).toBe(403);
+    // Signed right, but for node A: of no use at node B.
+    expect(await status(signRelay(NODE_SECRET, { from: "node-b", to: "node-a", remote: "203.0.113.9", atMs: Date.now() }))).toBe(403);
+    // And the same header made for node B is let in: the refusals above are the header's.
+    expect(await status(signRelay(NODE_SECRET, { from: "node-a", to: "node-b", remote: "203.0.113.9", atMs: Date.now() }))).toBe(101);
   });
 
   it("survives a page that sends a frame too large while its node is still deciding where it goes", async () => {

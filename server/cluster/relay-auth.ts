@@ -12,6 +12,8 @@ export const RELAY_MAX_AGE_MS = 30_000;
 export interface RelayClaims {
   /** The node that passed the connection on. */
   from: string;
+  /** The node it was passed to: a header seen on its way to one node is no use at another. */
+  to: string;
   /** The client's address, as the relaying node saw it (logs and per-address limits). */
   remote: string;
   atMs: number;
@@ -26,8 +28,9 @@ export function signRelay(secret: string, claims: RelayClaims): string {
   return `${payload}.${mac(secret, payload).toString("base64url")}`;
 }
 
-/** The claims of a header signed with `secret` within RELAY_MAX_AGE_MS of `nowMs`, or why not. */
-export function verifyRelay(secret: string, header: string, nowMs: number): { ok: true; claims: RelayClaims } | { ok: false; reason: string } {
+/** The claims of a header signed with `secret` for node `me` within RELAY_MAX_AGE_MS of
+ *  `nowMs`, or why not. */
+export function verifyRelay(secret: string, me: string, header: string, nowMs: number): { ok: true; claims: RelayClaims } | { ok: false; reason: string } {
   const [payload, signature, extra] = header.split(".");
   if (!payload || !signature || extra !== undefined) return { ok: false, reason: "malformed relay header" };
   const expected = mac(secret, payload);
@@ -40,7 +43,8 @@ export function verifyRelay(secret: string, header: string, nowMs: number): { ok
     return { ok: false, reason: "malformed relay claims" };
   }
   const c = claims as Partial<RelayClaims>;
-  if (typeof c.from !== "string" || typeof c.remote !== "string" || typeof c.atMs !== "number") return { ok: false, reason: "malformed relay claims" };
+  if (typeof c.from !== "string" || typeof c.to !== "string" || typeof c.remote !== "string" || typeof c.atMs !== "number") return { ok: false, reason: "malformed relay claims" };
+  if (c.to !== me) return { ok: false, reason: `relay header meant for node ${c.to}, not this one` };
   if (Math.abs(nowMs - c.atMs) > RELAY_MAX_AGE_MS) return { ok: false, reason: "relay header expired (are the nodes' clocks in step?)" };
-  return { ok: true, claims: { from: c.from, remote: c.remote, atMs: c.atMs } };
+  return { ok: true, claims: { from: c.from, to: c.to, remote: c.remote, atMs: c.atMs } };
 }

@@ -149,7 +149,7 @@ export function routeConnection(page: WebSocket, request: { cookie?: string; rem
   const relay = (target: NodeRef) => {
     const url = `${target.address.replace(/^http/, "ws").replace(/\/+$/, "")}${WS_PATH}`;
     const headers: Record<string, string> = {
-      [RELAY_HEADER]: signRelay(options.secret, { from: options.nodeId, remote: request.remote, atMs: Date.now() }),
+      [RELAY_HEADER]: signRelay(options.secret, { from: options.nodeId, to: target.id, remote: request.remote, atMs: Date.now() }),
     };
     if (request.cookie) headers.cookie = request.cookie;
     const owner = new WebSocket(url, { headers, perMessageDeflate: false, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: CONNECT_TIMEOUT_MS });

@@ -237,7 +237,7 @@ export function createLabServer(options: LabServerOptions) {
     let remote = req.socket.remoteAddress ?? "unknown";
     let relayed = false;
     if (relayHeader !== undefined) {
-      const verified = options.cluster && typeof relayHeader === "string" ? verifyRelay(options.cluster.secret, relayHeader, Date.now()) : { ok: false as const, reason: "this server is not part of a cluster" };
+      const verified = options.cluster && typeof relayHeader === "string" ? verifyRelay(options.cluster.secret, options.cluster.nodeId, relayHeader, Date.now()) : { ok: false as const, reason: "this server is not part of a cluster" };
       if (!verified.ok) {
         log.warn({ remote, reason: verified.reason }, "relayed websocket refused");
         refuseUpgrade(socket, 403, "Forbidden");

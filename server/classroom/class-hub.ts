@@ -61,6 +61,8 @@ interface Card {
   screenPending: boolean;
   endReason: string | null;
   status: LearnerStatus;
+  /** The member's newest sandbox is, or was, one of this node's (not another node's). */
+  ownSandbox: boolean;
   /** OOM kills seen and not yet in the event log, and the timer that will log them. */
   pendingOomKills: number;
   oomTimer: NodeJS.Timeout | null;
@@ -126,11 +128,12 @@ export class ClassHub {
     return live;
   }
 
-  /** Whether the member's card is this node's to tell the others about: their sandbox runs
-   *  here, or ran here last. */
-  isLocal(memberId: string): boolean {
+  /** The member's card as this node alone knows it, when it is this node's to tell the others
+   *  about (their newest sandbox runs here, or ran here last); null otherwise. Never a card
+   *  another node sent: passed on, it would echo between nodes. */
+  ownCard(memberId: string): LearnerCard | null {
     const card = this.cards.get(memberId);
-    return card !== undefined && (card.session !== null || card.endReason !== null);
+    return card?.ownSandbox ? this.cardOf(card) : null;
   }
 
   /** The card of a member whose sandbox runs on node `node`. */
@@ -141,6 +144,9 @@ export class ClassHub {
     // replaces a card from the same node.
     const shown = this.remote.get(card.memberId);
     if (shown && shown.node !== node && shown.card.sandbox && (!card.sandbox || card.sandbox.startedAtMs < shown.card.sandbox.startedAtMs)) return;
+    const mine = this.cards.get(card.memberId);
+    // Their sandbox moved to that node: this node's old one is no longer theirs to tell of.
+    if (mine && card.sandbox && !mine.session) mine.ownSandbox = false;
     this.remote.set(card.memberId, { node, card });
     this.markDirty(card.memberId);
   }
@@ -206,6 +212,7 @@ export class ClassHub {
     if (!card) return;
     card.session = session;
     card.endReason = null;
+    card.ownSandbox = true;
     this.remote.delete(memberId);
     card.lastOomCount = null;
     card.memoryBytes = null;
@@ -285,6 +292,7 @@ export class ClassHub {
       screenPending: false,
       endReason: null,
       status: "waiting",
+      ownSandbox: false,
       pendingOomKills: 0,
       oomTimer: null,
     };

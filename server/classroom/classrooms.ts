@@ -180,7 +180,7 @@ export class Classrooms {
     const record = await this.record(classId);
     if (record.state === "archived" && state !== "archived") throw new ClassroomError(409, "An archived class is over; create a new class instead.");
     await this.options.store.classes.setState(classId, state);
-    const updated = this.patchRecord(classId, { state });
+    const updated = await this.patchRecord(classId, { state });
     const hub = await this.hub(classId);
     hub.event("state", null, state);
     if (state === "archived") {
@@ -260,7 +260,7 @@ export class Classrooms {
       targets = [{ memberId, name: member.displayName, session }];
     } else {
       await this.options.store.classes.setLimits(classId, merged);
-      this.patchRecord(classId, { limits: merged });
+      await this.patchRecord(classId, { limits: merged });
       targets = hub.members().flatMap((m) => {
         const session = hub.session(m.memberId);
         return session ? [{ memberId: m.memberId, name: m.displayName, session }] : [];
@@ -286,7 +286,7 @@ export class Classrooms {
     if (record.state === "archived") throw new ClassroomError(409, "The class is archived; nobody is there to read it.");
     const broadcast = { text, sentAtMs: Date.now() };
     await this.options.store.classes.setLastBroadcast(classId, broadcast);
-    this.patchRecord(classId, { lastBroadcast: broadcast });
+    await this.patchRecord(classId, { lastBroadcast: broadcast });
     const hub = await this.hub(classId);
     for (const session of hub.sessions()) session.broadcastToClass(broadcast);
     hub.event("broadcast", null, text);
@@ -340,7 +340,7 @@ export class Classrooms {
         if (err instanceof ClassCodeTakenError && attempt < 5) continue;
         throw err;
       }
-      const updated = this.patchRecord(classId, { code });
+      const updated = await this.patchRecord(classId, { code });
       const hub = await this.hub(classId);
       hub.event("code", null, code);
       await hub.classChanged();
@@ -511,9 +511,31 @@ export class Classrooms {
     await hub?.classChanged();
   }
 
-  /** Forgets every class record read from the store: each is read again at its next use. */
-  forgetRecords(): void {
+  /** What other nodes said while this one could not hear them is lost: every class record is
+   *  read again, and each class in use here is brought in line with the store (its members,
+   *  and its sandboxes here, should it have been archived or a member removed meanwhile). */
+  async resync(): Promise<void> {
     this.records.clear();
+    for (const [classId, loading] of this.hubs) {
+      const hub = await loading.catch(() => null);
+      if (!hub) continue;
+      try {
+        const record = await this.record(classId);
+        const sessions = this.options.registry?.byClass(classId) ?? [];
+        const members = await this.options.store.classes.members(classId);
+        const current = new Set(members.map((m) => m.memberId));
+        for (const member of hub.members()) {
+          if (current.has(member.memberId)) continue;
+          await Promise.all(sessions.filter((s) => s.classroom?.memberId === member.memberId).map((s) => s.end("Your instructor removed you from this class.")));
+          hub.memberRemoved(member.memberId);
+        }
+        for (const member of members) if (!hub.member(member.memberId)) hub.memberJoined(member, await this.options.store.progress.completed(member.learnerId, record.lesson));
+        if (record.state === "archived") await Promise.all(sessions.map((s) => s.end("The class is over: your instructor archived it.")));
+        await hub.classChanged();
+      } catch (err) {
+        this.log.error({ classId, err: (err as Error).message }, "a class could not be brought in line with the store");
+      }
+    }
   }
 
   /** The card of a member whose sandbox runs on node `node`, for this node's dashboards. */
@@ -545,9 +567,11 @@ export class Classrooms {
 
   /** The cached record with `patch` laid over what it is now (not over a copy read before an
    *  await: two changes made at once must both be kept). */
-  private patchRecord(classId: string, patch: Partial<ClassRecord>): ClassRecord {
-    const current = this.records.get(classId);
-    if (!current) throw new ClassroomError(404, "There is no such class.");
+  private async patchRecord(classId: string, patch: Partial<ClassRecord>): Promise<ClassRecord> {
+    // Not cached (another node's change made this one forget it while the write was under
+    // way): read again, the write included.
+    if (!this.records.has(classId)) return this.record(classId);
+    const current = this.records.get(classId) as ClassRecord;
     const updated = { ...current, ...patch };
     this.records.set(classId, updated);
     return updated;

@@ -32,7 +32,10 @@ class BusDashboard implements Dashboard {
 
   send(event: DashboardEvent): void {
     const cards = event.type === "detail" ? event.detail.learners : event.type === "cards" ? event.cards : [];
-    for (const card of cards) if (this.hub.isLocal(card.memberId)) this.publish(card);
+    for (const shown of cards) {
+      const own = this.hub.ownCard(shown.memberId);
+      if (own) this.publish(own);
+    }
   }
 
   private publish(card: LearnerCard): void {
@@ -149,8 +152,11 @@ export class ClassBus implements ClassroomCluster {
         return;
       case "resync":
         // Changes sent while this node could not hear them are lost: the classes are read
-        // again from the store at their next use.
-        classrooms.forgetRecords();
+        // again from the store, and nodes that went away meanwhile are dropped from the cards.
+        void (async () => {
+          await classrooms.resync();
+          classrooms.nodesGone((await this.node.nodes()).filter((n) => n.gone).map((n) => n.id));
+        })().catch((err: unknown) => this.log.error({ err: (err as Error).message }, "could not catch up with the other nodes"));
         return;
       case "answer":
       case "echo":

@@ -67,7 +67,7 @@ export type BusMessage =
   | { kind: "answer"; from: string; to: string; id: string; answer: MemberAnswer }
   /** Sent by a node to itself every heartbeat: its coming back proves the LISTEN connection
    *  works (an idle connection a NAT dropped says nothing). */
-  | { kind: "echo"; from: string }
+  | { kind: "echo"; from: string; n: number }
   /** Delivered locally only, when the LISTEN connection is back: what was sent meanwhile is
    *  lost, so what is kept from other nodes' messages must be read again. */
   | { kind: "resync"; from: string };
@@ -117,8 +117,10 @@ export class ClusterNode {
   /** The LISTEN connection, while it is up; the bus's messages are sent on it too. */
   private listener: pg.Client | null = null;
   private relistenTimer: NodeJS.Timeout | null = null;
-  /** When this node last heard its own echo (or connected its LISTEN client). */
-  private lastEchoAt = Date.now();
+  /** The echo this node sent (and PostgreSQL took) that has not come back, and since when. */
+  private echoOutstanding: { n: number; since: number } | null = null;
+  private echoesSent = 0;
+  private echoesBack = 0;
   private readonly beatPool: pg.Pool;
 
   constructor(private readonly options: ClusterNodeOptions) {
@@ -127,6 +129,7 @@ export class ClusterNode {
       connectionString: options.databaseUrl,
       max: 1,
       keepAlive: true,
+      connectionTimeoutMillis: Math.max(2_000, options.heartbeatMs * 2),
       query_timeout: Math.max(2_000, options.heartbeatMs * 2),
       application_name: `nslab ${options.nodeId} heartbeat`,
     });
@@ -177,6 +180,7 @@ export class ClusterNode {
     const client = new pg.Client({
       connectionString: this.options.databaseUrl,
       keepAlive: true,
+      connectionTimeoutMillis: Math.max(2_000, this.options.heartbeatMs * 2),
       query_timeout: Math.max(2_000, this.options.heartbeatMs * 2),
       application_name: `nslab ${this.options.nodeId} listen`,
     });
@@ -201,8 +205,34 @@ export class ClusterNode {
       await client.end().catch(() => undefined);
       throw err;
     }
+    if (this.stopped) {
+      // The node stopped while this one connected.
+      client.removeAllListeners("end");
+      await client.end().catch(() => undefined);
+      return;
+    }
     this.listener = client;
-    this.lastEchoAt = Date.now();
+    this.echoOutstanding = null;
+  }
+
+  /** Sends this node an echo, unless one is still on its way; drops the LISTEN connection
+   *  when one that PostgreSQL took long ago has not come back. */
+  private sendEcho(): void {
+    const outstanding = this.echoOutstanding;
+    if (outstanding) {
+      if (this.listener && Date.now() - outstanding.since > this.goneAfterMs) this.dropListener("its own messages stopped coming back");
+      return;
+    }
+    const listener = this.listener;
+    if (!listener) return;
+    const n = ++this.echoesSent;
+    listener.query("SELECT pg_notify($1, $2)", [CLUSTER_CHANNEL, JSON.stringify({ kind: "echo", from: this.options.nodeId, n })]).then(
+      () => {
+        // (It may have come back before this ran.)
+        if (this.listener === listener && this.echoesBack < n) this.echoOutstanding = { n, since: Date.now() };
+      },
+      () => undefined,
+    );
   }
 
   /** Drops the LISTEN connection (it stopped delivering) and connects again. */
@@ -402,8 +432,7 @@ export class ClusterNode {
         [this.goneAfterMs, nodeId],
       );
       await this.beatPool.query(`DELETE FROM nodes n WHERE n.gone_at_ms < ${NOW_MS} - $1 AND NOT EXISTS (SELECT 1 FROM live_sessions s WHERE s.node_id = n.id)`, [FORGET_GONE_NODES_MS]);
-      this.publish({ kind: "echo" });
-      if (this.listener && Date.now() - this.lastEchoAt > this.goneAfterMs) this.dropListener("its own messages stopped coming back");
+      this.sendEcho();
       const gone = swept.rows.map((r) => r.id);
       if (gone.length === 0) return;
       log.warn({ nodes: gone, sessions: Number((swept.rows[0] as { sessions?: string } | undefined)?.sessions ?? 0) }, "nodes stopped beating: marked gone, their sessions ended");
@@ -438,7 +467,8 @@ export class ClusterNode {
         ],
       );
     }
-    await this.beatPool.query("DELETE FROM live_sessions WHERE node_id = $1 AND NOT (session_id = ANY($2::text[]))", [this.options.nodeId, rows.map((r) => r.sessionId)]);
+    // The sessions live now, not at the insert: one that started meanwhile keeps its row.
+    await this.beatPool.query("DELETE FROM live_sessions WHERE node_id = $1 AND NOT (session_id = ANY($2::text[]))", [this.options.nodeId, [...this.live.keys()]]);
   }
 
   // --- The bus -------------------------------------------------------------------------------
@@ -448,7 +478,7 @@ export class ClusterNode {
    *  not, up to twice the bound, past which the database is not keeping up at all. */
   publish(message: OutgoingMessage): void {
     if (this.stopped) return;
-    const droppable = message.kind === "card" || message.kind === "watch" || message.kind === "echo";
+    const droppable = message.kind === "card" || message.kind === "watch";
     if (this.pending >= (droppable ? BUS_MAX_PENDING : 2 * BUS_MAX_PENDING)) {
       this.options.log.warn({ kind: message.kind, pending: this.pending }, "cluster bus is backed up; a message was dropped");
       return;
@@ -507,7 +537,10 @@ export class ClusterNode {
     }
     if (typeof message !== "object" || message === null) return;
     if (message.from === this.options.nodeId) {
-      if (message.kind === "echo") this.lastEchoAt = Date.now();
+      if (message.kind === "echo") {
+        this.echoesBack = Math.max(this.echoesBack, message.n);
+        if (this.echoOutstanding && this.echoesBack >= this.echoOutstanding.n) this.echoOutstanding = null;
+      }
       return;
     }
     if (message.kind === "echo" || message.kind === "resync") return;

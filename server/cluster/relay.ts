@@ -112,16 +112,18 @@ export function routeConnection(page: WebSocket, request: { cookie?: string; rem
       } else {
         routing++;
         let timer: NodeJS.Timeout | undefined;
+        // Counted until the lookup itself ends, not when this page stops waiting for it: one
+        // that timed out still holds a connection of the pool.
+        const lookup = options
+          .route(message)
+          .catch((err: unknown) => {
+            options.log.error({ err: (err as Error).message }, "could not find which node serves this page");
+            return "unknown" as const;
+          })
+          .finally(() => routing--);
         try {
-          target = await Promise.race([
-            options.route(message).catch((err: unknown) => {
-              options.log.error({ err: (err as Error).message }, "could not find which node serves this page");
-              return "unknown" as const;
-            }),
-            new Promise<"unknown">((resolve) => (timer = setTimeout(() => resolve("unknown"), ROUTE_TIMEOUT_MS))),
-          ]);
+          target = await Promise.race([lookup, new Promise<"unknown">((resolve) => (timer = setTimeout(() => resolve("unknown"), ROUTE_TIMEOUT_MS)))]);
         } finally {
-          routing--;
           clearTimeout(timer);
         }
       }
@@ -187,6 +189,11 @@ function pipe(page: WebSocket, owner: WebSocket, remote: string, log: Logger): v
   let answered = true;
   owner.on("pong", () => (answered = true));
   const ping = setInterval(() => {
+    // Not read while paused (the page is slow): its pong waits unread, and says nothing.
+    if (owner.isPaused) {
+      answered = true;
+      return;
+    }
     if (!answered) {
       log.warn({ remote }, "the node running a relayed sandbox stopped answering; letting the page go");
       owner.terminate();

@@ -35,7 +35,10 @@ export function ownerPid(owner: string): number {
 export function isOwnerAlive(owner: string): boolean {
   const [pid, start] = owner.trim().split("@");
   if (!isProcessAlive(Number(pid))) return false;
-  return start === undefined || startTime(Number(pid)) === start;
+  if (start === undefined) return true;
+  // A start time that cannot be read (/proc mounted with hidepid) leaves the pid to decide.
+  const running = startTime(Number(pid));
+  return running === null || running === start;
 }
 
 export function isProcessAlive(pid: number): boolean {

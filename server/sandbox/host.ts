@@ -230,11 +230,14 @@ export class SandboxHost {
     const mine = new Set(this.prepared.map((p) => p.sessionId));
     const orphaned = new Set<string>();
     // Another server on this host may be preparing a sandbox right now: its directory or its
-    // cgroup can exist before its owner file does, and its uid slot (claimed first) says whose.
+    // cgroup can exist before its owner file does, and its uid slot says whose. The slot is
+    // claimed first, so the slots are read after the sessions are listed: every session listed
+    // has its slot by then.
+    const ids = new Set([...fs.readdirSync(sessionsDir), ...this.driver.listSessions()]);
     const slotOwners = this.slots.owners();
     // (An owner file being written can be empty for a moment.)
     const ownerOf = (id: string) => readOr(path.join(sessionsDir, id, "owner"))?.trim() || slotOwners.get(id) || "0";
-    for (const id of new Set([...fs.readdirSync(sessionsDir), ...this.driver.listSessions()])) {
+    for (const id of ids) {
       const owner = ownerOf(id);
       if (!isOwnerAlive(owner) || ownerPid(owner) === process.pid) orphaned.add(id);
     }

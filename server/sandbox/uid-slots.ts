@@ -92,7 +92,8 @@ export class UidSlots {
         continue;
       }
       const [owner = "", sessionId] = text.trim().split(" ");
-      if (isOwnerAlive(owner)) continue;
+      // A slot being claimed this instant is empty until its claim is written: not an orphan.
+      if (!sessionId || isOwnerAlive(owner)) continue;
       removeSlotFile(file);
       if (sessionId) freed.push(sessionId);
     }

@@ -88,7 +88,9 @@ describe.skipIf(unavailable !== null)(`live state, limits and progress${unavaila
 
     await client.run("unshare --net sleep 1000 & sleep 0.2");
     const inner = Number((await client.run("readlink /proc/$!/ns/net")).match(/\[(\d+)\]/)?.[1]);
-    await client.waitFor(() => liveState(client)?.processes.some((p) => p.namespaces.net === inner) === true, "the new net namespace in the stream");
+    // unshare enters the namespace, then execs sleep: on a busy machine the stream may show it
+    // in between, under its old name, before the reading that shows sleep.
+    await client.waitFor(() => liveState(client)?.processes.some((p) => p.namespaces.net === inner && p.command === "sleep") === true, "sleep in the new net namespace in the stream");
     const sleeper = liveState(client)!.processes.find((p) => p.namespaces.net === inner)!;
     expect(sleeper.command).toBe("sleep");
     expect(inner).not.toBe(shell.namespaces.net);

@@ -32,6 +32,10 @@ import { ClassCodeTakenError, ClassFullError, ClassMemberRemovedError, ClassNotO
 import type { ClassChange, MemberAnswer, MemberRequest } from "../cluster/cluster-node";
 import { ClassHub, type Dashboard } from "./class-hub";
 
+/** Why a class's sandbox ended, as its learner is told. */
+const ARCHIVED = "The class is over: your instructor archived it.";
+const REMOVED = "Your instructor removed you from this class.";
+
 /** Classes kept at once (open or closed; archived ones do not count). */
 export const MAX_ACTIVE_CLASSES = 100;
 
@@ -186,7 +190,7 @@ export class Classrooms {
     if (state === "archived") {
       // Every sandbox of the class, whether or not a card follows it.
       const sessions = this.options.registry?.byClass(classId) ?? hub.sessions();
-      await Promise.all(sessions.map((s) => s.end("The class is over: your instructor archived it.")));
+      await Promise.all(sessions.map((s) => s.end(ARCHIVED)));
     }
     await hub.classChanged();
     this.options.cluster?.changed(classId, { what: "state" });
@@ -314,7 +318,7 @@ export class Classrooms {
     // Every sandbox that is theirs, whether or not their card follows it (one that is still
     // starting is caught by started()).
     const sessions = (this.options.registry?.byClass(classId) ?? hub.sessions()).filter((session) => session.classroom?.memberId === memberId);
-    await Promise.all(sessions.map((session) => session.end("Your instructor removed you from this class.")));
+    await Promise.all(sessions.map((session) => session.end(REMOVED)));
     hub.memberRemoved(memberId);
     hub.event("remove", memberId, name);
     this.options.cluster?.changed(classId, { what: "remove", memberId });
@@ -456,13 +460,13 @@ export class Classrooms {
     const hub = await this.hub(classroom.classId);
     // Archived while this one was starting: it must not outlive the class.
     if ((await this.record(classroom.classId)).state === "archived") {
-      await session.end("The class is over: your instructor archived it.");
+      await session.end(ARCHIVED);
       return;
     }
     // Removed while this one was starting (its start read the membership just before): it
     // must not run as the class's. The store, not the card, says who is a member.
     if (!(await this.options.store.classes.member(classroom.classId, classroom.memberId))) {
-      await session.end("Your instructor removed you from this class.");
+      await session.end(REMOVED);
       return;
     }
     hub.sessionStarted(classroom.memberId, session);
@@ -486,7 +490,7 @@ export class Classrooms {
     const sessions = this.options.registry?.byClass(classId) ?? [];
     switch (change.what) {
       case "state":
-        if (record.state === "archived") await Promise.all(sessions.map((s) => s.end("The class is over: your instructor archived it.")));
+        if (record.state === "archived") await this.endHere(classId, ARCHIVED);
         break;
       case "limits":
         for (const session of sessions) {
@@ -498,7 +502,7 @@ export class Classrooms {
         for (const session of sessions) session.broadcastToClass(change.broadcast);
         break;
       case "remove":
-        await Promise.all(sessions.filter((s) => s.classroom?.memberId === change.memberId).map((s) => s.end("Your instructor removed you from this class.")));
+        await this.endHere(classId, REMOVED, change.memberId);
         hub?.memberRemoved(change.memberId);
         break;
       case "joined":
@@ -521,21 +525,26 @@ export class Classrooms {
       if (!hub) continue;
       try {
         const record = await this.record(classId);
-        const sessions = this.options.registry?.byClass(classId) ?? [];
         const members = await this.options.store.classes.members(classId);
         const current = new Set(members.map((m) => m.memberId));
         for (const member of hub.members()) {
           if (current.has(member.memberId)) continue;
-          await Promise.all(sessions.filter((s) => s.classroom?.memberId === member.memberId).map((s) => s.end("Your instructor removed you from this class.")));
+          await this.endHere(classId, REMOVED, member.memberId);
           hub.memberRemoved(member.memberId);
         }
         for (const member of members) if (!hub.member(member.memberId)) hub.memberJoined(member, await this.options.store.progress.completed(member.learnerId, record.lesson));
-        if (record.state === "archived") await Promise.all(sessions.map((s) => s.end("The class is over: your instructor archived it.")));
+        if (record.state === "archived") await this.endHere(classId, ARCHIVED);
         await hub.classChanged();
       } catch (err) {
         this.log.error({ classId, err: (err as Error).message }, "a class could not be brought in line with the store");
       }
     }
+  }
+
+  /** Ends this node's sandboxes of the class (of one member, with `memberId`). */
+  private async endHere(classId: string, reason: string, memberId?: string): Promise<void> {
+    const sessions = (this.options.registry?.byClass(classId) ?? []).filter((s) => memberId === undefined || s.classroom?.memberId === memberId);
+    await Promise.all(sessions.map((s) => s.end(reason)));
   }
 
   /** The card of a member whose sandbox runs on node `node`, for this node's dashboards. */

@@ -125,14 +125,7 @@ export class ClusterNode {
 
   constructor(private readonly options: ClusterNodeOptions) {
     // A query stuck on a half-open connection must not stop the heartbeat for good.
-    this.beatPool = new pg.Pool({
-      connectionString: options.databaseUrl,
-      max: 1,
-      keepAlive: true,
-      connectionTimeoutMillis: Math.max(2_000, options.heartbeatMs * 2),
-      query_timeout: Math.max(2_000, options.heartbeatMs * 2),
-      application_name: `nslab ${options.nodeId} heartbeat`,
-    });
+    this.beatPool = new pg.Pool({ ...this.connection("heartbeat"), max: 1 });
     this.beatPool.on("error", (err) => options.log.warn({ err: err.message }, "the heartbeat's database connection failed; it reconnects"));
   }
 
@@ -176,43 +169,49 @@ export class ClusterNode {
    *  connected again every heartbeat until it is back: cards and class changes from the
    *  others stop meanwhile, and the log says so. */
   private async listen(): Promise<void> {
-    // Named, so that an operator finds it in pg_stat_activity.
-    const client = new pg.Client({
-      connectionString: this.options.databaseUrl,
-      keepAlive: true,
-      connectionTimeoutMillis: Math.max(2_000, this.options.heartbeatMs * 2),
-      query_timeout: Math.max(2_000, this.options.heartbeatMs * 2),
-      application_name: `nslab ${this.options.nodeId} listen`,
-    });
-    const lost = (err: Error | null) => {
-      if (this.listener !== client || this.stopped) return;
-      this.listener = null;
-      client.removeAllListeners("end");
-      client.end().catch(() => undefined);
-      this.options.log.error({ err: err?.message ?? "the connection ended" }, "the cluster's LISTEN connection was lost: messages from the other nodes are missed until it is back");
-      this.relisten();
-    };
+    const client = new pg.Client(this.connection("listen"));
     client.on("notification", (n) => {
       if (n.channel === CLUSTER_CHANNEL && n.payload) this.received(n.payload);
     });
-    client.on("error", (err) => lost(err));
-    client.on("end", () => lost(null));
+    client.on("error", (err) => this.listenerLost(client, err.message));
+    client.on("end", () => this.listenerLost(client, "the connection ended"));
     try {
       await client.connect();
       await client.query(`LISTEN ${CLUSTER_CHANNEL}`);
     } catch (err) {
-      client.removeAllListeners("end");
-      await client.end().catch(() => undefined);
+      await endQuietly(client);
       throw err;
     }
     if (this.stopped) {
       // The node stopped while this one connected.
-      client.removeAllListeners("end");
-      await client.end().catch(() => undefined);
+      await endQuietly(client);
       return;
     }
     this.listener = client;
     this.echoOutstanding = null;
+  }
+
+  /** The settings of a connection of this node's own. Named, so that an operator finds it in
+   *  pg_stat_activity; a connection a NAT dropped without a word is found by TCP keepalive, and
+   *  a query stuck on a half-open one, or a connect that hangs, gives up within two heartbeats. */
+  private connection(role: "heartbeat" | "listen"): pg.ClientConfig {
+    const timeoutMs = Math.max(2_000, this.options.heartbeatMs * 2);
+    return {
+      connectionString: this.options.databaseUrl,
+      keepAlive: true,
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: timeoutMs,
+      application_name: `nslab ${this.options.nodeId} ${role}`,
+    };
+  }
+
+  /** The LISTEN connection failed, ended, or stopped delivering: let go, and connected again. */
+  private listenerLost(client: pg.Client, why: string): void {
+    if (this.listener !== client || this.stopped) return;
+    this.listener = null;
+    void endQuietly(client);
+    this.options.log.error({ err: why }, "the cluster's LISTEN connection was lost: messages from the other nodes are missed until it is back");
+    this.relisten();
   }
 
   /** Sends this node an echo, unless one is still on its way; drops the LISTEN connection
@@ -220,7 +219,7 @@ export class ClusterNode {
   private sendEcho(): void {
     const outstanding = this.echoOutstanding;
     if (outstanding) {
-      if (this.listener && Date.now() - outstanding.since > this.goneAfterMs) this.dropListener("its own messages stopped coming back");
+      if (this.listener && Date.now() - outstanding.since > this.goneAfterMs) this.listenerLost(this.listener, "its own messages stopped coming back");
       return;
     }
     const listener = this.listener;
@@ -233,13 +232,6 @@ export class ClusterNode {
       },
       () => undefined,
     );
-  }
-
-  /** Drops the LISTEN connection (it stopped delivering) and connects again. */
-  private dropListener(why: string): void {
-    const client = this.listener;
-    if (!client) return;
-    client.emit("error", new Error(why));
   }
 
   private relisten(): void {
@@ -281,7 +273,7 @@ export class ClusterNode {
     }
     const listener = this.listener;
     this.listener = null;
-    await listener?.end().catch(() => undefined);
+    if (listener) await endQuietly(listener);
     await this.beatPool.end().catch(() => undefined);
   }
 
@@ -496,15 +488,7 @@ export class ClusterNode {
     // the LISTEN connection is down, through the pool, in no promised order).
     const sent = this.sendChain.then(() => (this.listener ?? this.options.pool).query("SELECT pg_notify($1, $2)", [CLUSTER_CHANNEL, payload]));
     this.sendChain = sent.catch(() => undefined);
-    return sent.then(
-      () => {
-        this.pending--;
-      },
-      (err: unknown) => {
-        this.pending--;
-        throw err;
-      },
-    );
+    return sent.then(() => undefined).finally(() => this.pending--);
   }
 
   /** Asks the node `to` to act on a member's sandbox it runs; its answer, or a 503 after
@@ -563,4 +547,10 @@ export class ClusterNode {
       this.options.log.error({ kind: message.kind, err: (err as Error).message }, "a cluster message could not be handled");
     }
   }
+}
+
+/** Ends a client without its "end" being taken for a lost connection, whatever state it is in. */
+async function endQuietly(client: pg.Client): Promise<void> {
+  client.removeAllListeners("end");
+  await client.end().catch(() => undefined);
 }

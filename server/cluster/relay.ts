@@ -43,6 +43,9 @@ const RELAY_RESUME_BELOW = 256 * 1024;
  *  "service restart", which the page answers by reconnecting (and, as its sandbox is gone, by
  *  starting a new one). */
 export const OWNER_LOST = 1012;
+/** The owner's standard close codes that mean what they say to the page too: a normal close,
+ *  going away, a policy or size violation, an internal error. */
+const PASSED_ON: ReadonlySet<number> = new Set([1000, 1001, 1008, 1009, 1011]);
 
 type Frame = { data: Buffer; isBinary: boolean };
 
@@ -230,7 +233,7 @@ function pipe(page: WebSocket, owner: WebSocket, remote: string, log: Logger): v
   owner.on("close", (code, reason) => {
     // The owner's close code says why (the session ended, was reset, the lab is full…); a
     // connection that dropped without one means the owner itself went away.
-    const passOn = code >= 4000 && code <= 4999 ? code : code === 1000 || code === 1001 || code === 1008 || code === 1009 || code === 1011 ? code : OWNER_LOST;
+    const passOn = (code >= 4000 && code <= 4999) || PASSED_ON.has(code) ? code : OWNER_LOST;
     if (passOn === OWNER_LOST) log.warn({ remote, code }, "the node running a relayed sandbox went away");
     if (page.readyState === WebSocket.OPEN) page.close(passOn, reason);
   });

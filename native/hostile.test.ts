@@ -8,247 +8,28 @@
 // built statically here and piped into the sandbox on stdin, since no host path is visible
 // inside.
 import { execFileSync, spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { removeCgroupTree } from "../server/kernel/cgroup-tree";
-import { hostCgroupDriver, hostCgroupLayout } from "../server/sandbox/cgroup";
-import type { CgroupDriver } from "../server/sandbox/cgroup";
 import { IDS_PER_SANDBOX, UID_BASE_START } from "../server/sandbox/uid-slots";
-import { LAUNCHER, PROJECT_ROOT, ROOTFS, sandboxUnavailable } from "../server/testing/kernel";
-
-const unavailable = sandboxUnavailable();
-const NSLAB = path.join(PROJECT_ROOT, "bin", "nslab.mjs");
-const RUN_DIR = process.env.NSLAB_RUN_DIR ?? "/run/nslab";
-const RUN_TIMEOUT_MS = 30_000;
-const MiB = 1024 * 1024;
-
-/** The environment a sandbox gets, whatever the server's own holds (launcher-args.ts). */
-const ENV_ALLOW_LIST = ["HOME", "HOSTNAME", "LANG", "LOGNAME", "PATH", "SHELL", "TERM", "USER"];
-
-/** Root's capabilities inside: the bounding set native/launcher.c keeps, by name. */
-const CAPS_KEPT = [
-  "cap_chown", "cap_dac_override", "cap_fowner", "cap_fsetid", "cap_kill", "cap_setgid", "cap_setuid",
-  "cap_setpcap", "cap_net_bind_service", "cap_net_admin", "cap_ipc_owner", "cap_sys_chroot",
-  "cap_sys_ptrace", "cap_sys_admin", "cap_sys_time", "cap_setfcap",
-];
-const CAPS_KEPT_MASK = "00000000822c95fb";
-
-// ---------------------------------------------------------------------------------------------
-// The probe: built once, statically, so it runs in the image whatever its libc.
-
-function buildProbe(): { file: string } | { reason: string } {
-  if (unavailable) return { reason: unavailable };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nslab-hostile-"));
-  const file = path.join(dir, "hostile-probe");
-  try {
-    execFileSync(process.env.CC ?? "cc", ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-pthread",
-      "-o", file, path.join(PROJECT_ROOT, "native", "hostile-probe.c")], { stdio: "pipe" });
-    return { file };
-  } catch (err) {
-    const reason = `cannot build native/hostile-probe.c statically (needs cc and libc6-dev): ${(err as Error).message.split("\n")[0]}`;
-    if (process.env.CI === "true") throw new Error(reason);
-    return { reason };
-  }
-}
-
-const probe = buildProbe();
-const PROBE = "file" in probe ? fs.readFileSync(probe.file) : null;
-const itWithProbe = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  it.skipIf(!PROBE)(PROBE ? name : `${name} (skipped: ${"reason" in probe ? probe.reason : ""})`, fn, timeout);
-
-/** The scripts read limits and counters where cgroup v1 keeps them (memory.oom_control,
- *  pids.events, cpu.stat under /sys/fs/cgroup/<controller>/): on a v2 host those tests skip. */
-const CGROUP_V1 = unavailable === null && hostCgroupLayout().version === 1;
-const V1_ONLY = " (skipped: written for cgroup v1 paths, this host has v2)";
-const itOnV1 = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  it.skipIf(!CGROUP_V1)(CGROUP_V1 ? name : `${name}${V1_ONLY}`, fn, timeout);
-const itOnV1WithProbe = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  CGROUP_V1 ? itWithProbe(name, fn, timeout) : it.skipIf(true)(`${name}${V1_ONLY}`, fn, timeout);
-
-/** Shell lines that install the probe from stdin as /tmp/probe (pass PROBE as stdin). */
-const INSTALL_PROBE = "cat > /tmp/probe && chmod +x /tmp/probe\n";
-
-// ---------------------------------------------------------------------------------------------
-// Running a sandbox
-
-interface RunResult {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  stdout: string;
-  stderr: string;
-  /** "lab-xxxxxx": the first six characters of the session id (sandbox.ts names it so). */
-  hostname: string | null;
-  uidBase: number | null;
-}
-
-interface RunOptions {
-  flags?: string[];
-  env?: Record<string, string>;
-  stdin?: Buffer;
-  /** A descriptor of this process to hand over as stdin instead of a pipe. */
-  stdinFd?: number;
-  timeoutMs?: number;
-  onStdout?: (text: string) => void;
-}
-
-/** Every sandbox this file started during the current test, for the leftover check after it. */
-const runsOfThisTest: RunResult[] = [];
-
-/** Every script first says which session it is, from builtins only (no fork needed). */
-const PREAMBLE = 'read -r _ nslab_base _ < /proc/self/uid_map; echo "@session $HOSTNAME $nslab_base"\n';
-
-function nslabRun(command: string[], options: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [NSLAB, "run", ...(options.flags ?? []), "--", ...command], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, ...options.env },
-      stdio: [options.stdinFd ?? "pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    let timedOut = false;
-    child.stdout?.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString("utf8");
-      options.onStdout?.(stdout);
-    });
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-    child.stdin?.on("error", () => undefined); // the command may not read all of it
-    child.stdin?.end(options.stdin ?? Buffer.alloc(0));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-    }, options.timeoutMs ?? RUN_TIMEOUT_MS);
-    child.on("close", (status, signal) => {
-      clearTimeout(timer);
-      const session = /^@session (lab-[0-9a-f]{6}) (\d+)$/m.exec(stdout);
-      const result: RunResult = {
-        status,
-        signal,
-        timedOut,
-        stdout: stdout.replace(/^@session .*\n/m, ""),
-        stderr,
-        hostname: session?.[1] ?? /^HOSTNAME=(lab-[0-9a-f]{6})$/m.exec(stdout)?.[1] ?? null,
-        uidBase: session ? Number(session[2]) : null,
-      };
-      runsOfThisTest.push(result);
-      resolve(result);
-    });
-  });
-}
-
-/** `sh -c SCRIPT` in a fresh sandbox (dash, as /bin/sh is in the image). */
-function sandboxSh(script: string, options: RunOptions = {}): Promise<RunResult> {
-  return nslabRun(["sh", "-c", PREAMBLE + script], options);
-}
-
-// ---------------------------------------------------------------------------------------------
-// What a session may leave on the host, and the host's own state
-
-let driver: CgroupDriver;
-
-function readOr(file: string, fallback = ""): string {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch {
-    return fallback;
-  }
-}
-
-function listOr(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-function hostPids(): number[] {
-  return listOr("/proc").filter((e) => /^\d+$/.test(e)).map(Number);
-}
-
-/** Traces of one session, by the session-id prefix its hostname carries. */
-function leftoversOf(run: RunResult): string[] {
-  expect(run.hostname, "the sandbox reported its session").not.toBeNull();
-  const prefix = (run.hostname ?? "").slice("lab-".length);
-  const found: string[] = [];
-  for (const parent of Object.values(driver.parents)) {
-    for (const entry of listOr(parent)) if (entry.startsWith(prefix)) found.push(`cgroup ${parent}/${entry}`);
-  }
-  for (const entry of listOr(path.join(RUN_DIR, "sessions"))) if (entry.startsWith(prefix)) found.push(`session dir ${entry}`);
-  if (run.uidBase !== null) {
-    const slot = path.join(RUN_DIR, "uid-slots", String((run.uidBase - UID_BASE_START) / IDS_PER_SANDBOX));
-    if (readOr(slot).includes(` ${prefix}`)) found.push(`uid slot ${slot}`);
-  }
-  for (const pid of hostPids()) {
-    if (readOr(`/proc/${pid}/cgroup`).includes(`/nslab/${prefix}`)) found.push(`process ${pid}`);
-  }
-  if (readOr("/proc/self/mountinfo").includes(prefix)) found.push("a mount in the host's mount namespace");
-  return found;
-}
-
-function sha256(file: string): string {
-  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-}
-
-/** What an escape would change on the host. */
-function hostState() {
-  const releaseAgents = listOr("/sys/fs/cgroup")
-    .map((h) => `/sys/fs/cgroup/${h}/release_agent`)
-    .filter((f) => fs.existsSync(f))
-    .map((f) => `${f}=${readOr(f).trim()}`);
-  return {
-    hostname: os.hostname(),
-    mountinfo: readOr("/proc/self/mountinfo"),
-    sysctls: ["kernel/core_pattern", "kernel/sysrq", "kernel/hostname", "kernel/modprobe", "net/ipv4/ip_forward", "vm/overcommit_memory"]
-      .map((k) => `${k}=${readOr(`/proc/sys/${k}`, "(absent)").trim()}`),
-    transparentHugepages: readOr("/sys/kernel/mm/transparent_hugepage/enabled", "(absent)").trim(),
-    releaseAgents,
-    launcher: sha256(LAUNCHER),
-    imageMarker: sha256(path.join(ROOTFS, ".nslab-image")),
-    imageMotd: sha256(path.join(ROOTFS, "etc", "motd")),
-    imageBinaries: listOr(path.join(ROOTFS, "usr", "bin")).length,
-    // What is in them, not whether they exist: the first sandbox on a fresh machine creates
-    // them, and that is not a change an escape made. An absent directory counts as empty.
-    runDirEntries: Object.fromEntries(["sessions", "uid-slots"].map((d) => [d, listOr(path.join(RUN_DIR, d)).sort()])),
-  };
-}
-
-/** Lines of a text, for exact-line assertions. */
-function lines(text: string): string[] {
-  return text.split("\n").filter((l) => l !== "");
-}
+import { PROJECT_ROOT, ROOTFS } from "../server/testing/kernel";
+import {
+  CAPS_KEPT, CAPS_KEPT_MASK, ENV_ALLOW_LIST, INSTALL_PROBE, MiB, PREAMBLE, PROBE, RUN_DIR,
+  checkHostAfterEachTest, hostDriver, hostPids, itOnV1, itOnV1WithProbe, itWithProbe, leftoversOf, lines, listOr,
+  nslabRun, readOr, sandboxSh, unavailable,
+} from "./hostile-harness";
+import type { RunResult } from "./hostile-harness";
 
 // ---------------------------------------------------------------------------------------------
 
 describe.skipIf(unavailable !== null)(`a learner attacking the sandbox through nslab run${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
-  let baselineHost: ReturnType<typeof hostState>;
-
-  beforeAll(() => {
-    const found = hostCgroupDriver(process.env.NSLAB_CGROUP_PARENT);
-    if (!("driver" in found)) throw new Error(found.reason);
-    driver = found.driver;
-    baselineHost = hostState();
-  });
-
-  // Checked by session rather than against a snapshot of everything, so that other sandboxes on
-  // the same host (another nslab server, another test file) cannot make this file fail.
-  afterEach(() => {
-    const runs = runsOfThisTest.splice(0).filter((run) => run.hostname !== null);
-    for (const run of runs) expect(leftoversOf(run), `what session ${run.hostname} left behind`).toEqual([]);
-    expect(hostState(), "the host is unchanged").toEqual(baselineHost);
-  });
-
-  afterAll(() => {
-    if ("file" in probe) fs.rmSync(path.dirname(probe.file), { recursive: true, force: true });
-  });
+  const host = checkHostAfterEachTest();
 
   // --- Exhausting the machine ------------------------------------------------------------------
 
@@ -563,7 +344,7 @@ describe.skipIf(unavailable !== null)(`a learner attacking the sandbox through n
     } finally {
       // Whatever the teardown left, this test takes away again, so the next test starts clean.
       const prefix = (run.hostname ?? "lab-").slice("lab-".length);
-      for (const parent of Object.values(driver.parents)) {
+      for (const parent of Object.values(hostDriver().parents)) {
         for (const entry of listOr(parent)) {
           // The walker teardown uses, through directory descriptors: no path grows past PATH_MAX.
           if (prefix && entry.startsWith(prefix) && !removeCgroupTree(path.join(parent, entry))) throw new Error(`cannot remove ${parent}/${entry}`);
@@ -863,7 +644,7 @@ describe.skipIf(unavailable !== null)(`a learner attacking the sandbox through n
     expect(run.stderr).toContain("ctrlaltdel: reboot: Operation not permitted");
     const drift = Date.now() - before.wall - (performance.now() - before.mono);
     expect(Math.abs(drift)).toBeLessThan(1_000);
-    expect(os.hostname()).toBe(baselineHost.hostname);
+    expect(os.hostname()).toBe(host.baseline().hostname);
     expect(leftoversOf(run)).toEqual([]);
   });
 

@@ -43,7 +43,9 @@ export default defineConfig({
     command: "node --enable-source-maps dist/server.mjs",
     // A reload must find its sandbox again; a minute is plenty for a journey, and sandboxes
     // the journeys leave behind end while the run goes on.
-    env: { PORT: String(PORT), HOST: "127.0.0.1", NODE_ENV: "production", NSLAB_RECONNECT_GRACE_S: "60" },
+    // Every journey's page comes from 127.0.0.1, and a sandbox a closed page left waits out its
+    // grace period: no bound per address, which a few journeys in a row would reach.
+    env: { PORT: String(PORT), HOST: "127.0.0.1", NODE_ENV: "production", NSLAB_RECONNECT_GRACE_S: "60", NSLAB_SESSIONS_PER_ADDRESS: "0" },
     url: `${BASE_URL}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,

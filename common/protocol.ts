@@ -52,6 +52,9 @@ export const CloseCode = {
   TakenOver: 4009,
   /** The instructor gave the learner a fresh sandbox: the page starts the new one at once. */
   Reset: 4010,
+  /** The page stopped reading what the server sent, and its connection's send buffer passed
+   *  its bound (MAX_SEND_BUFFER_BYTES in server/ws/lab-connection.ts). */
+  StoppedReading: 4011,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -72,6 +75,7 @@ export const closeReason: Record<CloseCode, string> = {
   [CloseCode.FellBehind]: "This view fell too far behind the sandbox's output and was closed. Reconnect to watch again.",
   [CloseCode.TakenOver]: "This sandbox is now used in another tab. Reconnect here to use it in this one.",
   [CloseCode.Reset]: "Your instructor gave you a fresh sandbox. Your progress is kept.",
+  [CloseCode.StoppedReading]: "This page stopped taking in what the lab sent (a frozen tab, a slow network), so the lab closed its connection. Reload the page to continue.",
 };
 
 /** Error codes carried by `error` frames. */
@@ -198,6 +202,10 @@ export const StepProgress = z.object({
 });
 export type StepProgress = z.infer<typeof StepProgress>;
 
+/** Why the lab ends a sandbox on its own: nobody used it for a while, or it lived its time. */
+export const SessionExpiryReason = z.enum(["idle", "lifetime"]);
+export type SessionExpiryReason = z.infer<typeof SessionExpiryReason>;
+
 export const ServerMessage = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("session.ready"),
@@ -243,6 +251,15 @@ export const ServerMessage = z.discriminatedUnion("type", [
   z.object({ type: z.literal("class.broadcast"), broadcast: Broadcast }),
   /** The learner's progress through the lesson's lab steps, checked against kernel state. */
   z.object({ type: z.literal("progress"), lesson: z.string(), steps: z.array(StepProgress) }),
+  /** The sandbox will be ended in `inSeconds` for having been idle `limitS` seconds, or for
+   *  reaching its lifetime of `limitS` seconds; sent a minute before (and on attaching while
+   *  it holds). `inSeconds: null`: the owner's typing cleared an idle warning. */
+  z.object({
+    type: z.literal("session.expiring"),
+    reason: SessionExpiryReason,
+    inSeconds: z.number().int().min(0).nullable(),
+    limitS: z.number().int().positive(),
+  }),
   z.object({
     type: z.literal("session.exit"),
     exitCode: z.number().int().nullable(),

@@ -9,9 +9,10 @@ import path from "node:path";
 
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 
+import { isOwnerAlive } from "../server/kernel/proc";
 import { hostCgroupDriver, hostCgroupLayout } from "../server/sandbox/cgroup";
 import type { CgroupDriver } from "../server/sandbox/cgroup";
-import { IDS_PER_SANDBOX, UID_BASE_START } from "../server/sandbox/uid-slots";
+import { UID_SLOTS_DIR, uidSlotFile } from "../server/sandbox/uid-slots";
 import { LAUNCHER, PROJECT_ROOT, ROOTFS, sandboxUnavailable } from "../server/testing/kernel";
 
 export const unavailable = sandboxUnavailable();
@@ -186,7 +187,7 @@ export function leftoversOf(run: RunResult): string[] {
   }
   for (const entry of listOr(path.join(RUN_DIR, "sessions"))) if (entry.startsWith(prefix)) found.push(`session dir ${entry}`);
   if (run.uidBase !== null) {
-    const slot = path.join(RUN_DIR, "uid-slots", String((run.uidBase - UID_BASE_START) / IDS_PER_SANDBOX));
+    const slot = uidSlotFile(run.uidBase);
     if (readOr(slot).includes(` ${prefix}`)) found.push(`uid slot ${slot}`);
   }
   for (const pid of hostPids()) {
@@ -198,6 +199,12 @@ export function leftoversOf(run: RunResult): string[] {
 
 export function sha256(file: string): string {
   return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+/** An owner file's text names a process that has gone. Empty: being written this moment by a
+ *  session starting in another test file, not a leftover. */
+function isStale(owner: string): boolean {
+  return owner.trim() !== "" && !isOwnerAlive(owner);
 }
 
 /** What an escape would change on the host. */
@@ -217,9 +224,17 @@ export function hostState() {
     imageMarker: sha256(path.join(ROOTFS, ".nslab-image")),
     imageMotd: sha256(path.join(ROOTFS, "etc", "motd")),
     imageBinaries: listOr(path.join(ROOTFS, "usr", "bin")).length,
-    // What is in them, not whether they exist: the first sandbox on a fresh machine creates
-    // them, and that is not a change an escape made. An absent directory counts as empty.
-    runDirEntries: Object.fromEntries(["sessions", "uid-slots"].map((d) => [d, listOr(path.join(RUN_DIR, d)).sort()])),
+    // Entries no live process owns: what a session that escaped its teardown would leave. Not
+    // the whole listing: other test files and other servers start sandboxes beside this one,
+    // and their live sessions and slots (the slots are host-wide) are not a change.
+    staleRunDirEntries: {
+      sessions: listOr(path.join(RUN_DIR, "sessions"))
+        .filter((name) => isStale(readOr(path.join(RUN_DIR, "sessions", name, "owner"))))
+        .sort(),
+      "uid-slots": listOr(UID_SLOTS_DIR)
+        .filter((name) => /^\d+$/.test(name) && isStale(readOr(path.join(UID_SLOTS_DIR, name)).split(" ")[0] ?? ""))
+        .sort(),
+    },
   };
 }
 

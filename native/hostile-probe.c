@@ -9,10 +9,13 @@
  * answer is "ok" or strerror(errno), so the test can assert the exact text.
  *
  * Usage: hostile-probe syscalls | threads | forks | listen PORT SECONDS | connect ADDR PORT
+ *                      | sockbufs tcp|udp PAIRS | ptys COUNT | netlink
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/sock_diag.h>
 #include <linux/bpf.h>
 #include <linux/io_uring.h>
 #include <linux/keyctl.h>
@@ -266,6 +269,160 @@ static int probe_connect(const char *addr, int port) {
   return 0;
 }
 
+/* Non-blocking sends into a peer that never reads, at most `most` of them, until the kernel
+ * refuses one (EAGAIN, ENOBUFS); the error is left in *err. A UDP sender on loopback never
+ * blocks (a full receiver drops the datagram), so the caller bounds the count. */
+static void fill(int fd, long most, int *err) {
+  static char chunk[65000];
+  for (long i = 0; i < most; i++) {
+    if (send(fd, chunk, sizeof chunk, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+      *err = errno;
+      return;
+    }
+  }
+}
+
+/* What the kernel charges for a socket's queues right now: receive queue, send queue and the
+ * memory it has reserved ahead (truesize, the figure tcp_mem, udp_mem and the memcg count). */
+static long long held(int fd) {
+  unsigned int info[SK_MEMINFO_VARS];
+  socklen_t len = sizeof info;
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) < 0) return 0;
+  return (long long)info[SK_MEMINFO_RMEM_ALLOC] + info[SK_MEMINFO_WMEM_QUEUED] + info[SK_MEMINFO_FWD_ALLOC];
+}
+
+/* PAIRS loopback pairs of TCP connections (or UDP sockets), filled from both ends (TCP) or
+ * towards a receiver that never reads (UDP), each socket asking for the largest buffers
+ * SO_SNDBUF/SO_RCVBUF grant. Prints how many pairs opened, the socket memory they hold in all
+ * (SO_MEMINFO), and the last error of a send or of opening a pair; the sockets stay open until
+ * stdin reaches EOF, so that the caller can read the cgroup's counters meanwhile. */
+static int probe_sockbufs(const char *kind, int pairs) {
+  int tcp = strcmp(kind, "tcp") == 0;
+  int big = 64 << 20;
+  struct sockaddr_in sin = {.sin_family = AF_INET};
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sin;
+  int listener = -1;
+  if (tcp) {
+    listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (listener < 0 || bind(listener, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(listener, 64) < 0 ||
+        getsockname(listener, (struct sockaddr *)&sin, &len) < 0) {
+      answer("sockbufs listen", -1);
+      return 1;
+    }
+  }
+  static int fds[2 * 4096];
+  if (pairs > 4096) pairs = 4096;
+  int opened = 0, open_err = 0, send_err = 0;
+  for (; opened < pairs; opened++) {
+    int a = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0), b = -1;
+    if (a < 0) {
+      open_err = errno;
+      break;
+    }
+    setsockopt(a, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    setsockopt(a, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    if (tcp) {
+      if (connect(a, (struct sockaddr *)&sin, sizeof sin) < 0 || (b = accept(listener, NULL, NULL)) < 0) {
+        open_err = errno;
+        close(a);
+        break;
+      }
+    } else {
+      struct sockaddr_in to = {.sin_family = AF_INET};
+      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      socklen_t tl = sizeof to;
+      b = socket(AF_INET, SOCK_DGRAM, 0);
+      if (b < 0) {
+        open_err = errno;
+        close(a);
+        break;
+      }
+      setsockopt(b, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+      if (bind(b, (struct sockaddr *)&to, sizeof to) < 0 || getsockname(b, (struct sockaddr *)&to, &tl) < 0 ||
+          connect(a, (struct sockaddr *)&to, sizeof to) < 0) {
+        open_err = errno;
+        close(a);
+        close(b);
+        break;
+      }
+    }
+    setsockopt(b, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    setsockopt(b, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    fds[2 * opened] = a;
+    fds[2 * opened + 1] = b;
+    int rcvbuf = 0;
+    socklen_t rl = sizeof rcvbuf;
+    getsockopt(b, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &rl);
+    /* Enough sends to fill the receiver's buffer twice over (TCP stops itself earlier). */
+    long most = tcp ? LONG_MAX : 2L * rcvbuf / 65000 + 8;
+    int err = 0;
+    fill(a, most, &err);
+    if (err) send_err = err;
+    if (tcp) {
+      err = 0;
+      fill(b, most, &err);
+      if (err) send_err = err;
+    }
+  }
+  long long total = 0;
+  for (int i = 0; i < 2 * opened; i++) total += held(fds[i]);
+  printf("sockbufs %s: %d pairs; held %lld bytes; open: %s; last send: %s\n", kind, opened, total,
+         open_err ? strerror(open_err) : "ok", send_err ? strerror(send_err) : "ok");
+  fflush(stdout);
+  char c;
+  while (read(0, &c, 1) > 0) {
+  }
+  return 0;
+}
+
+/* Open /dev/ptmx until it fails: how many ptys this devpts instance grants. */
+static int probe_ptys(int count) {
+  int opened = 0, err = 0;
+  for (; opened < count; opened++) {
+    int fd = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+      err = errno;
+      break;
+    }
+  }
+  printf("ptys: opened %d; open /dev/ptmx: %s\n", opened, err ? strerror(err) : "ok");
+  fflush(stdout);
+  return 0;
+}
+
+/* Every netlink protocol number, which the sandbox may open and which it may not. */
+static int probe_netlink(void) {
+  static const struct {
+    int protocol;
+    const char *name;
+  } protocols[] = {
+      {NETLINK_ROUTE, "NETLINK_ROUTE"},          {NETLINK_SOCK_DIAG, "NETLINK_SOCK_DIAG"},
+      {NETLINK_XFRM, "NETLINK_XFRM"},            {NETLINK_GENERIC, "NETLINK_GENERIC"},
+      {NETLINK_AUDIT, "NETLINK_AUDIT"},          {NETLINK_NETFILTER, "NETLINK_NETFILTER"},
+      {NETLINK_KOBJECT_UEVENT, "NETLINK_KOBJECT_UEVENT"}, {NETLINK_SELINUX, "NETLINK_SELINUX"},
+      {NETLINK_CONNECTOR, "NETLINK_CONNECTOR"},  {NETLINK_FIB_LOOKUP, "NETLINK_FIB_LOOKUP"},
+      {NETLINK_ISCSI, "NETLINK_ISCSI"},          {NETLINK_SCSITRANSPORT, "NETLINK_SCSITRANSPORT"},
+      {NETLINK_RDMA, "NETLINK_RDMA"},            {NETLINK_CRYPTO, "NETLINK_CRYPTO"},
+      {NETLINK_NFLOG, "NETLINK_NFLOG"},          {NETLINK_IP6_FW, "NETLINK_IP6_FW"},
+      {NETLINK_DNRTMSG, "NETLINK_DNRTMSG"},      {NETLINK_ECRYPTFS, "NETLINK_ECRYPTFS"},
+      {NETLINK_SMC, "NETLINK_SMC"},              {NETLINK_USERSOCK, "NETLINK_USERSOCK"},
+      {NETLINK_FIREWALL, "NETLINK_FIREWALL"},
+  };
+  char what[64];
+  for (size_t i = 0; i < sizeof protocols / sizeof *protocols; i++) {
+    snprintf(what, sizeof what, "socket %s", protocols[i].name);
+    try_socket(what, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocols[i].protocol);
+  }
+  /* The other doors to the same code: a datagram netlink socket, and xfrm's PF_KEY. */
+  try_socket("socket NETLINK_XFRM SOCK_DGRAM", AF_NETLINK, SOCK_DGRAM, NETLINK_XFRM);
+  try_socket("socket AF_KEY", 15 /* PF_KEY */, SOCK_RAW, 2 /* PF_KEY_V2 */);
+  try_socket("socket NETLINK protocol 31", AF_NETLINK, SOCK_RAW, 31);
+  int sv[2];
+  answer("socketpair AF_NETLINK NETLINK_XFRM", socketpair(AF_NETLINK, SOCK_RAW, NETLINK_XFRM, sv));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   if (strcmp(mode, "syscalls") == 0) return probe_syscalls();
@@ -273,6 +430,10 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "forks") == 0) return probe_forks();
   if (strcmp(mode, "listen") == 0 && argc == 4) return probe_listen(atoi(argv[2]), atoi(argv[3]));
   if (strcmp(mode, "connect") == 0 && argc == 4) return probe_connect(argv[2], atoi(argv[3]));
-  fprintf(stderr, "usage: hostile-probe syscalls | threads | forks | listen PORT SECONDS | connect ADDR PORT\n");
+  if (strcmp(mode, "sockbufs") == 0 && argc == 4) return probe_sockbufs(argv[2], atoi(argv[3]));
+  if (strcmp(mode, "ptys") == 0 && argc == 3) return probe_ptys(atoi(argv[2]));
+  if (strcmp(mode, "netlink") == 0) return probe_netlink();
+  fprintf(stderr, "usage: hostile-probe syscalls | threads | forks | listen PORT SECONDS | connect ADDR PORT\n"
+                  "                     | sockbufs tcp|udp PAIRS | ptys COUNT | netlink\n");
   return 2;
 }

@@ -90,55 +90,7 @@ describe.skipIf(unavailable !== null)(`a learner attacking the sandbox through n
     expect(direct.status).toBe(137);
   });
 
-  it("filling /dev/shm ends in ENOSPC at its size", async () => {
-    const run = await sandboxSh("dd if=/dev/zero of=/dev/shm/fill bs=1M count=16; echo \"dd exited $?\"; stat -c %s /dev/shm/fill", {
-      env: { NSLAB_TMP_BYTES: String(4 * MiB) },
-    });
-    expect(run.status).toBe(0);
-    expect(run.stderr).toContain("dd: error writing '/dev/shm/fill': No space left on device");
-    expect(lines(run.stdout)).toEqual(["dd exited 1", String(4 * MiB)]);
-    expect(leftoversOf(run)).toEqual([]);
-  });
-
-  it("filling /tmp ends in ENOSPC at its size", async () => {
-    const run = await sandboxSh("dd if=/dev/zero of=/tmp/fill bs=1M count=16; echo \"dd exited $?\"; stat -c %s /tmp/fill", {
-      env: { NSLAB_TMP_BYTES: String(4 * MiB) },
-    });
-    expect(run.status).toBe(0);
-    expect(run.stderr).toContain("dd: error writing '/tmp/fill': No space left on device");
-    expect(lines(run.stdout)).toEqual(["dd exited 1", String(4 * MiB)]);
-    expect(leftoversOf(run)).toEqual([]);
-  });
-
-  it("filling the writable layer ends in ENOSPC at its size, and the image is untouched", async () => {
-    const run = await sandboxSh("dd if=/dev/zero of=/root/fill bs=1M count=64; echo \"dd exited $?\"; stat -c %s /root/fill", {
-      env: { NSLAB_LAYER_BYTES: String(8 * MiB) },
-    });
-    expect(run.status).toBe(0);
-    expect(run.stderr).toContain("dd: error writing '/root/fill': No space left on device");
-    const [exited, size] = lines(run.stdout);
-    expect(exited).toBe("dd exited 1");
-    expect(Number(size)).toBeLessThanOrEqual(8 * MiB);
-    expect(fs.existsSync(path.join(ROOTFS, "root", "fill"))).toBe(false);
-    expect(leftoversOf(run)).toEqual([]);
-  });
-
-  it("millions of files end in ENOSPC at the inode limits of /dev/shm and of the writable layer", async () => {
-    const run = await sandboxSh(
-      `cd /dev/shm && bash -c 'touch f{1..17000}' 2>&1 | head -n 1
-       ls -f /dev/shm | wc -l
-       mkdir /root/many && cd /root/many && bash -c 'touch f{1..66000}' 2>&1 | head -n 1
-       df --output=ipcent,target / /dev/shm | tail -n 2`,
-      { timeoutMs: 60_000 },
-    );
-    expect(run.status).toBe(0);
-    const out = lines(run.stdout);
-    expect(out[0]).toMatch(/^touch: cannot touch 'f\d+': No space left on device$/);
-    expect(Number(out[1])).toBeLessThan(16384 + 2); // the 16384-inode /dev/shm, with . and ..
-    expect(out[2]).toMatch(/^touch: cannot touch 'f\d+': No space left on device$/);
-    expect(out.slice(3).map((l) => l.trim().split(/\s+/).join(" "))).toEqual(["100% /", "100% /dev/shm"]);
-    expect(leftoversOf(run)).toEqual([]);
-  }, 90_000);
+  // Filling the disk, /tmp and /dev/shm, and millions of files: native/hostile-storage.test.ts.
 
   itOnV1("a CPU hog is throttled to its quota (cpu.stat counts throttled periods)", async () => {
     const run = await sandboxSh(
@@ -314,12 +266,12 @@ describe.skipIf(unavailable !== null)(`a learner attacking the sandbox through n
       // v1 has no kernel bound on child cgroups (v2's cgroup.max.descendants is one), so nslab
       // ends a session that goes past the bound, within milliseconds of the flood (inotify).
       // Either the flood never got past the bound, or the session was ended for it, having
-      // held a bounded overshoot for that moment.
+      // held a bounded overshoot for that moment (the script may still finish its loop first:
+      // past the bound on cgroups made, its mkdirs are refused).
       const ended = run.stderr.includes(`made more than ${CHILD_CGROUP_BOUND} cgroups`);
       const limit = ended ? 4 * CHILD_CGROUP_BOUND : CHILD_CGROUP_BOUND + 1;
       const over = held.filter((h) => h.held > limit).map(({ name, held: n }) => `${name}: ${n} cgroups at the peak`);
       expect(over, "hierarchies where the session held more cgroups than the bound").toEqual([]);
-      if (ended) expect(run.stdout).not.toContain("tried 4000");
       expect(leftoversOf(run)).toEqual([]);
     } finally {
       clearInterval(poller);

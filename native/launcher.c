@@ -4,7 +4,8 @@
  * Privileges: runs as host root (the nslab server is root). It is the only nslab code that
  * creates namespaces or mounts anything. Everything the learner runs ends up as an
  * unprivileged host uid range of its own, inside new user, pid, mount, uts, ipc, net and
- * cgroup namespaces, on an OverlayFS root whose writable layer lives on a size-limited tmpfs.
+ * cgroup namespaces, on an OverlayFS root whose writable layer is a size-limited ext4 image of
+ * its own on a loop device (or, where the host has none, a tmpfs).
  *
  * Inputs:  argv only (see usage()); the server builds it from a typed options object in
  *          server/sandbox/launcher-args.ts, and that module is the only one that knows these
@@ -24,7 +25,7 @@
  *   1. validate every argument                 .
  *   2. non-dumpable, drop supplementary groups .
  *   3. private mount namespace for itself,     .
- *      tmpfs for the writable layer            .
+ *      the writable layer (ext4 or tmpfs)      .
  *   4. clone: user, pid, net, uts, ipc ns  ->  waits for "go"
  *   5. deny setgroups, write uid/gid maps      .
  *   6. idmapped read-only view of the image,   .
@@ -50,6 +51,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/loop.h>
 #include <linux/mount.h>
 #include <net/if.h>
 #include <sched.h>
@@ -64,9 +66,11 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -79,6 +83,9 @@
 #define EXIT_NOT_FOUND 127
 
 #define MAX_CGROUPS 8
+#define MAX_JOINED_CGROUPS 16
+/* The ptys of the sandbox's own /dev/pts; PTYS_PER_SANDBOX in server/sandbox/launcher-args.ts. */
+#define PTYS_PER_SANDBOX 32
 #define MAX_ENV 64
 #define ID_COUNT 65536u
 
@@ -88,19 +95,27 @@
 struct cgroup_dir {
   char name[32];   /* v1 controllers as mounted inside ("memory", "cpu,cpuacct"), "" for v2 */
   const char *dir; /* host path of the session cgroup */
+  int fd;          /* that directory, opened O_PATH once the descriptors are settled */
 };
 
 struct options {
   const char *rootfs;     /* read-only image, the lower layer */
+  int rootfs_fd;          /* that directory, opened O_PATH (open_checked_dirs) */
   const char *mount_dir;  /* empty host directory; the writable layer's tmpfs goes here */
   uint32_t uid_base;      /* first host uid/gid of this sandbox's range */
   const char *hostname;
-  uint64_t layer_bytes;   /* size of the writable layer's tmpfs */
+  const char *layer_image; /* the session's ext4 image (disk layer), or NULL for a tmpfs */
+  uint64_t layer_bytes;   /* size of the writable layer's tmpfs (no --layer-image) */
   uint64_t layer_inodes;
-  uint64_t tmp_bytes;     /* /tmp and /dev/shm each */
+  uint64_t tmp_bytes;     /* /tmp's tmpfs (no --layer-image: /tmp is then part of the layer) */
+  uint64_t shm_bytes;     /* /dev/shm's tmpfs */
   int cgroup_version;     /* 1 or 2 */
   struct cgroup_dir cgroups[MAX_CGROUPS];
   int cgroup_count;
+  /* v1: the session's leaf in each hierarchy it does not mount (cpuset, freezer, name=systemd,
+   * a hybrid host's cgroup2, ...), joined so that none shows the host's tree from inside. */
+  const char *joined[MAX_JOINED_CGROUPS];
+  int joined_count;
   int status_fd;          /* the caller's pipe for the step report, or -1 */
   const char *cwd;
   char *env[MAX_ENV + 1];
@@ -108,7 +123,7 @@ struct options {
   char **argv;            /* the command */
 };
 
-static struct options opt = {.cwd = "/", .cgroup_version = 0, .status_fd = -1};
+static struct options opt = {.cwd = "/", .cgroup_version = 0, .status_fd = -1, .rootfs_fd = -1};
 static int status_fd = -1;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -120,31 +135,60 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* How much of a detail a report line carries: at most REPORT_DETAIL_BYTES of it, cut at a
+ * character boundary and marked with "…" when longer (a command name can be as long as the
+ * learner likes), escaped into at most REPORT_ESCAPED_BYTES. The reader takes lines of up to
+ * 1 KiB with details of up to 512 characters (server/sandbox/launch-report.ts). */
+#define REPORT_DETAIL_BYTES 256
+#define REPORT_ESCAPED_BYTES 640
+
 /* One JSON line per step. `step` is always a fixed identifier from this file; `detail` may
  * carry a path or an error text, so it is escaped. A single write() keeps lines whole even
  * though parent and child share the file (O_APPEND). */
 static void report(const char *step, const char *detail) {
   if (status_fd < 0) return;
-  char esc[512];
+  const char *d = detail ? detail : "";
+  size_t len = strnlen(d, REPORT_DETAIL_BYTES + 1), cut = len;
+  bool clipped = len > REPORT_DETAIL_BYTES;
+  if (clipped) {
+    cut = REPORT_DETAIL_BYTES;
+    /* Back to the first byte of a UTF-8 sequence, so no character is cut in half. */
+    while (cut > 0 && ((unsigned char)d[cut] & 0xc0) == 0x80) cut--;
+  }
+  char esc[REPORT_ESCAPED_BYTES + 8];
   size_t j = 0;
-  for (const char *p = detail ? detail : ""; *p && j + 7 < sizeof esc; p++) {
-    unsigned char c = (unsigned char)*p;
+  for (size_t i = 0; i < cut; i++) {
+    unsigned char c = (unsigned char)d[i];
+    if (j + 6 > REPORT_ESCAPED_BYTES) {
+      clipped = true;
+      /* Stop at a whole character here too. */
+      while (i > 0 && j > 0 && ((unsigned char)d[i] & 0xc0) == 0x80) {
+        i--;
+        j--;
+      }
+      break;
+    }
     if (c == '"' || c == '\\') {
       esc[j++] = '\\';
       esc[j++] = (char)c;
-    } else if (c < 0x20) {
+    } else if (c < 0x20 || c == 0x7f) {
       j += (size_t)snprintf(esc + j, sizeof esc - j, "\\u%04x", c);
     } else {
       esc[j++] = (char)c;
     }
   }
+  if (clipped) {
+    memcpy(esc + j, "\xe2\x80\xa6", 3); /* … */
+    j += 3;
+  }
   esc[j] = 0;
-  char line[700];
+  char line[REPORT_ESCAPED_BYTES + 128];
   int n = snprintf(line, sizeof line, "{\"step\":\"%s\",\"pid\":%d,\"tNs\":%" PRIu64 "%s%s%s}\n",
                    step, (int)getpid(), now_ns(), detail ? ",\"detail\":\"" : "", detail ? esc : "",
                    detail ? "\"" : "");
+  if (n <= 0 || (size_t)n >= sizeof line) return; /* cannot happen with the bounds above */
   /* One write of less than PIPE_BUF bytes: the kernel keeps it whole on the pipe (pipe(7)). */
-  if (n > 0 && write(status_fd, line, (size_t)n) < 0) {
+  if (write(status_fd, line, (size_t)n) < 0) {
     /* The report is not a control channel: losing a line is not fatal. */
   }
 }
@@ -179,8 +223,8 @@ static void die_errno(const char *fmt, ...) {
 static void usage(void) {
   dprintf(STDERR_FILENO,
           "usage: nslab-launcher --rootfs DIR --mount-dir DIR --uid-base N --hostname NAME\n"
-          "         --layer-bytes N --layer-inodes N --tmp-bytes N\n"
-          "         --cgroup-v1 NAME=DIR ... | --cgroup-v2 DIR\n"
+          "         (--layer-image FILE | --layer-bytes N --layer-inodes N --tmp-bytes N) --shm-bytes N\n"
+          "         --cgroup-v1 NAME=DIR ... [--cgroup-join DIR ...] | --cgroup-v2 DIR\n"
           "         [--status-fd N] [--cwd DIR] [--env KEY=VALUE ...] -- CMD [ARG...]\n");
   _exit(EXIT_LAUNCHER);
 }
@@ -220,7 +264,9 @@ static void add_cgroup(const char *flag, const char *name, const char *dir) {
   for (const char *p = name; *p; p++)
     if (!((*p >= 'a' && *p <= 'z') || *p == '_' || *p == ',')) die("%s: bad controller name '%s'", flag, name);
   strcpy(cg->name, name);
-  cg->dir = parse_abs_dir(flag, dir);
+  if (dir[0] != '/') die("%s needs an absolute path", flag);
+  cg->dir = dir;
+  cg->fd = -1;
 }
 
 static void parse_args(int argc, char **argv) {
@@ -234,7 +280,8 @@ static void parse_args(int argc, char **argv) {
     if (i + 1 >= argc) die("%s needs a value", a);
     const char *v = argv[++i];
     if (strcmp(a, "--rootfs") == 0) {
-      opt.rootfs = parse_abs_dir(a, v);
+      if (v[0] != '/') die("%s needs an absolute path", a);
+      opt.rootfs = v;
     } else if (strcmp(a, "--mount-dir") == 0) {
       opt.mount_dir = parse_abs_dir(a, v);
     } else if (strcmp(a, "--uid-base") == 0) {
@@ -249,6 +296,11 @@ static void parse_args(int argc, char **argv) {
       opt.layer_inodes = parse_u64(a, v, 64, UINT64_C(1) << 32);
     } else if (strcmp(a, "--tmp-bytes") == 0) {
       opt.tmp_bytes = parse_u64(a, v, 1 << 20, UINT64_C(1) << 40);
+    } else if (strcmp(a, "--shm-bytes") == 0) {
+      opt.shm_bytes = parse_u64(a, v, 1 << 20, UINT64_C(1) << 40);
+    } else if (strcmp(a, "--layer-image") == 0) {
+      if (v[0] != '/') die("--layer-image needs an absolute path");
+      opt.layer_image = v;
     } else if (strcmp(a, "--cgroup-v1") == 0) {
       if (opt.cgroup_version == 2) die("--cgroup-v1 and --cgroup-v2 cannot be mixed");
       opt.cgroup_version = 1;
@@ -260,6 +312,9 @@ static void parse_args(int argc, char **argv) {
       memcpy(name, v, n);
       name[n] = 0;
       add_cgroup(a, name, eq + 1);
+    } else if (strcmp(a, "--cgroup-join") == 0) {
+      if (opt.joined_count == MAX_JOINED_CGROUPS) die("%s: at most %d cgroups", a, MAX_JOINED_CGROUPS);
+      opt.joined[opt.joined_count++] = parse_abs_dir(a, v);
     } else if (strcmp(a, "--cgroup-v2") == 0) {
       if (opt.cgroup_version == 1) die("--cgroup-v1 and --cgroup-v2 cannot be mixed");
       if (opt.cgroup_count) die("--cgroup-v2 given twice");
@@ -287,10 +342,47 @@ static void parse_args(int argc, char **argv) {
   if (!opt.mount_dir) die("--mount-dir is required");
   if (!opt.uid_base) die("--uid-base is required");
   if (!opt.hostname) die("--hostname is required");
-  if (!opt.layer_bytes || !opt.layer_inodes || !opt.tmp_bytes)
-    die("--layer-bytes, --layer-inodes and --tmp-bytes are required");
+  /* The image's own size bounds a disk layer (server/sandbox/layer-disk.ts made it so): a
+   * tmpfs size beside it would be a second, silently ignored limit. */
+  if (opt.layer_image && (opt.layer_bytes || opt.layer_inodes || opt.tmp_bytes))
+    die("--layer-image is sized when it is made; --layer-bytes, --layer-inodes and --tmp-bytes are for a tmpfs layer");
+  if (!opt.layer_image && (!opt.layer_bytes || !opt.layer_inodes || !opt.tmp_bytes))
+    die("--layer-image, or --layer-bytes, --layer-inodes and --tmp-bytes, are required");
+  if (!opt.shm_bytes) die("--shm-bytes is required");
   if (!opt.cgroup_count) die("a --cgroup-v1 or --cgroup-v2 is required");
+  if (opt.joined_count && opt.cgroup_version != 1) die("--cgroup-join goes with --cgroup-v1 (v2 has one hierarchy)");
   if (strlen(opt.mount_dir) > PATH_MAX - 64) die("--mount-dir is too long");
+}
+
+/* The image and the session's cgroup directories, opened once with O_PATH as directories (a
+ * session's cgroup not through a symlink at its last component: the image may be configured
+ * as one), and used through those descriptors from then on (open_tree, openat): what is used
+ * is the directory opened here, and a path swapped for a symlink later would not be followed. Done in the launcher's
+ * own mount namespace, once it has one: open_tree clones only a mount of the caller's
+ * namespace, and a descriptor opened before the unshare names the host's. By then descriptors
+ * 3 and up are settled, so no dup or close_range can take one of them away. They are
+ * close-on-exec, closed by the child at once and by the parent once used. The mount directory
+ * keeps its path: the writable layer is mounted onto it, after which a descriptor opened
+ * before would name the covered directory, not the layer. */
+static int open_dir(const char *flag, const char *path, int nofollow) {
+  int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+  if (fd < 0) die_errno("%s %s", flag, path);
+  return fd;
+}
+
+static void open_checked_dirs(void) {
+  opt.rootfs_fd = open_dir("--rootfs", opt.rootfs, 0);
+  for (int i = 0; i < opt.cgroup_count; i++)
+    opt.cgroups[i].fd = open_dir(opt.cgroup_version == 1 ? "--cgroup-v1" : "--cgroup-v2", opt.cgroups[i].dir, 1);
+}
+
+static void close_checked_dirs(void) {
+  if (opt.rootfs_fd >= 0) close(opt.rootfs_fd);
+  opt.rootfs_fd = -1;
+  for (int i = 0; i < opt.cgroup_count; i++) {
+    if (opt.cgroups[i].fd >= 0) close(opt.cgroups[i].fd);
+    opt.cgroups[i].fd = -1;
+  }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -334,13 +426,110 @@ static void ns_write_maps(pid_t child) {
   write_file(path, map);
 }
 
-/* The writable layer: a tmpfs bounded in bytes and inodes, so that filling the disk or
- * creating millions of files ends in ENOSPC for this learner alone. */
+/* The disk layer: the session's own ext4 image, made by the server at the layer's size and
+ * inode count, attached to a free loop device and mounted on the mount directory. Its files
+ * live on disk, so filling it ends in ENOSPC at its size, not in the OOM killer as a tmpfs
+ * charged to the memory limit did (their page cache is reclaimable, tmpfs pages are not).
+ * One filesystem per session rather than one shared with project quotas: kernels built
+ * without CONFIG_QFMT_V2 / CONFIG_XFS_QUOTA (this project's build hosts) have no quotas.
+ * LO_FLAGS_AUTOCLEAR: the device detaches itself once the mount is gone, and the mount lives
+ * only in this launcher's mount namespace and the sandbox's, so a killed launcher leaves no
+ * loop device or mount behind. LO_FLAGS_DIRECT_IO: no second copy of the layer's pages in the
+ * image file's page cache (the kernel falls back to buffered I/O where it cannot). */
+/* A loop device's node, open. In a container /dev is a copy made when the container started,
+ * without the loop devices the kernel adds later (LOOP_CTL_GET_FREE makes one when none is
+ * free): then a node of our own, made on a tmpfs mounted for a moment on the mount directory in
+ * this launcher's own mount namespace, from the numbers sysfs gives, and gone once open. */
+static int open_loop_device(int n, char *dev, size_t len) {
+  snprintf(dev, len, "/dev/loop%d", n);
+  int fd = open(dev, O_RDWR | O_CLOEXEC);
+  if (fd >= 0 || errno != ENOENT) return fd;
+  char sys[64], numbers[32];
+  snprintf(sys, sizeof sys, "/sys/block/loop%d/dev", n);
+  int sfd = open(sys, O_RDONLY | O_CLOEXEC);
+  if (sfd < 0) return -1;
+  ssize_t got = read(sfd, numbers, sizeof numbers - 1);
+  close(sfd);
+  unsigned major = 0, minor = 0;
+  if (got <= 0 || (numbers[got] = 0, sscanf(numbers, "%u:%u", &major, &minor)) != 2) {
+    errno = ENOENT;
+    return -1;
+  }
+  mount_or_die("nslab-loopdev", opt.mount_dir, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=4k,mode=0700");
+  char node[PATH_MAX];
+  path_join(node, opt.mount_dir, "loop");
+  if (mknod(node, S_IFBLK | 0600, makedev(major, minor)) < 0) die_errno("mknod %s", node);
+  fd = open(node, O_RDWR | O_CLOEXEC);
+  int saved = errno;
+  if (umount2(opt.mount_dir, MNT_DETACH) < 0) die_errno("unmount the loop device's tmpfs from %s", opt.mount_dir);
+  errno = saved;
+  return fd;
+}
+
+static void mnt_layer_image(void) {
+  /* Opened through a detached bind mount of the image file alone: the loop device's
+   * backing_file in sysfs, which every sandbox can read, then names "/" rather than the
+   * host's path and another learner's session id. */
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, opt.layer_image,
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+  if (tree < 0) die_errno("open_tree --layer-image %s", opt.layer_image);
+  char reopen[64];
+  snprintf(reopen, sizeof reopen, "/proc/self/fd/%d", tree);
+  int image = open(reopen, O_RDWR | O_CLOEXEC);
+  if (image < 0) die_errno("open --layer-image %s", opt.layer_image);
+  close(tree);
+  struct stat st;
+  if (fstat(image, &st) < 0) die_errno("fstat %s", opt.layer_image);
+  if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 0077))
+    die("--layer-image %s: not a regular file of root's that only root can read", opt.layer_image);
+  int control = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (control < 0) die_errno("open /dev/loop-control");
+  /* LOOP_CTL_GET_FREE only names a free device: another launcher may configure it first, and
+   * then ours answers EBUSY, so ask again (as losetup does). */
+  for (int attempt = 0;; attempt++) {
+    int n = ioctl(control, LOOP_CTL_GET_FREE);
+    if (n < 0) die_errno("ioctl LOOP_CTL_GET_FREE on /dev/loop-control");
+    char dev[32];
+    int loop = open_loop_device(n, dev, sizeof dev);
+    if (loop < 0) die_errno("open %s", dev);
+    struct loop_config config;
+    memset(&config, 0, sizeof config);
+    config.fd = (uint32_t)image;
+    config.info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO;
+    if (ioctl(loop, LOOP_CONFIGURE, &config) == 0) {
+      /* noinit_itable: the image is sparse, so its inode tables already read as zeros; the
+       * kernel's background zeroing would only write them out. */
+      /* Through the descriptor: a node made by open_loop_device has no name any more. */
+      char source[64];
+      snprintf(source, sizeof source, "/proc/self/fd/%d", loop);
+      mount_or_die(source, opt.mount_dir, "ext4", MS_NOSUID | MS_NODEV, "noinit_itable,errors=remount-ro");
+      close(loop);
+      break;
+    }
+    int saved = errno;
+    close(loop);
+    if (saved != EBUSY || attempt == 64) {
+      errno = saved;
+      die_errno("ioctl LOOP_CONFIGURE %s with %s", dev, opt.layer_image);
+    }
+  }
+  close(control);
+  close(image);
+}
+
+/* The writable layer: bounded in bytes and inodes, so that filling the disk or creating
+ * millions of files ends in ENOSPC for this learner alone. On disk (--layer-image), or where
+ * the host has no loop devices a tmpfs, which the server then sizes well below the memory
+ * limit (layer-disk.ts). */
 static void mnt_writable_layer(void) {
   char data[128], path[PATH_MAX];
-  snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=0755", opt.layer_bytes,
-           opt.layer_inodes);
-  mount_or_die("nslab-layer", opt.mount_dir, "tmpfs", MS_NOSUID | MS_NODEV, data);
+  if (opt.layer_image) {
+    mnt_layer_image();
+  } else {
+    snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=0755", opt.layer_bytes,
+             opt.layer_inodes);
+    mount_or_die("nslab-layer", opt.mount_dir, "tmpfs", MS_NOSUID | MS_NODEV, data);
+  }
   const char *dirs[] = {"upper", "work", "lower", "root"};
   for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
     path_join(path, opt.mount_dir, dirs[i]);
@@ -361,8 +550,8 @@ static void mnt_idmapped_image(pid_t child) {
   snprintf(path, sizeof path, "/proc/%d/ns/user", child);
   int userns = open(path, O_RDONLY | O_CLOEXEC);
   if (userns < 0) die_errno("open %s", path);
-  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, opt.rootfs,
-                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  int tree = (int)syscall(SYS_open_tree, opt.rootfs_fd, "",
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
   if (tree < 0) die_errno("open_tree %s", opt.rootfs);
   struct mount_attr attr = {
       .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
@@ -375,6 +564,8 @@ static void mnt_idmapped_image(pid_t child) {
     die_errno("move_mount image to %s", path);
   close(tree);
   close(userns);
+  close(opt.rootfs_fd);
+  opt.rootfs_fd = -1;
 }
 
 static void mnt_overlay_root(void) {
@@ -411,8 +602,17 @@ static void mnt_sysfs(pid_t child) {
 static void cg_join(pid_t child) {
   char path[PATH_MAX], pid[16];
   snprintf(pid, sizeof pid, "%d", child);
+  size_t n = strlen(pid);
   for (int i = 0; i < opt.cgroup_count; i++) {
-    path_join(path, opt.cgroups[i].dir, "cgroup.procs");
+    int fd = openat(opt.cgroups[i].fd, "cgroup.procs", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) die_errno("open %s/cgroup.procs", opt.cgroups[i].dir);
+    if (write(fd, pid, n) != (ssize_t)n) die_errno("write %s to %s/cgroup.procs", pid, opt.cgroups[i].dir);
+    if (close(fd) < 0) die_errno("close %s/cgroup.procs", opt.cgroups[i].dir);
+    close(opt.cgroups[i].fd);
+    opt.cgroups[i].fd = -1;
+  }
+  for (int i = 0; i < opt.joined_count; i++) {
+    path_join(path, opt.joined[i], "cgroup.procs");
     write_file(path, pid);
   }
 }
@@ -445,7 +645,14 @@ static void mnt_dev(const char *root) {
   }
   path_join(path, dev, "pts");
   mkdir_or_die(path, 0755);
-  mount_or_die("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  /* max=: every devpts instance but the host's own draws from one pool of kernel.pty.max
+   * minus kernel.pty.reserve ptys, shared by all containers of the host; without a bound one
+   * sandbox took 614 of its 3072. `nslab doctor` checks the pool holds this many per session.
+   * An instance the learner mounts inside has its own max, bounded only by that pool and by
+   * the descriptors they can hold (ARCHITECTURE.md, "The launcher"). */
+  char pts_data[96];
+  snprintf(pts_data, sizeof pts_data, "newinstance,ptmxmode=0666,mode=0620,max=%d", PTYS_PER_SANDBOX);
+  mount_or_die("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, pts_data);
   /* The learner's terminal lives on the host's devpts, which the sandbox cannot see, so
    * ttyname() (and `tty`) would find no name for it. Bound as /dev/console, as LXC does, the
    * same device gets a name inside: glibc finds it by its device number. */
@@ -467,7 +674,9 @@ static void mnt_dev(const char *root) {
   }
   path_join(path, dev, "shm");
   mkdir_or_die(path, 01777);
-  snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=16384,mode=1777", opt.tmp_bytes);
+  /* Memory by nature (POSIX shared memory), as in Docker: the server sizes it to a fraction of
+   * the memory limit, so filling it ends in ENOSPC rather than the OOM killer. */
+  snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=16384,mode=1777", opt.shm_bytes);
   mount_or_die("nslab-shm", path, "tmpfs", MS_NOSUID | MS_NODEV, data);
 }
 
@@ -518,12 +727,18 @@ static void net_loopback_up(void) {
  * lesson can drop capabilities itself (capsh --drop); CAP_SYS_TIME because outside the initial
  * namespace all it grants is a time namespace's offsets (`unshare --time --boottime`,
  * time_namespaces(7)) — the clock itself wants it in the initial namespace. Everything else
- * leaves the bounding set, so no exec can ever give it back (capabilities(7)). Most dropped ones
+ * leaves the bounding set, so no exec in this user namespace gives it back (capabilities(7)).
+ * A nested one does: `unshare -U` makes a namespace whose first process holds every capability
+ * again, but only over namespaces that nested one owns, never over the sandbox's own or the
+ * host's; what must stay out of reach even there is the seccomp filter's job, which every
+ * descendant inherits. Most dropped ones
  * are checked against the initial user namespace and mean nothing here already; the bounding
  * set also takes away the few that act on what the sandbox's own namespaces own: CAP_SYS_BOOT
  * (reboot(2) kills the pid namespace), CAP_NET_RAW (raw sockets in its network namespace),
  * CAP_CHECKPOINT_RESTORE (choosing pids), CAP_MKNOD, CAP_SYS_RESOURCE (IPC namespace limits),
- * CAP_DAC_READ_SEARCH (open_by_handle_at, the "shocker" escape). */
+ * CAP_DAC_READ_SEARCH (open_by_handle_at, the "shocker" escape). CAP_NET_ADMIN stays for the
+ * network lessons (netns, veth, addresses, routes): through rtnetlink, tc's qdiscs and filters
+ * come with it; the other netlink protocols are refused by seccomp.h. */
 static const int caps_kept[] = {
     CAP_CHOWN,     CAP_DAC_OVERRIDE, CAP_FOWNER,     CAP_FSETID,     CAP_KILL,
     CAP_SETGID,    CAP_SETUID,       CAP_SETPCAP,    CAP_SETFCAP,    CAP_NET_BIND_SERVICE,
@@ -641,9 +856,13 @@ static int child_main(int sync_fd) {
   mount_or_die("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mnt_cgroupfs(root);
   mnt_dev(root);
-  path_join(path, root, "tmp");
-  snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=65536,mode=1777", opt.tmp_bytes);
-  mount_or_die("nslab-tmp", path, "tmpfs", MS_NOSUID | MS_NODEV, data);
+  /* On a disk layer /tmp is the image's own directory, in the writable layer, so what is put
+   * there counts against the layer's size on disk. On a tmpfs layer it has a tmpfs of its own. */
+  if (!opt.layer_image) {
+    path_join(path, root, "tmp");
+    snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=65536,mode=1777", opt.tmp_bytes);
+    mount_or_die("nslab-tmp", path, "tmpfs", MS_NOSUID | MS_NODEV, data);
+  }
   report("mounts", NULL);
 
   if (sethostname(opt.hostname, strlen(opt.hostname)) < 0) die_errno("sethostname");
@@ -669,9 +888,6 @@ static int child_main(int sync_fd) {
 
 /* ---------------------------------------------------------------------------------------- */
 /* Parent: the launcher process itself                                                      */
-
-static volatile sig_atomic_t forward_signal = 0;
-static void on_signal(int sig) { forward_signal = sig; }
 
 int main(int argc, char **argv) {
   uint64_t start = now_ns();
@@ -723,6 +939,7 @@ int main(int argc, char **argv) {
 
   if (unshare(CLONE_NEWNS) < 0) die_errno("unshare mount namespace");
   mount_or_die(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+  open_checked_dirs();
   mnt_writable_layer();
   report("layer", NULL);
 
@@ -734,6 +951,7 @@ int main(int argc, char **argv) {
   if (child < 0) die_errno("clone with new user, pid, net, uts, ipc namespaces");
   if (child == 0) {
     close(sync[0]);
+    close_checked_dirs(); /* host directories: the child has no use for them */
     return child_main(sync[1]);
   }
   close(sync[1]);
@@ -749,26 +967,39 @@ int main(int argc, char **argv) {
   report("overlay", NULL);
   cg_join(child);
   report("cgroup", NULL);
+  /* The signals passed on, and SIGCHLD, are blocked from here on and read from a signalfd, as
+   * bubblewrap's monitor does: one that lands at any moment stays pending until the loop reads
+   * it. A handler that only set a flag could fire between the flag's check and waitpid(), and
+   * the signal was then lost until the command exited by itself. Blocked before "go", so the
+   * command cannot exit before SIGCHLD is watched; one sent before this still has its default
+   * action, which ends the launcher and with it the sandbox (the child's parent-death signal). */
+  const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  sigset_t watched;
+  sigemptyset(&watched);
+  for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaddset(&watched, forwarded[i]);
+  sigaddset(&watched, SIGCHLD);
+  if (sigprocmask(SIG_BLOCK, &watched, NULL) < 0) die_errno("sigprocmask");
+  int signals = signalfd(-1, &watched, SFD_CLOEXEC);
+  if (signals < 0) die_errno("signalfd");
   if (write(sync[0], "g", 1) != 1) die_errno("start the sandbox");
-
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
-  for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaction(forwarded[i], &sa, NULL);
 
   int status;
   for (;;) {
-    pid_t r = waitpid(child, &status, 0);
+    /* Reaped first, then waited for: an exit that comes after this look leaves SIGCHLD pending. */
+    pid_t r = waitpid(child, &status, WNOHANG);
     if (r == child) break;
     if (r < 0 && errno != EINTR) die_errno("waitpid");
-    int sig = forward_signal;
-    forward_signal = 0;
+    struct signalfd_siginfo si;
+    ssize_t n = read(signals, &si, sizeof si);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != (ssize_t)sizeof si) die_errno("read the signalfd");
+    int sig = (int)si.ssi_signo;
+    if (sig == SIGCHLD) continue;
     if (sig == SIGHUP || sig == SIGTERM) {
       /* The terminal is gone or the server ends the session: the sandbox ends with it. As
        * pid 1 of its namespace the child would ignore signals it has no handler for. */
       kill(child, SIGKILL);
-    } else if (sig) {
+    } else {
       kill(child, sig);
     }
   }

@@ -38,6 +38,15 @@ export const ROOT_PACKAGES = [
   "libc-bin",
 ];
 
+const DEFAULT_DATA_DIR = "/var/lib/nslab";
+// (Node's fs.constants has no S_ISUID or S_ISGID.)
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+
+// Bumped when the way the image is assembled changes, so existing images are rebuilt:
+// 3 — setuid and setgid files copied without their bits instead of hard-linked.
+const IMAGE_FORMAT = 3;
+
 // Files no lesson reads and that would only make the image larger.
 const SKIP_PREFIXES = ["/usr/share/doc/", "/usr/share/man/", "/usr/share/info/", "/usr/share/locale/", "/usr/share/lintian/"];
 // Packages that come in as dependencies but do nothing inside a sandbox.
@@ -116,6 +125,15 @@ function place(hostPath, root) {
   if (st.isSymbolicLink()) {
     fs.symlinkSync(fs.readlinkSync(hostPath), dest);
   } else if (st.isFile()) {
+    // A setuid or setgid file is copied with the bits cleared, never linked: a hard link would
+    // keep the host's old setuid binary runnable by any host user after a security update
+    // replaced it, until the image is rebuilt. (The sandbox mounts the image nosuid anyway.)
+    if (st.mode & (S_ISUID | S_ISGID)) {
+      fs.copyFileSync(hostPath, dest);
+      fs.chownSync(dest, st.uid, st.gid);
+      fs.chmodSync(dest, st.mode & 0o777 & ~0o6000);
+      return;
+    }
     try {
       fs.linkSync(hostPath, dest);
     } catch {
@@ -184,7 +202,13 @@ export function buildRootfs(dest, { log = console.log } = {}) {
     .update(MOUNT_POINTS.join())
     .update(JSON.stringify(ALTERNATIVES))
     .update(LINKER_CACHE)
+    .update(`image format ${IMAGE_FORMAT}`)
     .digest("hex");
+  // The data directory (the image's parent, /var/lib/nslab by default) is root's alone: it
+  // holds the database and the learners' layers, and an image built by an older release may
+  // still hold hard links to host files.
+  fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 });
+  if (path.dirname(dest) === DEFAULT_DATA_DIR) fs.chmodSync(DEFAULT_DATA_DIR, 0o700);
   const stampFile = path.join(dest, ".nslab-image");
   if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, "utf8").trim() === stamp) {
     log(`sandbox image up to date: ${dest} (${versions.size} packages)`);

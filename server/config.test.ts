@@ -18,14 +18,59 @@ describe("loadConfig", () => {
     expect(loadConfig(env({ NSLAB_STATE_DIR: "/run/elsewhere", NSLAB_RUN_DIR: "/run/nslab-2" }), "/opt/nslab").NSLAB_RUN_DIR).toBe("/run/nslab-2");
   });
 
+  it("puts writable layers on disk where the host can unless NSLAB_LAYER_STORAGE says otherwise, and refuses other words", () => {
+    expect(loadConfig(env(), "/opt/nslab").NSLAB_LAYER_STORAGE).toBe("auto");
+    expect(loadConfig(env({ NSLAB_LAYER_STORAGE: "disk" }), "/opt/nslab").NSLAB_LAYER_STORAGE).toBe("disk");
+    expect(() => loadConfig(env({ NSLAB_LAYER_STORAGE: "ssd" }), "/opt/nslab")).toThrow(/NSLAB_LAYER_STORAGE: .*"auto"\|"disk"\|"tmpfs"/);
+  });
+
   it("leaves the start concurrency to the host unless NSLAB_START_CONCURRENCY sets it, and refuses 0", () => {
     expect(loadConfig(env(), "/opt/nslab").NSLAB_START_CONCURRENCY).toBeUndefined();
     expect(loadConfig(env({ NSLAB_START_CONCURRENCY: "4" }), "/opt/nslab").NSLAB_START_CONCURRENCY).toBe(4);
     expect(() => loadConfig(env({ NSLAB_START_CONCURRENCY: "0" }), "/opt/nslab")).toThrow(/NSLAB_START_CONCURRENCY/);
   });
 
+  it("takes the sandboxes' first host uid from NSLAB_UID_BASE, just above sssd's range by default, and refuses one off the 65536 grid", () => {
+    expect(loadConfig(env(), "/opt/nslab").NSLAB_UID_BASE).toBe(2_000_224_256);
+    expect(loadConfig(env({ NSLAB_UID_BASE: String(3 * 2 ** 30) }), "/opt/nslab").NSLAB_UID_BASE).toBe(3 * 2 ** 30);
+    expect(() => loadConfig(env({ NSLAB_UID_BASE: "2147483649" }), "/opt/nslab")).toThrow(/NSLAB_UID_BASE: a multiple of 65536/);
+    // Its 4096 ranges would pass (uid_t)-1.
+    expect(() => loadConfig(env({ NSLAB_UID_BASE: String(2 ** 32 - 65536) }), "/opt/nslab")).toThrow(/NSLAB_UID_BASE/);
+  });
+
   it("names the variable whose value is bad", () => {
     expect(() => loadConfig(env({ NSLAB_RUN_DIR: "relative/dir" }), "/opt/nslab")).toThrow(/NSLAB_RUN_DIR/);
+  });
+
+  it("bounds sessions per learner, per address, by idleness and by lifetime by default, each switched off with 0", () => {
+    expect(loadConfig(env(), "/opt/nslab")).toMatchObject({
+      NSLAB_SESSIONS_PER_LEARNER: 1,
+      NSLAB_SESSIONS_PER_ADDRESS: 4,
+      NSLAB_IDLE_TIMEOUT_S: 1800,
+      NSLAB_SESSION_LIFETIME_S: 14_400,
+      NSLAB_TRUSTED_PROXIES: "",
+    });
+    const off = { NSLAB_SESSIONS_PER_LEARNER: "0", NSLAB_SESSIONS_PER_ADDRESS: "0", NSLAB_IDLE_TIMEOUT_S: "0", NSLAB_SESSION_LIFETIME_S: "0" };
+    expect(loadConfig(env(off), "/opt/nslab")).toMatchObject({ NSLAB_SESSIONS_PER_LEARNER: 0, NSLAB_SESSIONS_PER_ADDRESS: 0, NSLAB_IDLE_TIMEOUT_S: 0, NSLAB_SESSION_LIFETIME_S: 0 });
+  });
+
+  it("refuses a bad session bound with one line naming each variable", () => {
+    const bad = { NSLAB_SESSIONS_PER_LEARNER: "-1", NSLAB_SESSIONS_PER_ADDRESS: "four", NSLAB_IDLE_TIMEOUT_S: "1.5", NSLAB_SESSION_LIFETIME_S: "99999999" };
+    let message = "";
+    try {
+      loadConfig(env(bad), "/opt/nslab");
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    const lines = message.split("\n").slice(1);
+    expect(lines.map((line) => line.trim().split(":")[0])).toEqual(["NSLAB_SESSIONS_PER_LEARNER", "NSLAB_SESSIONS_PER_ADDRESS", "NSLAB_IDLE_TIMEOUT_S", "NSLAB_SESSION_LIFETIME_S"]);
+  });
+
+  it("takes trusted proxies as addresses or subnets, and names a bad entry's variable", () => {
+    expect(loadConfig(env({ NSLAB_TRUSTED_PROXIES: "127.0.0.1, ::1,10.0.0.0/8,fd00::/8" }), "/opt/nslab").NSLAB_TRUSTED_PROXIES).toBe("127.0.0.1, ::1,10.0.0.0/8,fd00::/8");
+    for (const bad of ["proxy.local", "10.0.0.0/33", "::1/129", "10.0.0.1/8/8", "10.0.0.0/x"]) {
+      expect(() => loadConfig(env({ NSLAB_TRUSTED_PROXIES: bad }), "/opt/nslab")).toThrow(/NSLAB_TRUSTED_PROXIES: comma-separated IP addresses or subnets/);
+    }
   });
 
   it("runs as a cluster on PostgreSQL only with the node's address and the shared secrets, naming what is missing", () => {
@@ -36,5 +81,24 @@ describe("loadConfig", () => {
     expect(() => loadConfig(env({ ...full, NSLAB_DATABASE_URL: "mysql://db/nslab" }), "/opt/nslab")).toThrow(/NSLAB_DATABASE_URL: a PostgreSQL URL/);
     expect(() => loadConfig(env({ ...full, NSLAB_NODE_ADDRESS: "10.0.3.7:3000" }), "/opt/nslab")).toThrow(/NSLAB_NODE_ADDRESS/);
     expect(() => loadConfig(env({ ...full, NSLAB_NODE_SECRET: "short" }), "/opt/nslab")).toThrow(/at least 16 characters/);
+  });
+
+  it("takes the public origins as origins, none by default, and refuses anything else in one line", () => {
+    expect(loadConfig(env(), "/opt/nslab").publicOrigins).toEqual([]);
+    expect(loadConfig(env({ NSLAB_PUBLIC_ORIGIN: "https://Lab.Example.org, http://10.0.3.7:3000/,https://lab.example.org:443" }), "/opt/nslab").publicOrigins).toEqual([
+      "https://lab.example.org",
+      "http://10.0.3.7:3000",
+      "https://lab.example.org",
+    ]);
+    for (const bad of ["lab.example.org", "ftp://lab.example.org", "https://lab.example.org/lab", "https://lab.example.org/?x", "https://user@lab.example.org", "https://"]) {
+      let message = "";
+      try {
+        loadConfig(env({ NSLAB_PUBLIC_ORIGIN: bad }), "/opt/nslab");
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message.split("\n").slice(1), bad).toEqual([expect.stringMatching(/^ {2}NSLAB_PUBLIC_ORIGIN: comma-separated origins such as https:\/\/lab\.example\.org .*no path\)$/)]);
+    }
+    expect(() => loadConfig(env({ NSLAB_ALLOWED_ORIGINS: "https://course.example.org/page" }), "/opt/nslab")).toThrow(/NSLAB_ALLOWED_ORIGINS: comma-separated origins/);
   });
 });

@@ -2,6 +2,7 @@
 // WebSocket server, put together from the settings. server/main.ts runs one with Next's pages;
 // the cluster's tests run several, without them. With NSLAB_DATABASE_URL the node keeps its
 // state in PostgreSQL and joins the cluster of nodes sharing it (server/cluster/).
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -9,13 +10,15 @@ import { ClassBus } from "./cluster/class-bus";
 import { ClusterNode, type NodeRef } from "./cluster/cluster-node";
 import { Classrooms } from "./classroom/classrooms";
 import { InstructorSessions, type InstructorSecret, loadInstructorSecret } from "./classroom/instructor-auth";
-import type { Config } from "./config";
+import { type Config, splitList } from "./config";
+import { TrustedProxies } from "./http/client-address";
 import { createLabServer, type LabCluster, type RequestHandler } from "./http/lab-server";
 import { checkHostFeatures, unsupportedReason } from "./kernel/features";
 import { LessonCatalog } from "./lessons/lesson-steps";
 import { log } from "./log";
 import { hostCgroupDriver } from "./sandbox/cgroup";
 import { SandboxHost, serverHostOptions } from "./sandbox/host";
+import { LAYER_INODES, layerDiskSpace } from "./sandbox/layer-disk";
 import { SessionRegistry } from "./sessions/session-registry";
 import { openPgStore } from "./store/pg-store";
 import { openSqliteStore } from "./store/sqlite-store";
@@ -31,6 +34,10 @@ export interface LabNode {
 }
 
 export async function startLabNode(config: Config, web: { handleRequest: RequestHandler; dev: boolean }): Promise<LabNode> {
+  // The data directory holds the database, the instructor's secret and the learners' layer
+  // images: root's alone, whatever made it before.
+  fs.mkdirSync(config.NSLAB_DATA_DIR, { recursive: true, mode: 0o700 });
+  fs.chmodSync(config.NSLAB_DATA_DIR, 0o700);
   const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS });
   let host: SandboxHost | null = null;
   let reason = "";
@@ -38,6 +45,17 @@ export async function startLabNode(config: Config, web: { handleRequest: Request
     const found = hostCgroupDriver(config.NSLAB_CGROUP_PARENT);
     if ("driver" in found) {
       host = new SandboxHost(found.driver, serverHostOptions(config));
+      if (host.layers.mode === "disk") {
+        log.info({ dir: host.layers.dir }, "writable layers on disk: an ext4 image per session");
+        const space = layerDiskSpace(config.NSLAB_DATA_DIR, config.NSLAB_MAX_SESSIONS, config.NSLAB_LAYER_BYTES, LAYER_INODES);
+        if (space.freeBytes < space.neededBytes) {
+          log.warn(
+            { freeBytes: space.freeBytes, neededBytes: space.neededBytes, maxSessions: config.NSLAB_MAX_SESSIONS, layerBytes: config.NSLAB_LAYER_BYTES },
+            "the data directory's disk cannot hold every sandbox's layer full: learners filling theirs would fill it, and the database with it (free space, or lower NSLAB_MAX_SESSIONS or NSLAB_LAYER_BYTES)",
+          );
+        }
+      }
+      else log.warn({ reason: host.layers.reason }, "writable layers in memory (tmpfs), sized below each sandbox's memory limit: a full disk is ENOSPC at a smaller size");
       await host.cleanupLeftovers();
     } else {
       reason = `This server cannot create sandboxes: ${found.reason}.`;
@@ -93,6 +111,11 @@ export async function startLabNode(config: Config, web: { handleRequest: Request
         host,
         capacity: config.NSLAB_MAX_SESSIONS,
         graceMs: config.NSLAB_RECONNECT_GRACE_S * 1000,
+        limits: {
+          perLearner: config.NSLAB_SESSIONS_PER_LEARNER,
+          perAddress: config.NSLAB_SESSIONS_PER_ADDRESS,
+          expiry: { idleMs: config.NSLAB_IDLE_TIMEOUT_S * 1000, lifetimeMs: config.NSLAB_SESSION_LIFETIME_S * 1000 },
+        },
         store,
         lessons,
         observer: clusterNode
@@ -123,9 +146,11 @@ export async function startLabNode(config: Config, web: { handleRequest: Request
     features,
     handleRequest: web.handleRequest,
     allowedOrigins: config.NSLAB_ALLOWED_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean),
+    publicOrigins: config.publicOrigins,
     dev: web.dev,
     classroom: { classrooms, secret, sessions: new InstructorSessions(store.instructorSessions) },
     cluster: cluster?.lab ?? null,
+    trustedProxies: new TrustedProxies(splitList(config.NSLAB_TRUSTED_PROXIES)),
   });
   const port = await lab.listen(config.PORT, config.HOST);
   log.info(

@@ -261,6 +261,10 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
       NSLAB_RUN_DIR: runDir,
       NSLAB_CGROUP_PARENT: cgroupParent,
       NSLAB_MAX_SESSIONS: String(options.maxSessions ?? 1100),
+      // Every client of a run is this machine, each without a cookie: no bound per address
+      // or per learner, which would stop a load run at its fifth sandbox.
+      NSLAB_SESSIONS_PER_ADDRESS: "0",
+      NSLAB_SESSIONS_PER_LEARNER: "0",
       NSLAB_RECONNECT_GRACE_S: "0",
       NSLAB_DATA_DIR: dataDir,
       ...options.env,

@@ -11,6 +11,7 @@ import { type ReactNode, useCallback, useEffect, useMemo, useRef, useState } fro
 import type { Broadcast } from "../../common/classroom";
 import type { Limits } from "../../common/limits";
 import { ClientMessage, type StepProgress, type TerminalSize } from "../../common/protocol";
+import { type ExpiryNotice, expiryNotice } from "../terminal/expiry-banner";
 import type { LabState } from "../terminal/lab-state";
 import { type LabApi, LabContext, type LimitsUpdateResult } from "./lab-context";
 import { EMPTY_LIVE_STATE, type LiveState, applyLiveDelta } from "./live-state";
@@ -35,6 +36,7 @@ export function LabProvider({ lesson, observe, children }: { lesson: string; obs
   const [progress, setProgress] = useState<readonly StepProgress[]>([]);
   const [classroom, setClassroom] = useState<LabApi["classroom"]>(null);
   const [broadcast, setBroadcast] = useState<Broadcast | null>(null);
+  const [expiry, setExpiry] = useState<ExpiryNotice | null>(null);
   const [pendingUpdates] = useState(() => new PendingLimitUpdates());
   const pendingTypingRef = useRef<TypingRequest[]>([]);
   const sendRef = useRef<(message: ClientMessage) => boolean>(() => false);
@@ -57,6 +59,8 @@ export function LabProvider({ lesson, observe, children }: { lesson: string; obs
         switch (message.type) {
           case "session.ready":
             replaceLive(EMPTY_LIVE_STATE);
+            // A warning still in force follows this frame; one from an earlier connection is gone.
+            setExpiry(null);
             setLimits({ limits: message.limits, cgroupFiles: message.cgroupFiles });
             setClassroom(message.classroom ?? null);
             // The frames after this one redraw the screen as the server's copy has it: start
@@ -95,6 +99,9 @@ export function LabProvider({ lesson, observe, children }: { lesson: string; obs
             // The instructor's change: the limits panel shows it like the learner's own.
             setLimits({ limits: message.limits, cgroupFiles: message.cgroupFiles });
             return false;
+          case "session.expiring":
+            setExpiry(expiryNotice(message, Date.now()));
+            return false;
           case "class.broadcast":
             setBroadcast((current) => (current && current.sentAtMs === message.broadcast.sentAtMs ? current : message.broadcast));
             return false;
@@ -106,6 +113,8 @@ export function LabProvider({ lesson, observe, children }: { lesson: string; obs
       },
       onDisconnect() {
         pendingUpdates.failAll("The connection to the lab closed before it answered.");
+        // The close's own sentence says why the sandbox ended; a reconnect is told again.
+        setExpiry(null);
         // Commands meant for the shell that just ended are not typed into the next one.
         pendingTypingRef.current = [];
         // The last charts stay on screen (an OOM kill that ended the shell is worth seeing);
@@ -195,8 +204,8 @@ export function LabProvider({ lesson, observe, children }: { lesson: string; obs
 
   const currentLimits = limits?.limits ?? null;
   const bridge = useMemo<TerminalBridge>(
-    () => ({ state, limits: currentLimits, observing: target !== null, connect, sendInput, resize, markBroken, attachTerminal }),
-    [state, currentLimits, target, connect, sendInput, resize, markBroken, attachTerminal],
+    () => ({ state, limits: currentLimits, observing: target !== null, expiry, connect, sendInput, resize, markBroken, attachTerminal }),
+    [state, currentLimits, target, expiry, connect, sendInput, resize, markBroken, attachTerminal],
   );
 
   const lab = useMemo<LabApi>(

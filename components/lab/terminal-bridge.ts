@@ -7,6 +7,7 @@ import { createContext, useContext } from "react";
 
 import type { Limits } from "../../common/limits";
 import type { TerminalSize } from "../../common/protocol";
+import type { ExpiryNotice } from "../terminal/expiry-banner";
 import type { LabState } from "../terminal/lab-state";
 import type { ConnectMode } from "./use-lab-socket";
 
@@ -30,6 +31,8 @@ export interface TerminalBridge {
   limits: Limits | null;
   /** Whether this page is the instructor's look at a learner's sandbox (read-only, never its own). */
   observing: boolean;
+  /** The lab's warning that it will end the sandbox soon (idle, or at its lifetime), or null. */
+  expiry: ExpiryNotice | null;
   connect(size: TerminalSize, mode?: ConnectMode): void;
   sendInput(data: string | Uint8Array<ArrayBuffer>): void;
   resize(size: TerminalSize): void;

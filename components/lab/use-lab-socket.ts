@@ -116,7 +116,7 @@ type Retry = { session: SessionReady; role: AttachRole; attempt: number; giveUpA
 
 /** How long past the server's grace period the page keeps trying: a clock or two apart. */
 const RETRY_MARGIN_MS = 10_000;
-/** A page let go for falling behind (4008) this often within FELL_BEHIND_WINDOW_MS stops
+/** A page let go for falling behind (4008) or for not reading (4011) this often within FELL_BEHIND_WINDOW_MS stops
  *  reconnecting by itself: its link cannot keep up, and trying again at once would not help. */
 const FELL_BEHIND_LIMIT = 3;
 const FELL_BEHIND_WINDOW_MS = 60_000;
@@ -208,7 +208,8 @@ export function useLabSocket(lesson: string, events: LabSocketEvents, observe: O
       if (!session || !stored || stored.sessionId !== session.sessionId) return false;
       if (!RECONNECTABLE_CLOSE_CODES.has(closeCode) && !(previous && closeCode !== CloseCode.SessionGone)) return false;
       const now = Date.now();
-      if (closeCode === CloseCode.FellBehind) {
+      // A page let go for being slow gets a few tries, not a loop it can never win.
+      if (closeCode === CloseCode.FellBehind || closeCode === CloseCode.StoppedReading) {
         const recent = [...fellBehindRef.current.filter((at) => now - at < FELL_BEHIND_WINDOW_MS), now];
         fellBehindRef.current = recent;
         if (recent.length >= FELL_BEHIND_LIMIT) return false;

@@ -89,7 +89,7 @@ describe("status text", () => {
 
 describe("reconnecting", () => {
   it("retries after a dropped connection, a proxy's going-away or a slow watcher, not after the sandbox ended", () => {
-    for (const code of [1001, ABNORMAL_CLOSURE, 1011, CloseCode.FellBehind]) expect(RECONNECTABLE_CLOSE_CODES.has(code), String(code)).toBe(true);
+    for (const code of [1001, ABNORMAL_CLOSURE, 1011, CloseCode.FellBehind, CloseCode.StoppedReading]) expect(RECONNECTABLE_CLOSE_CODES.has(code), String(code)).toBe(true);
     for (const code of [CloseCode.SessionEnded, CloseCode.SessionGone, CloseCode.LabFull, CloseCode.ServerShutdown, CloseCode.TooManyErrors]) {
       expect(RECONNECTABLE_CLOSE_CODES.has(code), String(code)).toBe(false);
     }

@@ -67,8 +67,9 @@ export function describeExit(exit: SessionExit): string {
 }
 
 /** Close codes after which the page tries to get back to the same sandbox on its own: the
- *  connection broke (network, a proxy, a server that let a slow page go), the sandbox did not. */
-export const RECONNECTABLE_CLOSE_CODES: ReadonlySet<number> = new Set([1001, 1005, ABNORMAL_CLOSURE, 1011, 1012, 1013, CloseCode.FellBehind]);
+ *  connection broke (network, a proxy, a server that let a slow page go: a watcher that fell
+ *  behind, a page that stopped reading while its tab was frozen), the sandbox did not. */
+export const RECONNECTABLE_CLOSE_CODES: ReadonlySet<number> = new Set([1001, 1005, ABNORMAL_CLOSURE, 1011, 1012, 1013, CloseCode.FellBehind, CloseCode.StoppedReading]);
 
 /** Milliseconds before reconnect attempt `attempt` (1-based): quick at first, then every 10 s. */
 export function reconnectDelayMs(attempt: number): number {

@@ -16,6 +16,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 
 import { useTerminalBridge } from "../lab/terminal-bridge";
 import { Button } from "../ui/button";
+import { type ExpiryNotice, expiryBannerText } from "./expiry-banner";
 import { type LabState, statusText } from "./lab-state";
 import { SandboxSummary } from "./sandbox-summary";
 import { DARK_SCHEME_QUERY, terminalTheme } from "./terminal-theme";
@@ -70,7 +71,7 @@ export function TerminalPanel() {
     const terminal = terminalRef.current;
     if (terminal) terminal.options.screenReaderMode = screenReaderMode;
   }, [screenReaderMode]);
-  const { state, limits, observing, connect, sendInput, resize, markBroken, attachTerminal } = useTerminalBridge();
+  const { state, limits, observing, expiry, connect, sendInput, resize, markBroken, attachTerminal } = useTerminalBridge();
 
   useEffect(() => {
     const container = containerRef.current;
@@ -219,6 +220,9 @@ export function TerminalPanel() {
         </div>
       </div>
 
+      {/* Keyed by the notice: a new warning is a new banner, announced again. */}
+      {expiry && state.phase === "ready" ? <ExpiryBanner key={expiry.endsAtMs} notice={expiry} /> : null}
+
       {/* Tab belongs to the shell inside the terminal, so keyboard users get a way past it
           going forwards too (Shift+Tab leaves it backwards). */}
       <a
@@ -247,6 +251,29 @@ export function TerminalPanel() {
         the terminal.
       </p>
     </section>
+  );
+}
+
+/** "Your sandbox ends in 42 s …", counted down once a second while it shows. */
+function ExpiryBanner({ notice }: { notice: ExpiryNotice }) {
+  const [nowMs, setNowMs] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNowMs(Date.now()), 1_000);
+    return () => clearInterval(timer);
+  }, []);
+  // Announced once, as it arrived; the countdown itself is for the eye (a screen reader would
+  // otherwise read the sentence again every second).
+  const [announced] = useState(() => expiryBannerText(notice, Date.now()));
+  return (
+    <div
+      data-testid="expiry-banner"
+      className="border-b border-amber-300 bg-amber-50 px-4 py-2 text-sm text-amber-900 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100"
+    >
+      <p aria-hidden="true">{expiryBannerText(notice, nowMs)}</p>
+      <p role="alert" className="sr-only">
+        {announced}
+      </p>
+    </div>
   );
 }
 

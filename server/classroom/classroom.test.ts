@@ -93,7 +93,8 @@ describe.skipIf(unavailable !== null)(`the classroom${unavailable ? ` (skipped: 
     store = openSqliteStore(path.join(dir, "nslab.db"));
     const lessons = new LessonCatalog(path.join(PROJECT_ROOT, "lessons"));
     await lessons.load();
-    lab = await startTestLab({ name: "class", capacity: 6, graceMs: 60_000, store, lessons, instructorSecret: SECRET });
+    // As behind a reverse proxy on this machine: 127.0.0.1's X-Forwarded-For names the client.
+    lab = await startTestLab({ name: "class", capacity: 6, graceMs: 60_000, store, lessons, instructorSecret: SECRET, trustedProxies: ["127.0.0.1"] });
     base = `http://127.0.0.1:${lab.port}`;
   });
 
@@ -405,15 +406,19 @@ describe.skipIf(unavailable !== null)(`the classroom${unavailable ? ` (skipped: 
     }
   });
 
-  it("limits wrong secrets per client, and logging out ends the login", async () => {
+  it("limits wrong secrets per client, behind a proxy by the address it forwarded for, and logging out ends the login", async () => {
+    const guesser = { "x-forwarded-for": "203.0.113.7" };
     let limited: Answer | null = null;
     for (let i = 0; i < 15 && !limited; i++) {
-      const answer = await api("POST", "/teach/login", { body: { secret: `guess ${i}` } });
+      const answer = await api("POST", "/teach/login", { body: { secret: `guess ${i}` }, headers: guesser });
       if (answer.status === 429) limited = answer;
       else expect(answer.status).toBe(401);
     }
     expect(limited?.headers.get("retry-after")).toMatch(/^\d+$/);
-    expect((await api("POST", "/teach/login", { body: { secret: SECRET } })).status).toBe(429);
+    expect((await api("POST", "/teach/login", { body: { secret: SECRET }, headers: guesser })).status).toBe(429);
+    // The instructor, behind the same proxy, is not locked out by the guesser.
+    const own = await api("POST", "/teach/login", { body: { secret: SECRET }, headers: { "x-forwarded-for": "198.51.100.9" } });
+    expect(own.status).toBeLessThan(400);
 
     expect((await api("GET", "/api/classes", { cookie: instructor })).status).toBe(200);
     const out = await api("POST", "/teach/logout", { form: {}, cookie: instructor });

@@ -15,6 +15,7 @@ import { type Document, isMap, isScalar, isSeq, parseAllDocuments } from "yaml";
 import { z } from "zod";
 
 import { loadConfig } from "../config";
+import { LAYER_INODES, imageBytes } from "../sandbox/layer-disk";
 import { projectRoot } from "../project-root";
 
 const MANIFEST_DIR = path.join(projectRoot, "deploy", "kubernetes");
@@ -407,6 +408,14 @@ describe("deploy/kubernetes manifests", () => {
       // tmpfs would count against the pod's memory, and only a disk emptyDir is meant here.
       expect(volume?.emptyDir?.medium, `${dir} is on the node's disk`).toBeUndefined();
     }
+    // Every sandbox's layer full, and the image: the kubelet evicts a pod past its sizeLimit.
+    const dataVolume = diskVolumes.find((v) => isWithin(v.mountPath, config.NSLAB_DATA_DIR));
+    const limit = dataVolume?.emptyDir?.sizeLimit ?? "";
+    const units: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+    const m = /^(\d+)(Ki|Mi|Gi|Ti)$/.exec(limit);
+    expect(m, `the data volume's sizeLimit (${limit}) in binary units`).not.toBeNull();
+    const needed = config.NSLAB_MAX_SESSIONS * imageBytes(config.NSLAB_LAYER_BYTES, LAYER_INODES) + 2 ** 30;
+    expect(Number(m?.[1]) * (units[m?.[2] ?? ""] ?? 0), "room for every sandbox's layer, full, and the image").toBeGreaterThanOrEqual(needed);
   });
 
   it("gives the server an environment its config accepts: the node's name and address, the shared secrets, /nslab", () => {
@@ -438,6 +447,9 @@ describe("deploy/kubernetes manifests", () => {
       NSLAB_DATABASE_URL: realisticSecrets["nslab-postgres"]?.url,
     });
     expect(config.NSLAB_MAX_SESSIONS).toBeGreaterThan(0);
+    // Behind the ingress every learner's socket comes from a controller pod: without trusted
+    // proxies the per-address bound would count the whole course as one address.
+    expect(config.NSLAB_TRUSTED_PROXIES.length, "the ingress controller's pods are trusted proxies").toBeGreaterThan(0);
   });
 
   it("reads only Secrets the example shows, whose placeholders the server refuses if applied unchanged", () => {
@@ -498,8 +510,12 @@ describe("deploy/kubernetes manifests", () => {
     expect(portNumber(container, servicePort?.targetPort ?? -1), "targetPort is the container's port").toBe(httpPort);
 
     const ingress = theObject("Ingress", Ingress).value;
+    // The server refuses pages of any origin but its public ones, and upgrades naming any other
+    // Host: each host the Ingress routes must be one, over https as its TLS serves it.
+    const publicOrigins = (envNamed(container, "NSLAB_PUBLIC_ORIGIN").value ?? "").split(",");
     for (const rule of ingress.spec.rules) {
       expect(ingress.spec.tls.flatMap((t) => t.hosts), `TLS covers ${rule.host}`).toContain(rule.host);
+      expect(publicOrigins, `NSLAB_PUBLIC_ORIGIN names ${rule.host}`).toContain(`https://${rule.host}`);
       for (const { backend } of rule.http.paths) {
         expect(backend.service.name).toBe(service.metadata.name);
         const port = backend.service.port;

@@ -45,11 +45,17 @@ export interface ClassesApiOptions {
   loginLimiter: AttemptLimiter;
   /** Join attempts, per client address (codes must not be guessed at speed). */
   joinLimiter: AttemptLimiter;
-  allowedOrigins: string[];
-  /** Whether a browser Origin is this server's or an allowed one (lab-server.ts). */
-  originAllowed(origin: string | undefined, host: string | undefined, allowed: string[]): boolean;
+  /** Whether a browser Origin is one of the lab's public or allowed origins (lab-server.ts). */
+  originAllowed(origin: string): boolean;
+  /** Whether the cookies set in answer to this request must be Secure: it came over HTTPS,
+   *  or the lab is served only over HTTPS (lab-server.ts). */
+  secureCookies(req: http.IncomingMessage): boolean;
   /** The request's learner, issuing the cookie to a first-time visitor (lab-server.ts). */
   learnerFor(req: http.IncomingMessage, res: http.ServerResponse): string;
+  /** The client's address as the limiters count it: the socket's peer, or what a trusted
+   *  reverse proxy forwarded for (lab-server.ts). Behind a proxy, the peer would be the proxy
+   *  for everyone, and one guesser would lock every instructor out. */
+  clientOf(req: http.IncomingMessage): string;
   /** How a page request the dashboard's gate lets through reaches the pages. */
   passToPages(req: http.IncomingMessage, res: http.ServerResponse): void | Promise<void>;
 }
@@ -89,10 +95,6 @@ function redirect(res: http.ServerResponse, location: string, headers: Record<st
   res.end();
 }
 
-function clientOf(req: http.IncomingMessage): string {
-  return clientKey(req.socket.remoteAddress);
-}
-
 /** The body, at most MAX_BODY_BYTES, as text. */
 async function readBody(req: http.IncomingMessage): Promise<string> {
   const declared = Number(req.headers["content-length"] ?? 0);
@@ -105,12 +107,6 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString("utf8");
-}
-
-/** Whether the browser reached this server over HTTPS: itself, or a proxy in front that says
- *  so. (A forged header could only make the cookie Secure, which harms nobody but the forger.) */
-function overHttps(req: http.IncomingMessage): boolean {
-  return (req.socket as { encrypted?: boolean }).encrypted === true || req.headers["x-forwarded-proto"] === "https";
 }
 
 function isForm(req: http.IncomingMessage): boolean {
@@ -152,7 +148,7 @@ export function createClassesApi(options: ClassesApiOptions) {
     if (site === "cross-site" || site === "same-site") return false;
     const origin = req.headers.origin;
     if (origin === undefined) return true;
-    return origin !== "null" && options.originAllowed(origin, req.headers.host, options.allowedOrigins);
+    return origin !== "null" && options.originAllowed(origin);
   };
 
   const isInstructor = (req: http.IncomingMessage): Promise<boolean> => options.sessions.check(req.headers.cookie);
@@ -168,7 +164,7 @@ export function createClassesApi(options: ClassesApiOptions) {
 
   const login: Handler = async (req, res) => {
     const form = isForm(req);
-    const client = clientOf(req);
+    const client = clientKey(options.clientOf(req));
     // Wrong secrets count against the address; a right one costs nothing, so a learner's
     // guesses from the same address (a classroom's NAT) cannot lock the instructor out for
     // longer than the guesses go on. Guesses in parallel are held to a few by the checks'
@@ -194,21 +190,21 @@ export function createClassesApi(options: ClassesApiOptions) {
       if (form) return redirect(res, "/teach?error=wrong");
       return sendError(res, 401, "That is not the instructor secret.", "secret");
     }
-    const cookie = await options.sessions.login(Date.now(), overHttps(req));
+    const cookie = await options.sessions.login(Date.now(), options.secureCookies(req));
     log.info({ client }, "instructor logged in");
     if (form) return redirect(res, "/teach", { "set-cookie": cookie });
     sendJson(res, 200, { ok: true }, { "set-cookie": cookie });
   };
 
   const logout: Handler = async (req, res) => {
-    const cookie = await options.sessions.logout(req.headers.cookie, overHttps(req));
+    const cookie = await options.sessions.logout(req.headers.cookie, options.secureCookies(req));
     if (isForm(req) || !(req.headers["content-type"] ?? "").startsWith("application/json")) return redirect(res, "/teach", { "set-cookie": cookie });
     sendJson(res, 200, { ok: true }, { "set-cookie": cookie });
   };
 
   const join: Handler = async (req, res) => {
     const form = isForm(req) || req.url?.split("?")[0] === "/join";
-    const client = clientOf(req);
+    const client = clientKey(options.clientOf(req));
     const refuse = (status: number, refusal: JoinRefusal, message: string, field: string | undefined, code: string) => {
       // Back to the page of the code, when it is one, saying why; else to the blank form.
       if (form) return redirect(res, JoinCode.safeParse(code).success && refusal !== "unknown_code" ? `/join/${code}?error=${refusal}` : `/join?error=${refusal}`);

@@ -3,6 +3,7 @@
 // /_next/ are left to Next; every other upgrade is refused with 404 rather than left hanging.
 import { randomBytes } from "node:crypto";
 import http from "node:http";
+import os from "node:os";
 import type { Duplex } from "node:stream";
 
 import { WebSocket, WebSocketServer } from "ws";
@@ -13,7 +14,9 @@ import { routeConnection } from "../cluster/relay";
 import { RELAY_HEADER, verifyRelay } from "../cluster/relay-auth";
 import { AttemptLimiter, type InstructorSecret, type InstructorSessions } from "../classroom/instructor-auth";
 import type { Classrooms } from "../classroom/classrooms";
+import { canonicalOrigin } from "../config";
 import type { HostFeatures } from "../kernel/features";
+import { sendQueueBytes, socketFd } from "../kernel/socket-queue";
 import { log } from "../log";
 import type { LessonCatalog } from "../lessons/lesson-steps";
 import { hostProbeScheduler } from "../sessions/session-readings";
@@ -21,7 +24,8 @@ import type { SessionRegistry } from "../sessions/session-registry";
 import { LEARNER_ID_PATTERN, type Store } from "../store/store";
 import { LabConnection } from "../ws/lab-connection";
 import { createClassesApi } from "./classes-api";
-import { cookieValue } from "./cookies";
+import { NO_TRUSTED_PROXIES, type TrustedProxies, clientAddress } from "./client-address";
+import { cookieValue, overHttps } from "./cookies";
 import { progressResponse } from "./progress-api";
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
@@ -35,8 +39,15 @@ export interface LabServerOptions {
   features: HostFeatures;
   /** Pages and assets (Next's request handler); tests pass a plain 404. */
   handleRequest: RequestHandler;
-  /** Extra origins allowed to open /ws; the server's own origin always is. */
+  /** Extra page origins allowed to open /ws and post to the classroom (NSLAB_ALLOWED_ORIGINS). */
   allowedOrigins: string[];
+  /** Where learners reach the lab, e.g. https://lab.example.org (NSLAB_PUBLIC_ORIGIN). Empty:
+   *  the listening address as a browser on this machine reaches it (http://localhost:PORT,
+   *  http://127.0.0.1:PORT, http://[::1]:PORT, and HOST:PORT when bound to one address). */
+  publicOrigins?: string[];
+  /** How often each WebSocket is pinged, and how long it may go without answering one (tests
+   *  shorten both). */
+  heartbeat?: { intervalMs: number; timeoutMs: number };
   dev: boolean;
   /** Where learners and their progress are kept; GET /api/progress reads it. */
   store?: Store | null;
@@ -44,6 +55,8 @@ export interface LabServerOptions {
   classroom?: LabClassroom | null;
   /** When the lab runs on several nodes: how a page's connection finds the node that serves it. */
   cluster?: LabCluster | null;
+  /** Reverse proxies whose X-Forwarded-For names the client (NSLAB_TRUSTED_PROXIES); none by default. */
+  trustedProxies?: TrustedProxies;
 }
 
 export interface LabCluster {
@@ -68,9 +81,24 @@ const LOGIN_ATTEMPTS = { burst: 10, refillMs: 12_000 };
  *  second. Guessing one of 31^6 codes at that pace is hopeless; the bound is against floods. */
 const JOIN_ATTEMPTS = { burst: 250, refillMs: 250 };
 
-const HEARTBEAT_MS = 30_000;
+/** Every socket is pinged this often, and cut off once no ping of the last TIMEOUT has been
+ *  answered: a page that vanished (laptop lid, lost network) or stopped reading is let go
+ *  within seconds, not after a minute of buffering for it. A browser answers pings itself,
+ *  even in a background tab, so an idle page stays. */
+export const HEARTBEAT = { intervalMs: 5_000, timeoutMs: 10_000 } as const;
 /** Pings sent in one turn of the event loop. */
 const PINGS_PER_TURN = 64;
+/** Pings awaiting their pong, per socket: a pong answers one of these or counts for nothing. */
+const PINGS_OUTSTANDING = 4;
+/** A page that does not answer the close handshake is cut off after this long (ws waits 30 s). */
+const CLOSE_TIMEOUT_MS = 5_000;
+/** The TCP socket under a WebSocket (ws keeps it as _socket). */
+function underlyingSocket(ws: WebSocket): unknown {
+  return (ws as unknown as { _socket?: unknown })._socket;
+}
+
+/** The most of a refused Origin or Host that goes to the log. */
+const LOGGED_HEADER_CHARS = 200;
 
 /** An anonymous learner is this cookie: an opaque random id, nothing else about them. */
 export const LEARNER_COOKIE = "nslab_learner";
@@ -81,12 +109,13 @@ export function learnerFromCookies(header: string | undefined): string | null {
   return cookieValue(header, LEARNER_COOKIE, LEARNER_ID_PATTERN);
 }
 
-/** The request's learner, issuing a new id (and its cookie) to a first-time visitor. */
-function learnerFor(req: http.IncomingMessage, res: http.ServerResponse): string {
+/** The request's learner, issuing a new id (and its cookie, Secure when `secure`) to a
+ *  first-time visitor. */
+function learnerFor(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): string {
   const known = learnerFromCookies(req.headers.cookie);
   if (known) return known;
   const id = randomBytes(16).toString("hex");
-  res.appendHeader("set-cookie", `${LEARNER_COOKIE}=${id}; Path=/; Max-Age=${LEARNER_COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax`);
+  res.appendHeader("set-cookie", `${LEARNER_COOKIE}=${id}; Path=/; Max-Age=${LEARNER_COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax${secure ? "; Secure" : ""}`);
   return id;
 }
 
@@ -117,26 +146,115 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
   socket.destroy();
 }
 
-/** A browser's WebSocket always carries Origin; it must be this server or an allowed one. */
-export function originAllowed(origin: string | undefined, hostHeader: string | undefined, allowed: string[]): boolean {
-  if (!origin) return true; // not a browser: command-line clients and tests
-  let originHost: string;
+/** A Host header as the lab compares it (lower case, no :80), or null for one that is not a
+ *  bare host and port. */
+function canonicalHost(host: string | undefined): string | null {
+  if (!host) return null;
+  let url: URL;
   try {
-    originHost = new URL(origin).host;
+    url = new URL(`http://${host}`);
   } catch {
-    return false;
+    return null;
   }
-  if (hostHeader && originHost === hostHeader) return true;
-  return allowed.includes(origin);
+  if (url.username || url.password || url.pathname !== "/" || url.search || url.hash || /[/?#@\\]/.test(host)) return null;
+  return url.host;
+}
+
+const WILDCARD_ADDRESSES = new Set(["0.0.0.0", "::", ""]);
+
+/** The page origins the lab serves and the Host names it answers to. A browser's Origin must
+ *  be one of the origins: comparing it with the request's own Host would let a DNS-rebinding
+ *  page (evil.example, now resolving to this server) in, and another scheme on the same host
+ *  and port too. The Host must be one the lab is reached by, even without an Origin: that is
+ *  what a rebinding page cannot forge. */
+export class WebOrigins {
+  private readonly origins = new Set<string>();
+  private readonly hosts = new Set<string>();
+  /** Every public origin is https: cookies are Secure whatever a request says. */
+  readonly httpsOnly: boolean;
+  /** The public origins, for the log. */
+  readonly publicOrigins: readonly string[];
+
+  /** `listening.addresses`: this machine's own addresses, which a server listening on every
+   *  interface is reached by (a classroom on a LAN opens http://192.168.1.10:3000). An address
+   *  literal is safe to answer to: a rebinding page has a name of its own, never our address. */
+  constructor(publicOrigins: readonly string[], allowedOrigins: readonly string[], listening: { host: string; port: number; addresses?: readonly string[] }) {
+    const port = listening.port;
+    const bracketed = (address: string) => (address.includes(":") ? `[${address}]` : address);
+    const local = ["localhost", "127.0.0.1", "[::1]"];
+    const reachedBy = WILDCARD_ADDRESSES.has(listening.host) ? (listening.addresses ?? []) : [listening.host];
+    for (const address of reachedBy) {
+      // A link-local IPv6 address needs its zone, which no URL carries: not one a page opens.
+      if (address.includes("%") || /^fe80:/i.test(address)) continue;
+      if (!local.includes(bracketed(address))) local.push(bracketed(address));
+    }
+    const own = local.map((host) => `http://${host}:${port}`);
+    const configured = publicOrigins.map(canonicalOrigin).filter((o): o is string => o !== null);
+    this.publicOrigins = configured.length > 0 ? configured : own;
+    this.httpsOnly = configured.length > 0 && configured.every((o) => o.startsWith("https:"));
+    // Pages of the allowed origins may connect; the lab is still reached by a public name.
+    for (const origin of allowedOrigins.map(canonicalOrigin)) if (origin) this.origins.add(origin);
+    for (const origin of this.publicOrigins) {
+      this.origins.add(origin);
+      const url = new URL(origin);
+      this.addHost(url.host);
+      if (url.port === "") this.addHost(`${url.hostname}:${url.protocol === "https:" ? 443 : 80}`);
+    }
+    // The listening address itself is always a host the lab answers to: what a proxy on this
+    // machine passes on as Host, and what a command-line client names. No page of another
+    // site has it as its host, so it gives a rebinding page nothing.
+    for (const origin of own) this.addHost(new URL(origin).host);
+  }
+
+  private addHost(host: string): void {
+    const canonical = canonicalHost(host);
+    if (canonical) this.hosts.add(canonical);
+  }
+
+  /** No Origin: not a browser (the CLI, tests, websocat); the Host rule still holds for it. */
+  originAllowed(origin: string | undefined): boolean {
+    if (origin === undefined) return true;
+    const canonical = canonicalOrigin(origin);
+    return canonical !== null && this.origins.has(canonical);
+  }
+
+  hostAllowed(host: string | undefined): boolean {
+    const canonical = canonicalHost(host);
+    return canonical !== null && this.hosts.has(canonical);
+  }
+}
+
+/** A header's value as it may go to the log: at most LOGGED_HEADER_CHARS characters, control
+ *  characters replaced (the logger escapes the rest as JSON). */
+export function loggable(value: string | undefined): string | undefined {
+  return value?.slice(0, LOGGED_HEADER_CHARS).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, "\ufffd");
 }
 
 export function createLabServer(options: LabServerOptions) {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
-  const alive = new WeakMap<object, boolean>();
+  // closeTimeout is ws's own option (its type declarations do not list it yet).
+  const serverOptions = { noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, closeTimeout: CLOSE_TIMEOUT_MS };
+  const wss = new WebSocketServer(serverOptions);
+  const trustedProxies = options.trustedProxies ?? NO_TRUSTED_PROXIES;
+  const heartbeatTiming = options.heartbeat ?? HEARTBEAT;
+
+  // The origins are known once the server listens (the default ones name its port).
+  let listeningHost: string | null = null;
+  let web: WebOrigins | null = null;
+  const webOrigins = (): WebOrigins => {
+    if (!web) {
+      const address = server.address();
+      const bound = typeof address === "object" && address ? address : { address: "", port: 0 };
+      const addresses = Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
+      web = new WebOrigins(options.publicOrigins ?? [], options.allowedOrigins, { host: listeningHost ?? bound.address, port: bound.port, addresses });
+    }
+    return web;
+  };
+  const secureCookies = (req: http.IncomingMessage): boolean => webOrigins().httpsOnly || overHttps(req);
+  const learner = (req: http.IncomingMessage, res: http.ServerResponse): string => learnerFor(req, res, secureCookies(req));
 
   const pages = (req: http.IncomingMessage, res: http.ServerResponse) => {
     // Pages hand out the learner cookie, so the page's WebSocket carries it.
-    if (req.method === "GET" && !req.url?.startsWith("/_next/")) learnerFor(req, res);
+    if (req.method === "GET" && !req.url?.startsWith("/_next/")) learner(req, res);
     Promise.resolve(options.handleRequest(req, res)).catch((err: unknown) => {
       log.error({ url: req.url, err: (err as Error).message }, "request failed");
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
@@ -151,9 +269,10 @@ export function createLabServer(options: LabServerOptions) {
         sessions: classroom.sessions,
         loginLimiter: new AttemptLimiter(LOGIN_ATTEMPTS.burst, LOGIN_ATTEMPTS.refillMs),
         joinLimiter: new AttemptLimiter(JOIN_ATTEMPTS.burst, JOIN_ATTEMPTS.refillMs),
-        allowedOrigins: options.allowedOrigins,
-        originAllowed,
-        learnerFor,
+        originAllowed: (origin) => webOrigins().originAllowed(origin),
+        secureCookies,
+        learnerFor: learner,
+        clientOf: (req) => clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"], trustedProxies),
         passToPages: pages,
       })
     : null;
@@ -201,7 +320,7 @@ export function createLabServer(options: LabServerOptions) {
       return;
     }
     if (url.pathname === "/api/progress") {
-      void progressResponse(learnerFor(req, res), options).then((body) => {
+      void progressResponse(learner(req, res), options).then((body) => {
         res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
         res.end(JSON.stringify(body));
       }, (err: unknown) => {
@@ -234,7 +353,9 @@ export function createLabServer(options: LabServerOptions) {
     // A connection another node passes on: that node checked the page's origin, and says
     // (signed) from which address it came. Without the cluster's secret, nobody is trusted so.
     const relayHeader = req.headers[RELAY_HEADER];
-    let remote = req.socket.remoteAddress ?? "unknown";
+    // The client's address (bounding sandboxes per address): the socket's peer, or what a
+    // trusted reverse proxy says it forwarded for.
+    let remote = clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"], trustedProxies);
     let relayed = false;
     if (relayHeader !== undefined) {
       const verified = options.cluster && typeof relayHeader === "string" ? verifyRelay(options.cluster.secret, options.cluster.nodeId, relayHeader, Date.now()) : { ok: false as const, reason: "this server is not part of a cluster" };
@@ -245,14 +366,21 @@ export function createLabServer(options: LabServerOptions) {
       }
       remote = verified.claims.remote;
       relayed = true;
-    } else if (!originAllowed(req.headers.origin, req.headers.host, options.allowedOrigins)) {
-      log.warn({ origin: req.headers.origin }, "websocket origin rejected");
+    } else if (!webOrigins().hostAllowed(req.headers.host)) {
+      // A name the lab is not reached by: a DNS-rebinding page, or a misconfigured proxy.
+      const host = req.headers.host;
+      log.warn({ remote, host: loggable(host), hostLength: host?.length ?? 0, publicOrigins: webOrigins().publicOrigins }, "websocket refused: unknown Host (set NSLAB_PUBLIC_ORIGIN to the address learners open)");
+      refuseUpgrade(socket, 421, "Misdirected Request");
+      return;
+    } else if (!webOrigins().originAllowed(req.headers.origin)) {
+      const origin = req.headers.origin;
+      log.warn({ remote, origin: loggable(origin), originLength: origin?.length ?? 0 }, "websocket origin rejected");
       refuseUpgrade(socket, 403, "Forbidden");
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      alive.set(ws, true);
-      ws.on("pong", () => alive.set(ws, true));
+      heartbeats.set(ws, { pings: [], answeredAt: Date.now(), buffered: 0 });
+      ws.on("pong", (data) => answered(ws, data));
       // A client without the cookie (a script, a test) still gets a session; its progress is
       // kept under an id nobody will present again, so it cannot resume it either.
       const known = learnerFromCookies(req.headers.cookie);
@@ -286,22 +414,44 @@ export function createLabServer(options: LabServerOptions) {
     });
   });
 
-  // A page that vanished without closing (laptop lid, lost network) is found by missed pongs.
-  // Pinged PINGS_PER_TURN at a time, the event loop given back in between: a ping is a write
-  // to the socket, and a thousand in one turn held every terminal up for tens of milliseconds.
+  // A page that vanished without closing (laptop lid, lost network), or that stopped reading,
+  // is found by missed pongs: a ping waits in the send buffer behind everything before it, so
+  // only a page that reads can answer it. Each ping carries random bytes the pong must echo
+  // (RFC 6455 §5.5.3), so pongs sent without reading answer nothing. Pinged PINGS_PER_TURN at
+  // a time, the event loop given back in between: a ping is a write to the socket, and a
+  // thousand in one turn held every terminal up for tens of milliseconds.
+  // A page on a slow link that is still taking in a large backlog (a replay after a restart,
+  // thirty pages on one uplink) has its pongs queued behind it: a backlog (ws's buffer and the
+  // kernel's send queue, socket-queue.ts) smaller than at the last tick shows it reads, and
+  // counts as an answer. One that reads nothing never drains it.
+  const heartbeats = new WeakMap<WebSocket, { pings: Array<{ payload: Buffer; at: number }>; answeredAt: number; buffered: number }>();
+  const answered = (ws: WebSocket, payload: Buffer) => {
+    const state = heartbeats.get(ws);
+    const ping = state?.pings.find((p) => p.payload.equals(payload));
+    if (!state || !ping) return;
+    state.answeredAt = Math.max(state.answeredAt, ping.at);
+    state.pings = state.pings.filter((p) => p.at > ping.at);
+  };
   const pingSome = (sockets: WebSocket[], from: number) => {
+    const now = Date.now();
     for (const ws of sockets.slice(from, from + PINGS_PER_TURN)) {
-      if (ws.readyState !== WebSocket.OPEN) continue;
-      if (alive.get(ws) === false) {
+      const state = heartbeats.get(ws);
+      if (ws.readyState !== WebSocket.OPEN || !state) continue;
+      const backlog = ws.bufferedAmount + (sendQueueBytes(socketFd(underlyingSocket(ws))) ?? 0);
+      if (backlog < state.buffered) state.answeredAt = now;
+      state.buffered = backlog;
+      if (now - state.answeredAt > heartbeatTiming.timeoutMs) {
+        log.info({ silentMs: now - state.answeredAt, bufferedBytes: ws.bufferedAmount }, "websocket cut off: no pong");
         ws.terminate();
         continue;
       }
-      alive.set(ws, false);
-      ws.ping();
+      const payload = randomBytes(8);
+      state.pings = [...state.pings, { payload, at: now }].slice(-PINGS_OUTSTANDING);
+      ws.ping(payload);
     }
     if (from + PINGS_PER_TURN < sockets.length) setImmediate(() => pingSome(sockets, from + PINGS_PER_TURN));
   };
-  const heartbeat = setInterval(() => pingSome([...wss.clients], 0), HEARTBEAT_MS);
+  const heartbeat = setInterval(() => pingSome([...wss.clients], 0), heartbeatTiming.intervalMs);
   heartbeat.unref();
 
   return {
@@ -314,6 +464,8 @@ export function createLabServer(options: LabServerOptions) {
       return new Promise((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, host, () => {
+          listeningHost = host;
+          web = null;
           const address = server.address();
           resolve(typeof address === "object" && address ? address.port : port);
         });

@@ -35,31 +35,51 @@ export function closePidfd(fd: number): void {
 }
 
 /**
- * Signal `pid` only if, once pinned by a pidfd, it is still a member of a cgroup whose path
- * contains `cgroupMarker`. Between reading a pid from cgroup.procs and signalling it, the
- * process may exit and its pid be reused; the pidfd makes the check and the signal refer to
- * the same process.
+ * Signal `pid` only if, once pinned by a pidfd, it is still a member of the cgroup at
+ * `cgroupPath` or of one below it, in some hierarchy. `cgroupPath` is the session's cgroup as
+ * /proc/<pid>/cgroup names it ("/nslab/<session id>": CgroupDriver.procPath). Between reading
+ * a pid from cgroup.procs and signalling it, the process may exit and its pid be reused; the
+ * pidfd makes the check and the signal refer to the same process.
  */
-export function signalIfInCgroup(pid: number, signal: number, cgroupMarker: string): boolean {
+export function signalIfInCgroup(pid: number, signal: number, cgroupPath: string): boolean {
   // No process with this pid, or one outside the cgroup, right now: false, as the check after
   // pinning would have answered a moment later, without a pidfd (nor koffi loaded for one). Only
   // the pinned check can let a signal go out; what enters the cgroup afterwards is found by the
   // caller's next reading of its members (teardown reads them until none is left).
-  if (!inCgroup(pid, cgroupMarker)) return false;
+  if (!inCgroup(pid, cgroupPath)) return false;
   const fd = openPidfd(pid);
   if (fd === null) return false;
   try {
-    if (!inCgroup(pid, cgroupMarker)) return false;
+    if (!inCgroup(pid, cgroupPath)) return false;
     return signalPidfd(fd, signal);
   } finally {
     closePidfd(fd);
   }
 }
 
-function inCgroup(pid: number, cgroupMarker: string): boolean {
+/**
+ * Whether a /proc/<pid>/cgroup text puts the process in `cgroupPath` or below it: a line whose
+ * path is exactly it, or it followed by "/". A substring would not do: session "abc" would
+ * claim the processes of session "abcd", of "/x/abc", and of a learner's child cgroup that a
+ * session named "abc".
+ */
+export function cgroupFileHasPath(procCgroup: string, cgroupPath: string): boolean {
+  if (!cgroupPath.startsWith("/") || cgroupPath === "/" || cgroupPath.endsWith("/")) throw new Error(`not a cgroup path below the root: ${JSON.stringify(cgroupPath)}`);
+  for (const line of procCgroup.split("\n")) {
+    // "<hierarchy id>:<controllers>:<path>"; the path, last, may itself hold colons.
+    const m = /^\d+:[^:]*:(.*)$/.exec(line);
+    const member = m?.[1];
+    if (member !== undefined && (member === cgroupPath || member.startsWith(`${cgroupPath}/`))) return true;
+  }
+  return false;
+}
+
+function inCgroup(pid: number, cgroupPath: string): boolean {
+  let text: string;
   try {
-    return fs.readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(cgroupMarker);
+    text = fs.readFileSync(`/proc/${pid}/cgroup`, "utf8");
   } catch {
     return false;
   }
+  return cgroupFileHasPath(text, cgroupPath);
 }

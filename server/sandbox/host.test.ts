@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { hostCgroupDriver } from "./cgroup";
 import { SandboxHost } from "./host";
+import { UID_SLOTS_DIR } from "./uid-slots";
 import { DEFAULT_LIMITS } from "./limits";
 import type { Sandbox } from "./sandbox";
 import { sandboxUnavailable, testHostOptions } from "../testing/kernel";
@@ -16,6 +17,22 @@ const RUN_DIR = `/run/nslab-test-host-${process.pid}`;
 const CGROUP_PARENT = `/nslab-test-host-${process.pid}`;
 
 const OPTIONS = testHostOptions(RUN_DIR);
+
+/** The session ids the host-wide uid slots name (other servers' too). */
+function slotSessions(): string[] {
+  return fs.readdirSync(UID_SLOTS_DIR).filter((name) => /^\d+$/.test(name)).map((name) => {
+    try {
+      return fs.readFileSync(path.join(UID_SLOTS_DIR, name), "utf8").trim().split(" ")[1] ?? "";
+    } catch {
+      return "";
+    }
+  });
+}
+
+/** The first host uid of a running sandbox's range, from its uid map ("0 <base> 65536"). */
+function uidBaseOf(sandbox: Sandbox): number {
+  return Number(fs.readFileSync(`/proc/${sandbox.hostPid}/uid_map`, "utf8").trim().split(/\s+/)[1]);
+}
 
 /** Until `done()`, checking at every turn of the event loop (no timing: a turn is a turn). */
 async function until(done: () => boolean, what: string, turns = 20_000): Promise<void> {
@@ -43,12 +60,14 @@ describe.skipIf(unavailable !== null)(`the sandbox host${unavailable ? ` (skippe
     if (!("driver" in found)) return;
     const host = new SandboxHost(found.driver, { ...OPTIONS, ready: { count: 2, limits: DEFAULT_LIMITS } });
     const started: Sandbox[] = [];
+    const made: string[] = [];
     try {
       // Nothing before the clean-up of leftovers (which would take them for a dead run's).
       expect(host.starts.ready).toBe(0);
       await host.cleanupLeftovers();
       await until(() => host.starts.ready === 2, "two sandboxes prepared ahead");
       const prepared = sessions();
+      made.push(...prepared);
       expect(prepared).toHaveLength(2);
       expect(sessionDirs()).toEqual(prepared);
       // Another clean-up (a second server start in the same process) leaves them be: their owner
@@ -78,7 +97,8 @@ describe.skipIf(unavailable !== null)(`the sandbox host${unavailable ? ` (skippe
     // Closing removed what was prepared: no cgroup, no session directory, no uid range.
     expect(sessions()).toEqual([]);
     expect(sessionDirs()).toEqual([]);
-    expect(fs.readdirSync(path.join(RUN_DIR, "uid-slots"))).toEqual([]);
+    const slotsLeft = slotSessions();
+    expect([...made, ...started.map((s) => s.sessionId)].filter((id) => slotsLeft.includes(id))).toEqual([]);
     await expect(host.start({ limits: { ...DEFAULT_LIMITS }, cols: 80, rows: 24 })).rejects.toThrow("the sandbox host is closed");
   });
 
@@ -104,6 +124,29 @@ describe.skipIf(unavailable !== null)(`the sandbox host${unavailable ? ` (skippe
     } finally {
       sampling = false;
       await host.close();
+    }
+    expect(sessions()).toEqual([]);
+  });
+
+  it("gives two servers with different run directories different uid ranges", async () => {
+    if (!("driver" in found)) return;
+    const otherRunDir = `${RUN_DIR}-other`;
+    const first = new SandboxHost(found.driver, OPTIONS);
+    const second = new SandboxHost(found.driver, testHostOptions(otherRunDir));
+    const started: Sandbox[] = [];
+    try {
+      const spec = { limits: { ...DEFAULT_LIMITS }, cols: 80, rows: 24, command: ["/bin/sleep", "30"] };
+      started.push(...(await Promise.all([first.start(spec), second.start(spec)])));
+      const [a, b] = started.map(uidBaseOf);
+      expect(Math.abs((a ?? 0) - (b ?? 0))).toBeGreaterThanOrEqual(65536);
+      // Both slots in the one host-wide place, neither under a run directory.
+      expect(slotSessions()).toEqual(expect.arrayContaining(started.map((s) => s.sessionId)));
+      expect(fs.existsSync(path.join(otherRunDir, "uid-slots"))).toBe(false);
+    } finally {
+      for (const sandbox of started) await sandbox.destroy();
+      await first.close();
+      await second.close();
+      fs.rmSync(otherRunDir, { recursive: true, force: true });
     }
     expect(sessions()).toEqual([]);
   });

@@ -22,7 +22,8 @@ import {
 } from "./sandbox";
 import { Spawner } from "./spawner";
 import { StartGate, StartGateFull, defaultStartConcurrency } from "./start-gate";
-import { UidSlots } from "./uid-slots";
+import { DEFAULT_UID_BASE, UidSlots, hostUidRangeConflicts } from "./uid-slots";
+import { LAYER_INODES, type LayerStorage, type LayerStorageSetting, layerImageOf, listLayerImages, openLayerStorage, removeLayerImage } from "./layer-disk";
 
 /** Starts that may wait for a turn (StartGate): a few classes joining at once. The last of them
  *  waits a minute or so on a small host; more are refused at once rather than left waiting. */
@@ -32,10 +33,17 @@ const HELPER_CGROUP_REMOVE_MS = 2_000;
 /** After a failed preparation ahead of time, starts make their own for this long. */
 const READY_RETRY_MS = 10_000;
 
-export interface SandboxHostOptions extends Omit<SandboxHostSettings, "sessionsDir" | "spawner"> {
-  /** The host-wide run directory (NSLAB_RUN_DIR): sessions/ holds a directory per session,
-   *  uid-slots/ the uid ranges in use, whichever nslab server or `nslab run` made them. */
+export interface SandboxHostOptions extends Omit<SandboxHostSettings, "sessionsDir" | "spawner" | "layers"> {
+  /** NSLAB_DATA_DIR: the layers' images go in its layers/ (layer-disk.ts). Absent: tmpfs layers. */
+  dataDir?: string;
+  /** NSLAB_LAYER_STORAGE: "disk" fails here when the host cannot; default "auto". */
+  layerStorage?: LayerStorageSetting;
+  /** The run directory (NSLAB_RUN_DIR): sessions/ holds a directory per session, whichever
+   *  nslab server or `nslab run` made them. */
   runDir: string;
+  /** The first host id of the sandboxes' uid ranges (NSLAB_UID_BASE; default DEFAULT_UID_BASE). The ranges
+   *  in use are kept host-wide in UID_SLOTS_DIR, whatever the run directory. */
+  uidBase?: number;
   /** The terminal spawner (native/spawner.c), `nslab-spawner` beside the launcher by default.
    *  null: every terminal from node-pty, which forks this process: cheap for a short-lived
    *  one such as `nslab run`, a stall of every open terminal for a big server. */
@@ -65,9 +73,12 @@ export function serverHostOptions(config: Config): SandboxHostOptions {
     launcherPath: config.launcherPath,
     rootfs: config.NSLAB_ROOTFS,
     runDir: config.NSLAB_RUN_DIR,
+    uidBase: config.NSLAB_UID_BASE,
     layerBytes: config.NSLAB_LAYER_BYTES,
-    layerInodes: 65536,
+    layerInodes: LAYER_INODES,
     tmpBytes: config.NSLAB_TMP_BYTES,
+    dataDir: config.NSLAB_DATA_DIR,
+    layerStorage: config.NSLAB_LAYER_STORAGE,
     startConcurrency: config.NSLAB_START_CONCURRENCY,
     ready: { count: SERVER_READY_SANDBOXES, limits: DEFAULT_LIMITS },
   };
@@ -91,6 +102,8 @@ export class SandboxHost {
   /** The terminal spawner, or null where terminals come from node-pty. Started here, at
    *  construction, while the server is still small: the one fork of it. */
   readonly spawner: Spawner | null;
+  /** Where this host's writable layers go: the server logs it once, `nslab doctor` shows it. */
+  readonly layers: LayerStorage;
 
   constructor(
     readonly driver: CgroupDriver,
@@ -98,14 +111,24 @@ export class SandboxHost {
   ) {
     const sessionsDir = path.join(options.runDir, "sessions");
     fs.mkdirSync(sessionsDir, { recursive: true, mode: 0o711 });
-    this.slots = new UidSlots(options.runDir);
+    // Refused before anything is made: ids shared with another service's users would let a
+    // learner's root own their files, and theirs drain a learner's per-uid pools.
+    const uidBase = options.uidBase ?? DEFAULT_UID_BASE;
+    const conflicts = hostUidRangeConflicts(uidBase);
+    if (conflicts.length > 0) throw new Error(`cannot give sandboxes host ids: ${conflicts.join("; ")} (nslab doctor lists the overlaps)`);
+    this.slots = new UidSlots({ base: uidBase });
     // Before the spawner, which is moved into the cpu one.
     for (const parent of Object.values(driver.parents)) fs.mkdirSync(parent, { recursive: true });
     const spawnerPath =
       options.spawnerPath === undefined ? path.join(path.dirname(options.launcherPath), "nslab-spawner") : options.spawnerPath;
     this.spawner = spawnerPath ? new Spawner(spawnerPath, { onHelperStarted: (pid) => this.adoptSpawner(pid) }) : null;
     this.gate = new StartGate(options.startConcurrency ?? defaultStartConcurrency(), MAX_WAITING_STARTS);
-    this.settings = { ...options, sessionsDir, spawner: this.spawner };
+    // Once per host: the layers' directory, and the first time a layer size is used, its
+    // template (one mkfs.ext4).
+    this.layers = options.dataDir
+      ? openLayerStorage({ dataDir: options.dataDir, layerBytes: options.layerBytes, layerInodes: options.layerInodes, setting: options.layerStorage ?? "auto" })
+      : { mode: "tmpfs", reason: "no data directory was given for layer images" };
+    this.settings = { ...options, sessionsDir, spawner: this.spawner, layers: this.layers };
   }
 
   /** A new sandbox, once a start is free (StartGate); the caller owns it and destroys it (it
@@ -248,12 +271,29 @@ export class SandboxHost {
       for (;;) {
         const pids = this.driver.pids(cg);
         if (pids.length === 0 || Date.now() > deadline) break;
-        for (const pid of pids) signalIfInCgroup(pid, SIGKILL, `/${id}`);
+        for (const pid of pids) signalIfInCgroup(pid, SIGKILL, this.driver.procPath(id));
         await new Promise((r) => setTimeout(r, 5));
       }
       while (!this.driver.remove(cg) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       removeSessionDir(path.join(sessionsDir, id));
+      if (this.layers.mode === "disk") await removeLayerImage(layerImageOf(this.layers.dir, id));
     }
+    // Images whose session is gone but whose removal was cut short. An image is made after its
+    // slot is claimed and removed before it is released, so the slots, read after the images
+    // are listed, hold every live one.
+    let strayImages = 0;
+    if (this.layers.mode === "disk") {
+      const images = listLayerImages(this.layers.dir);
+      const claimed = this.slots.owners();
+      for (const id of images) {
+        const owner = claimed.get(id);
+        const live = owner !== undefined && isOwnerAlive(owner) && ownerPid(owner) !== process.pid;
+        if (live || mine.has(id) || orphaned.has(id)) continue;
+        await removeLayerImage(layerImageOf(this.layers.dir, id));
+        strayImages++;
+      }
+    }
+    if (strayImages) log.warn({ images: strayImages }, "removed layer images left by a previous run");
     this.slots.releaseOrphans();
     if (orphaned.size) log.warn({ sessions: [...orphaned] }, "removed sandboxes left by a previous run");
     return orphaned.size;

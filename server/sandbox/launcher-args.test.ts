@@ -4,18 +4,17 @@
 import { describe, expect, it } from "vitest";
 
 import type { SessionCgroup } from "./cgroup/session-cgroup";
-import { launcherArgv } from "./launcher-args";
+import { type LauncherOptions, launcherArgv } from "./launcher-args";
 
-function argvFor(cgroup: SessionCgroup): string[] {
+function argvFor(cgroup: SessionCgroup, layer: LauncherOptions["layer"] = { layerBytes: 64 << 20, layerInodes: 4096, tmpBytes: 16 << 20 }): string[] {
   return launcherArgv({
     launcherPath: "/opt/nslab/nslab-launcher",
     rootfs: "/var/lib/nslab/rootfs",
     mountDir: "/run/nslab/sessions/abcdef0123456789/mnt",
     uidBase: 1 << 20,
     hostname: "lab-abcdef",
-    layerBytes: 64 << 20,
-    layerInodes: 4096,
-    tmpBytes: 16 << 20,
+    layer,
+    shmBytes: 8 << 20,
     cgroup,
     env: { PATH: "/usr/bin:/bin" },
     command: ["/bin/true"],
@@ -51,5 +50,18 @@ describe("launcherArgv", () => {
     expect(values(argv, "--cgroup-v1")).toEqual([]);
     expect(values(argv, "--mount-dir")).toEqual(["/run/nslab/sessions/abcdef0123456789/mnt"]);
     expect(argv.slice(-2)).toEqual(["--", "/bin/true"]);
+  });
+
+  it("names the layer's image on disk, and no tmpfs sizes beside it (the launcher refuses both)", () => {
+    const argv = argvFor({ version: 2, dir: "/sys/fs/cgroup/nslab/abcdef0123456789" }, { image: "/var/lib/nslab/layers/abcdef0123456789.img" });
+    expect(values(argv, "--layer-image")).toEqual(["/var/lib/nslab/layers/abcdef0123456789.img"]);
+    expect([...values(argv, "--layer-bytes"), ...values(argv, "--layer-inodes"), ...values(argv, "--tmp-bytes")]).toEqual([]);
+    expect(values(argv, "--shm-bytes")).toEqual([String(8 << 20)]);
+  });
+
+  it("gives a tmpfs layer its sizes and /tmp's", () => {
+    const argv = argvFor({ version: 2, dir: "/sys/fs/cgroup/nslab/abcdef0123456789" });
+    expect(values(argv, "--layer-image")).toEqual([]);
+    expect([values(argv, "--layer-bytes"), values(argv, "--layer-inodes"), values(argv, "--tmp-bytes")]).toEqual([[String(64 << 20)], ["4096"], [String(16 << 20)]]);
   });
 });

@@ -9,9 +9,11 @@ export interface LauncherOptions {
   mountDir: string;
   uidBase: number;
   hostname: string;
-  layerBytes: number;
-  layerInodes: number;
-  tmpBytes: number;
+  /** The writable layer: the session's ext4 image on disk (/tmp is part of it), or a tmpfs of
+   *  these sizes with a tmpfs /tmp beside it (server/sandbox/layer-disk.ts). */
+  layer: { image: string } | { layerBytes: number; layerInodes: number; tmpBytes: number };
+  /** /dev/shm's tmpfs. */
+  shmBytes: number;
   /** The session's cgroup, which the launcher moves the sandbox into and mounts inside. */
   cgroup: SessionCgroup;
   /** The launcher's descriptor for its step report (a pipe the server reads): see
@@ -23,6 +25,11 @@ export interface LauncherOptions {
   command: string[];
 }
 
+/** The ptys of each sandbox's own /dev/pts (its devpts `max=`; PTYS_PER_SANDBOX in
+ *  native/launcher.c): every sandbox's instance draws from the host's one pool of
+ *  kernel.pty.max - kernel.pty.reserve, which `nslab doctor` checks holds this many a session. */
+export const PTYS_PER_SANDBOX = 32;
+
 export function launcherArgv(o: LauncherOptions): { file: string; args: string[] } {
   if (o.command.length === 0) throw new Error("launcherArgv: empty command");
   const args = [
@@ -30,14 +37,17 @@ export function launcherArgv(o: LauncherOptions): { file: string; args: string[]
     "--mount-dir", o.mountDir,
     "--uid-base", String(o.uidBase),
     "--hostname", o.hostname,
-    "--layer-bytes", String(o.layerBytes),
-    "--layer-inodes", String(o.layerInodes),
-    "--tmp-bytes", String(o.tmpBytes),
+    ...("image" in o.layer
+      ? ["--layer-image", o.layer.image]
+      : ["--layer-bytes", String(o.layer.layerBytes), "--layer-inodes", String(o.layer.layerInodes), "--tmp-bytes", String(o.layer.tmpBytes)]),
+    "--shm-bytes", String(o.shmBytes),
   ];
   if (o.cgroup.version === 1) {
     // One per hierarchy, named by the controllers mounted in it ("cpu,cpuacct"): the launcher
     // mounts each inside with that name as its options and its directory.
     for (const { name, dir } of v1HierarchyDirs(o.cgroup)) args.push("--cgroup-v1", `${name}=${dir}`);
+    // The other hierarchies' leaves: joined, not mounted (session-cgroup.ts).
+    for (const dir of o.cgroup.joined ?? []) args.push("--cgroup-join", dir);
   } else {
     args.push("--cgroup-v2", o.cgroup.dir);
   }

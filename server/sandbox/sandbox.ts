@@ -16,10 +16,12 @@ import { randomBytes } from "../kernel/random";
 import { type CgroupDriver, type CreatedCgroup, type LimitWrite, type SessionCgroup, sessionCgroupDirs } from "./cgroup";
 import type { CgroupV2Driver } from "./cgroup/v2";
 import { ChildCgroupWatch } from "./cgroup/child-cgroup-watch";
+import { activateSocketAccounting } from "./cgroup/v1";
 import { launcherArgv, sandboxEnv } from "./launcher-args";
 import { LaunchReport, LaunchReportPipe } from "./launch-report";
 import type { Limits } from "./limits";
-import { type SetupFs, threadPoolSetup } from "./setup-fs";
+import { type SetupFs, synchronousSetup, threadPoolSetup } from "./setup-fs";
+import { type LayerStorage, layerImageOf, layerSizes, removeLayerImage, writeLayerImage } from "./layer-disk";
 import { MAX_CHILD_CGROUPS } from "./cgroup/driver";
 import { PtyInput } from "./pty-input";
 import type { Spawner, SpawnResult } from "./spawner";
@@ -49,6 +51,9 @@ export interface SandboxHostSettings {
   layerBytes: number;
   layerInodes: number;
   tmpBytes: number;
+  /** Where writable layers go (layer-disk.ts): an ext4 image per session on disk, or tmpfs
+   *  (also when absent) sized against the memory limit. */
+  layers?: LayerStorage;
   /** Where terminals come from without forking this process (spawner.ts); absent or unusable:
    *  node-pty, which forks it for each one. */
   spawner?: Spawner | null;
@@ -138,6 +143,8 @@ export interface PreparedSandbox {
   readonly sessionDir: string;
   readonly created: CreatedCgroup;
   readonly limits: Readonly<Limits>;
+  /** The session's ext4 image (a disk layer), or null for a tmpfs layer. */
+  readonly layerImage: string | null;
 }
 
 /** Make what a sandbox with these limits starts in. Throws SandboxStartFailure, with anything
@@ -148,6 +155,8 @@ export async function prepareSandbox(settings: SandboxHostSettings, driver: Cgro
   if (!slot) throw new SandboxStartFailure({ kind: "full", message: "no free uid range for another sandbox" });
   const sessionDir = path.join(settings.sessionsDir, sessionId);
   const io = settings.setupFs ?? threadPoolSetup;
+  const layers = settings.layers;
+  const layerImage = layers?.mode === "disk" ? layerImageOf(layers.dir, sessionId) : null;
   // The session directory and the cgroup are made side by side and, in the server, off the
   // event loop: other sessions' keystrokes are served meanwhile. Both settle before anything
   // is cleaned up.
@@ -155,6 +164,8 @@ export async function prepareSandbox(settings: SandboxHostSettings, driver: Cgro
     (async () => {
       await io.mkdir(mountDirOf(sessionDir), { recursive: true, mode: 0o711 });
       await io.writeFile(path.join(sessionDir, "owner"), `${selfOwner()}\n`);
+      // After the owner file: an image is a leftover only once its session's owner is gone.
+      if (layerImage && layers?.mode === "disk") await writeLayerImage(layerImage, layers.template, io === synchronousSetup);
     })(),
     driver.create(sessionId, limits, slot.uidBase, io),
   ]);
@@ -164,16 +175,19 @@ export async function prepareSandbox(settings: SandboxHostSettings, driver: Cgro
     // create() may have made some directories before it failed.
     driver.remove(driver.open(sessionId));
     await io.rm(sessionDir, { recursive: true, force: true });
+    if (layerImage) await io.rm(layerImage, { force: true });
     slots.release(slot);
     throw new SandboxStartFailure({ kind: "failed", message: `cannot prepare the sandbox: ${(failure?.reason as Error).message}` });
   }
-  return { sessionId, slot, sessionDir, created: cgroupMade.value, limits: Object.freeze({ ...limits }) };
+  return { sessionId, slot, sessionDir, created: cgroupMade.value, limits: Object.freeze({ ...limits }), layerImage };
 }
 
 /** Undo prepareSandbox for one that no sandbox was started in. True when nothing is left. */
 export function discardPrepared(driver: CgroupDriver, slots: UidSlots, prepared: PreparedSandbox): boolean {
   const removed = driver.remove(prepared.created.cgroup);
   removeSessionDir(prepared.sessionDir);
+  // Nothing was written to it: a truncated file and the template's few hundred KiB.
+  if (prepared.layerImage) fs.rmSync(prepared.layerImage, { force: true });
   slots.release(prepared.slot);
   return removed;
 }
@@ -208,6 +222,8 @@ export class Sandbox {
      *  report, its mount points. */
     readonly sessionDir: string,
     limits: Limits,
+    /** The session's ext4 image on disk, or null for a tmpfs layer. */
+    private readonly layerImage: string | null = null,
   ) {
     this.limits = limits;
     this.initialLimits = Object.freeze({ ...limits });
@@ -230,7 +246,7 @@ export class Sandbox {
     prepared: PreparedSandbox,
   ): Promise<Sandbox> {
     const { sessionId, slot, sessionDir, created } = prepared;
-    const sandbox = new Sandbox(settings, driver, slots, sessionId, created.cgroup, created.writes, slot, sessionDir, { ...prepared.limits });
+    const sandbox = new Sandbox(settings, driver, slots, sessionId, created.cgroup, created.writes, slot, sessionDir, { ...prepared.limits }, prepared.layerImage);
     if (spec.hostname) (sandbox as { hostname: string }).hostname = spec.hostname;
     try {
       await sandbox.launch(spec);
@@ -255,15 +271,17 @@ export class Sandbox {
     // and the spawner are handed the write end of a pipe made here.
     const pipe = pipes ? null : new LaunchReportPipe();
     this.report = pipe;
+    // Sized against the memory limit the sandbox starts with, so that what is memory-backed
+    // (/dev/shm; a tmpfs layer and /tmp) fills up before the memory limit does.
+    const sizes = layerSizes(this.layerImage ? "disk" : "tmpfs", this.settings, this.initialLimits.memoryBytes);
     const { file, args } = launcherArgv({
       launcherPath: this.settings.launcherPath,
       rootfs: this.settings.rootfs,
       mountDir: this.mountDir,
       uidBase: this.slot.uidBase,
       hostname: this.hostname,
-      layerBytes: this.settings.layerBytes,
-      layerInodes: this.settings.layerInodes,
-      tmpBytes: this.settings.tmpBytes,
+      layer: this.layerImage ? { image: this.layerImage } : (sizes.tmpfs ?? this.settings),
+      shmBytes: sizes.shmBytes,
       cgroup: this.cgroup,
       // Through child_process and the spawner the report's descriptor is the launcher's 3;
       // node-pty's forkpty passes every inheritable descriptor on under its own number.
@@ -453,11 +471,14 @@ export class Sandbox {
    * milliseconds, and counts only then: an idle sandbox costs no CPU (child-cgroup-watch.ts).
    */
   private watchChildCgroups(): void {
-    // On v2 the kernel holds the bound itself (cgroup.max.descendants, written by the driver).
-    if (this.cgroup.version === 2) return;
+    // On v2 the kernel holds the bound on live cgroups itself (cgroup.max.descendants, written
+    // by the driver), not on removed ones still dying: those are bounded here on both versions.
     const watch = new ChildCgroupWatch({
       dirs: sessionCgroupDirs(this.cgroup),
       maxChildren: MAX_CHILD_CGROUPS,
+      maxCreations: MAX_CHILD_CGROUPS,
+      onCreationsStopped: (dir) => this.log.warn({ dir, limit: MAX_CHILD_CGROUPS }, "sandbox may make no more cgroups: too many made and removed"),
+      onNewChild: activateSocketAccounting,
       onTooMany: (dir) => {
         if (this.destroying) return;
         this.endReason = `Your sandbox made more than ${MAX_CHILD_CGROUPS} cgroups, so it was ended. Child cgroups are for dividing your limits; a few are enough.`;
@@ -530,7 +551,8 @@ export class Sandbox {
   private async teardown(): Promise<void> {
     this.input?.stop();
     this.childCgroups?.close();
-    const marker = `/${this.sessionId}`;
+    // Only a process of this session's cgroup tree is signalled (pidfd.ts).
+    const marker = this.driver.procPath(this.sessionId);
     const deadline = Date.now() + KILL_TIMEOUT_MS;
     // pid 1 first: the kernel then kills every process of the pid namespace at once.
     if (this.hostPid) signalIfInCgroup(this.hostPid, SIGKILL, marker);
@@ -571,6 +593,11 @@ export class Sandbox {
       await new Promise((r) => setTimeout(r, 5));
     }
     removeSessionDir(this.sessionDir);
+    // Off the event loop: a full layer is hundreds of MiB, a learner's 100 000 files included.
+    // Before the uid range is released, so an image whose slot is free is a leftover (host.ts).
+    if (this.layerImage) {
+      await removeLayerImage(this.layerImage).catch((err: unknown) => this.log.error({ err: (err as Error).message, file: this.layerImage }, "the sandbox's layer image could not be removed"));
+    }
     this.slots.release(this.slot);
     this.log.info({}, "sandbox removed");
   }

@@ -25,6 +25,7 @@ import {
   type ErrorCode,
   PROTOCOL_VERSION,
   type ServerMessage,
+  type SessionExpiryReason,
   type StepProgress,
   type TerminalSize,
 } from "../../common/protocol";
@@ -136,8 +137,26 @@ export interface SessionListener {
 /** Readings a second while only a dashboard looks at the session: its cards show memory, pids
  *  and OOM kills, which a second's delay does not hide. */
 export const DASHBOARD_INTERVAL_MS = 1_000;
-/** How often an idle timeout is checked: the timeout is not reset per keystroke. */
-const IDLE_CHECK_MS = 5_000;
+/** The page is told this long before the lab ends a sandbox for idleness or its lifetime (or
+ *  half the timeout, when that is shorter: a 5 s idle timeout warns after 2.5 s). */
+export const EXPIRY_WARNING_MS = 60_000;
+
+/** When the lab ends a session on its own (0: never, for either). */
+export interface SessionExpiry {
+  /** Ended this long after the owner's page last typed, resized or attached. */
+  idleMs: number;
+  /** Ended this long after it started, however busy. */
+  lifetimeMs: number;
+  /** How long before either the pages are warned (at most; see EXPIRY_WARNING_MS). */
+  warningMs?: number;
+}
+
+/** "5 s", "30 minutes", "4 hours": a timeout as the learner is told it. */
+export function spokenDuration(ms: number): string {
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  if (ms >= 2 * 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000} hours`;
+  return `${Math.round(ms / 60_000)} minutes`;
+}
 
 export interface LabSessionOptions {
   sandbox: Sandbox;
@@ -152,9 +171,18 @@ export interface LabSessionOptions {
   size: TerminalSize;
   /** The class the session belongs to, or null for a learner on their own. */
   classroom?: SessionClassroom | null;
+  /** The lab's idle timeout and lifetime for a learner on their own (a class member's are the
+   *  class's); unset: neither. */
+  expiry?: SessionExpiry | null;
+  /** The group of client addresses the start came from (addressGroup), for the lab's bound
+   *  per address; null for a class member, who is not counted. */
+  address?: string | null;
   /** Called once, when the session starts to end; `destroyed` settles when the sandbox is gone. */
   onEnded(session: LabSession, destroyed: Promise<void>): void;
 }
+
+/** The longest delay setTimeout takes as given. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class LabSession {
   readonly id: string;
@@ -167,6 +195,10 @@ export class LabSession {
   readonly classroom: SessionClassroom | null;
   /** When the owner last typed, or null. */
   lastInputAtMs: number | null = null;
+  /** When the owner's page last typed, resized or attached: what the idle timeout counts from.
+   *  Output, acks, pings and state.watch do not count: a forgotten tab does not keep a sandbox. */
+  lastActivityAtMs = this.startedAtMs;
+  readonly address: string | null;
   /** The newest reading, for whoever needs a figure between streams (a dashboard card). */
   lastSnapshot: ProbeSnapshot | null = null;
   private listener: SessionListener | null = null;
@@ -174,8 +206,12 @@ export class LabSession {
   /** The most the owner's page may raise its limits to: what the sandbox started with, or
    *  what the instructor set since. */
   private ceiling: Limits;
-  private lifetimeTimer: NodeJS.Timeout | null = null;
-  private idleTimer: NodeJS.Timeout | null = null;
+  private readonly expiry: Required<SessionExpiry> | null;
+  /** One timer for both timeouts, set for the next warning or end; activity only moves
+   *  lastActivityAtMs, and the timer finds the new deadline when it fires. */
+  private expiryTimer: NodeJS.Timeout | null = null;
+  /** The warning the pages were given and not yet told is over. */
+  private expiring: { reason: SessionExpiryReason; endsAtMs: number } | null = null;
   private stateValue: SessionState = "detached";
   private readonly members = new Map<Attachment, Member>();
   private owner: Member | null = null;
@@ -203,6 +239,12 @@ export class LabSession {
     this.learnerId = options.learnerId;
     this.lesson = options.lesson;
     this.classroom = options.classroom ?? null;
+    this.address = this.classroom ? null : (options.address ?? null);
+    const expiry = this.classroom ? { idleMs: this.classroom.idleMs, lifetimeMs: this.classroom.lifetimeMs } : options.expiry;
+    this.expiry =
+      expiry && (expiry.idleMs > 0 || expiry.lifetimeMs > 0)
+        ? { idleMs: expiry.idleMs, lifetimeMs: expiry.lifetimeMs, warningMs: expiry.warningMs ?? EXPIRY_WARNING_MS }
+        : null;
     this.ceiling = { ...sandbox.initialLimits };
     this.log = rootLog.child({ sessionId: this.id, ...(this.classroom ? { classId: this.classroom.classId, memberId: this.classroom.memberId } : {}) });
     this.tracker =
@@ -215,7 +257,7 @@ export class LabSession {
     // must not wait for ever. The first owner attach clears this like a grace period.
     this.graceTimer = setTimeout(() => void this.end("No page attached to the sandbox after it started."), FIRST_ATTACH_TIMEOUT_MS);
     this.graceTimer.unref();
-    if (this.classroom) this.startClassTimers(this.classroom);
+    this.checkExpiry();
     sandbox.onData((chunk) => this.onOutput(chunk));
     // Last: a shell that already exited ends the session right here.
     sandbox.onExit((info) => this.onShellExit(info));
@@ -332,6 +374,7 @@ export class LabSession {
     const member: Member = { attachment, role, watchingState: false, needsFullState: false, lastStateSentAt: 0, held: [], heldBytes: 0 };
     this.members.set(attachment, member);
     if (role === "owner") {
+      this.noteActivity();
       this.takeOver(member);
       if (size) this.applySize(size);
     }
@@ -380,6 +423,9 @@ export class LabSession {
     if (member.role === "watcher" && (now.cols !== replaySize.cols || now.rows !== replaySize.rows)) attachment.send({ type: "pty.size", size: now });
     if (this.tracker) attachment.send(this.tracker.progress());
     if (this.classroom?.lastBroadcast) attachment.send({ type: "class.broadcast", broadcast: this.classroom.lastBroadcast });
+    // A reload while a warning holds (a lifetime's does, whatever the page does) shows it again.
+    const warning = this.expiryWarning(Date.now());
+    if (warning) attachment.send(warning);
     this.listener?.changed();
     this.log.info({ role: member.role, resumed, replayBytes: replay.length }, "page attached");
     return "attached";
@@ -413,15 +459,17 @@ export class LabSession {
   /** Keystrokes from a page: the owner's go to the shell; a watcher's are refused. */
   input(attachment: Attachment, data: Buffer): "ok" | "read_only" | "dropped" {
     if (this.members.get(attachment)?.role !== "owner") return "read_only";
-    // A field, not a timer: the idle check reads it every few seconds.
+    // Fields, not a timer: the session's one expiry timer reads them when it fires.
     const first = this.lastInputAtMs === null;
     this.lastInputAtMs = Date.now();
+    this.noteActivity();
     if (first) this.listener?.changed();
     return this.sandbox.write(data) ? "ok" : "dropped";
   }
 
   resize(attachment: Attachment, size: TerminalSize): "ok" | "read_only" {
     if (this.members.get(attachment)?.role !== "owner") return "read_only";
+    this.noteActivity();
     this.applySize(size);
     return "ok";
   }
@@ -510,8 +558,8 @@ export class LabSession {
     this.endReason = reason;
     this.clearGrace();
     if (this.budgetTimer) clearTimeout(this.budgetTimer);
-    if (this.lifetimeTimer) clearTimeout(this.lifetimeTimer);
-    if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
     this.readings.stop();
     const members = [...this.members.values()];
     this.members.clear();
@@ -528,15 +576,73 @@ export class LabSession {
     await destroyed;
   }
 
-  private startClassTimers(classroom: SessionClassroom): void {
-    const minutes = (ms: number) => (ms >= 120_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} s`);
-    this.lifetimeTimer = setTimeout(() => void this.end(`The class's sandboxes last ${minutes(classroom.lifetimeMs)}, and this one's time was up.`), classroom.lifetimeMs);
-    this.lifetimeTimer.unref();
-    this.idleTimer = setInterval(() => {
-      const last = this.lastInputAtMs ?? this.startedAtMs;
-      if (Date.now() - last >= classroom.idleMs) void this.end(`Nothing was typed into it for ${minutes(classroom.idleMs)}, so the class's idle timeout ended it.`);
-    }, Math.min(IDLE_CHECK_MS, classroom.idleMs));
-    this.idleTimer.unref();
+  /** The owner's page typed, resized or attached. A field and a flag, never a timer: this
+   *  runs per keystroke. An idle warning on the pages is taken back at once. */
+  private noteActivity(): void {
+    this.lastActivityAtMs = Date.now();
+    if (this.expiring?.reason !== "idle" || !this.expiry) return;
+    this.expiring = null;
+    this.broadcast({ type: "session.expiring", reason: "idle", inSeconds: null, limitS: Math.round(this.expiry.idleMs / 1000) });
+  }
+
+  /** The deadline nearest now: idleness or lifetime (the lifetime when both fall together). */
+  private nextExpiry(): { reason: SessionExpiryReason; atMs: number; periodMs: number } | null {
+    const expiry = this.expiry;
+    if (!expiry) return null;
+    const lifetime = expiry.lifetimeMs > 0 ? { reason: "lifetime" as const, atMs: this.startedAtMs + expiry.lifetimeMs, periodMs: expiry.lifetimeMs } : null;
+    const idle = expiry.idleMs > 0 ? { reason: "idle" as const, atMs: this.lastActivityAtMs + expiry.idleMs, periodMs: expiry.idleMs } : null;
+    if (!lifetime || !idle) return lifetime ?? idle;
+    return idle.atMs < lifetime.atMs ? idle : lifetime;
+  }
+
+  /** The warning in force now, as the pages are sent it; null when there is none. */
+  private expiryWarning(nowMs: number): ServerMessage | null {
+    const warned = this.expiring;
+    const next = this.nextExpiry();
+    if (!warned || !next || warned.reason !== next.reason) return null;
+    return { type: "session.expiring", reason: next.reason, inSeconds: Math.max(0, Math.ceil((next.atMs - nowMs) / 1000)), limitS: Math.round(next.periodMs / 1000) };
+  }
+
+  /** Ends the session at its deadline, warns the pages before it, and sets the one timer for
+   *  whichever comes next. Activity since the timer was set moved the idle deadline: this finds
+   *  it and sleeps again. */
+  private checkExpiry(): void {
+    this.expiryTimer = null;
+    const next = this.nextExpiry();
+    if (!next || !this.expiry || this.ending) return;
+    const now = Date.now();
+    if (now >= next.atMs) {
+      void this.end(this.expiryReason(next.reason, next.periodMs));
+      return;
+    }
+    const leadMs = Math.min(this.expiry.warningMs, next.periodMs / 2);
+    let wakeAtMs = next.atMs - leadMs;
+    if (now >= wakeAtMs) {
+      wakeAtMs = next.atMs;
+      if (this.expiring?.reason !== next.reason || this.expiring.endsAtMs !== next.atMs) {
+        this.expiring = { reason: next.reason, endsAtMs: next.atMs };
+        const warning = this.expiryWarning(now);
+        if (warning) this.broadcast(warning);
+        this.log.info({ reason: next.reason, inMs: next.atMs - now }, "session expiring");
+      }
+    }
+    // Node's timers hold at most 2^31-1 ms (24.8 days; a longer delay would fire at once, in a
+    // loop): a lifetime beyond that wakes this once on the way, finds nothing due, sleeps again.
+    this.expiryTimer = setTimeout(() => this.checkExpiry(), Math.min(MAX_TIMER_MS, Math.max(1, wakeAtMs - now)));
+    this.expiryTimer.unref();
+  }
+
+  /** Why the lab ended it, in the learner's words (a class's own timeouts are named as such). */
+  private expiryReason(reason: SessionExpiryReason, periodMs: number): string {
+    const period = spokenDuration(periodMs);
+    if (this.classroom) {
+      return reason === "lifetime"
+        ? `The class's sandboxes last ${period}, and this one's time was up.`
+        : `Nothing was typed into it for ${period}, so the class's idle timeout ended it.`;
+    }
+    return reason === "lifetime"
+      ? `This lab's sandboxes last at most ${period}, and this one's time was up. Start a new one to go on.`
+      : `Nothing was typed into it for ${period}, so it was ended to make room for others.`;
   }
 
   private takeOver(member: Member): void {

@@ -10,8 +10,9 @@ import { log } from "../log";
 import type { SandboxHost, StartCounts } from "../sandbox/host";
 import { DEFAULT_LIMITS } from "../sandbox/limits";
 import { SandboxStartFailure } from "../sandbox/sandbox";
+import { addressGroup } from "../http/client-address";
 import type { Store } from "../store/store";
-import { type EndedSession, LabSession, MAX_WATCHERS_PER_SESSION, type SessionClassroom } from "./lab-session";
+import { type EndedSession, LabSession, MAX_WATCHERS_PER_SESSION, type SessionClassroom, type SessionExpiry } from "./lab-session";
 
 /** A start for a class member: the class's limits, grace period and room. */
 export interface ClassStart extends SessionClassroom {
@@ -30,6 +31,17 @@ export interface SessionObserver {
   ended(session: LabSession): void;
 }
 
+/** How much of the lab one client may hold, and for how long, outside a class (a class has
+ *  its own room and timeouts). Each 0 or unset: no bound. */
+export interface SessionLimits {
+  /** Live sandboxes per learner (NSLAB_SESSIONS_PER_LEARNER): a new start ends the oldest. */
+  perLearner?: number;
+  /** Sandboxes per client address (NSLAB_SESSIONS_PER_ADDRESS): one more start is refused. */
+  perAddress?: number;
+  /** NSLAB_IDLE_TIMEOUT_S and NSLAB_SESSION_LIFETIME_S, and how long before the pages are warned. */
+  expiry?: SessionExpiry;
+}
+
 export interface SessionRegistryOptions {
   host: SandboxHost;
   /** Sandboxes at once (NSLAB_MAX_SESSIONS): live, starting and still being torn down. */
@@ -39,15 +51,27 @@ export interface SessionRegistryOptions {
   store?: Store | null;
   lessons?: LessonCatalog | null;
   observer?: SessionObserver | null;
+  /** Unset: none of them (the server passes its configuration's). */
+  limits?: SessionLimits;
+}
+
+/**
+ * A start refused because the learner's address already runs as many sandboxes as one may:
+ * a whole lab must not fit behind one address. `sentence` is what the learner is told; it
+ * names this bound, not the lab's.
+ */
+export class AddressFull extends SandboxStartFailure {
+  readonly sentence: string;
+
+  constructor(readonly cap: number) {
+    super({ kind: "full", message: `this address already runs ${cap} sandbox${cap === 1 ? "" : "es"}` });
+    this.sentence = `This network already runs ${cap} sandbox${cap === 1 ? "" : "es"}: end one (exit its shell) or ask the lab's operator.`;
+  }
 }
 
 export type AttachGrant =
   | { ok: true; session: LabSession }
   | { ok: false; code: "resume_refused" | "session_gone" | "rate_limited" | "too_many_watchers"; message: string };
-
-/** Detached sessions one learner may hold: starting another ends the oldest. A learner who
- *  opens lesson after lesson does not keep a sandbox waiting for each. */
-export const MAX_DETACHED_PER_LEARNER = 3;
 
 /** Sessions that ended, remembered to answer a late resume. Bounded: the oldest is forgotten. */
 const REMEMBERED_ENDED_SESSIONS = 1024;
@@ -64,6 +88,10 @@ export class SessionRegistry {
   private readonly startingByClass = new Map<string, number>();
   /** Class members ("classId/memberId") whose sandbox is starting: one at a time each. */
   private readonly startingMembers = new Set<string>();
+  /** Starts under way outside classes, by learner and by address group: they count against
+   *  the bounds on each, so starts that arrive together cannot all pass the check. */
+  private readonly startingByLearner = new Map<string, number>();
+  private readonly startingByAddress = new Map<string, number>();
   /** Sessions that ended but whose sandbox is still being destroyed: they still hold a slot. */
   private destroying = 0;
   private closing = false;
@@ -123,6 +151,8 @@ export class SessionRegistry {
     resumable?: boolean;
     signal?: AbortSignal;
     classroom?: ClassStart | null;
+    /** The client's address (the socket's, or as a trusted proxy says): bounded outside classes. */
+    address?: string;
   }): Promise<LabSession> {
     if (this.closing) throw new SandboxStartFailure({ kind: "failed", message: "the lab server is shutting down" });
     const classroom = request.classroom ?? null;
@@ -143,8 +173,39 @@ export class SessionRegistry {
       this.startingMembers.add(member);
       this.startingByClass.set(classroom.classId, this.startingFor(classroom.classId) + 1);
     }
+    // Outside a class: the learner's own bound, then their address's, checked and reserved in
+    // the same turn. The learner's oldest sandboxes beyond their bound make way for this one
+    // (a new start replaces, as a new tab does); they do not count against the address.
+    const bounds = this.options.limits ?? {};
+    const address = classroom ? null : addressGroup(request.address);
+    let replaced: LabSession[] = [];
+    if (!classroom) {
+      const perLearner = bounds.perLearner ?? 0;
+      if (perLearner > 0) {
+        if (count(this.startingByLearner, request.learnerId) >= perLearner) {
+          throw new SandboxStartFailure({ kind: "failed", message: "a sandbox of yours is already starting (in another tab?); use that one, or reload in a moment" });
+        }
+        const mine = this.byLearner(request.learnerId).filter((s) => !s.classroom);
+        replaced = mine.slice(0, Math.max(0, mine.length - (perLearner - 1 - count(this.startingByLearner, request.learnerId))));
+      }
+      const perAddress = bounds.perAddress ?? 0;
+      if (perAddress > 0 && address !== null) {
+        const held = this.all().filter((s) => s.address === address && !replaced.includes(s)).length;
+        if (held + count(this.startingByAddress, address) >= perAddress) {
+          log.warn({ address, perAddress }, "start refused: the address holds as many sandboxes as one may");
+          throw new AddressFull(perAddress);
+        }
+        adjust(this.startingByAddress, address, 1);
+      }
+      adjust(this.startingByLearner, request.learnerId, 1);
+    }
     const unreserve = () => {
-      if (!classroom || !member) return;
+      if (!classroom) {
+        adjust(this.startingByLearner, request.learnerId, -1);
+        if (address !== null && (bounds.perAddress ?? 0) > 0) adjust(this.startingByAddress, address, -1);
+        return;
+      }
+      if (!member) return;
       this.startingMembers.delete(member);
       const left = this.startingFor(classroom.classId) - 1;
       if (left > 0) this.startingByClass.set(classroom.classId, left);
@@ -153,8 +214,17 @@ export class SessionRegistry {
     try {
       // One sandbox per member: a new start (not a reload, which resumes) replaces the old.
       await Promise.all(own.map((s) => s.end("You started a new sandbox for this class; only the newest is kept.")));
-      // The learner's oldest waiting sandboxes make room first (and are gone before the count).
-      await this.endSurplusDetached(request.learnerId);
+      // The learner's oldest beyond their bound are gone before the lab's room is counted.
+      const perLearner = bounds.perLearner ?? 0;
+      await Promise.all(
+        replaced.map((s) =>
+          s.end(
+            perLearner === 1
+              ? "You started a new sandbox (in another tab or lesson), and the lab keeps one per learner, so this one was ended."
+              : `You started a new sandbox (in another tab or lesson), and the lab keeps ${perLearner} per learner, so the oldest was ended.`,
+          ),
+        ),
+      );
     } catch (err) {
       unreserve();
       throw err;
@@ -193,6 +263,8 @@ export class SessionRegistry {
         graceMs: request.resumable === false ? 0 : (classroom?.graceMs ?? this.options.graceMs),
         size: request.size,
         classroom,
+        expiry: bounds.expiry ?? null,
+        address,
         onEnded: (ended, destroyed) => this.forget(ended, destroyed),
         });
       } catch (err) {
@@ -247,13 +319,6 @@ export class SessionRegistry {
     while (this.starting > 0 || this.destroying > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
-  /** Keep the learner at MAX_DETACHED_PER_LEARNER - 1 detached sessions before a new start. */
-  private async endSurplusDetached(learnerId: string): Promise<void> {
-    const detached = this.byLearner(learnerId).filter((s) => s.state === "detached");
-    const surplus = detached.slice(0, Math.max(0, detached.length - (MAX_DETACHED_PER_LEARNER - 1)));
-    await Promise.all(surplus.map((s) => s.end("You started another sandbox while this one waited for you; only the newest few wait.")));
-  }
-
   private forget(session: LabSession, destroyed: Promise<void>): void {
     if (this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
@@ -268,4 +333,15 @@ export class SessionRegistry {
     // `destroyed` never rejects (LabSession.teardown logs a failed teardown).
     void destroyed.finally(() => this.destroying--);
   }
+}
+
+function count(counts: Map<string, number>, key: string): number {
+  return counts.get(key) ?? 0;
+}
+
+/** A count up or down; a key that reaches 0 is forgotten, so the map holds only starts under way. */
+function adjust(counts: Map<string, number>, key: string, by: number): void {
+  const next = count(counts, key) + by;
+  if (next > 0) counts.set(key, next);
+  else counts.delete(key);
 }

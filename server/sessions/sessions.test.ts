@@ -10,7 +10,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CloseCode, type ServerMessage } from "../../common/protocol";
 import { LessonCatalog } from "../lessons/lesson-steps";
 import { type Attachment, MAX_WATCHERS_PER_SESSION } from "./lab-session";
-import { MAX_DETACHED_PER_LEARNER } from "./session-registry";
 import { openSqliteStore } from "../store/sqlite-store";
 import type { Store } from "../store/store";
 import { LabClient, type SessionReady, learnerCookie } from "../testing/lab-client";
@@ -396,25 +395,6 @@ describe.skipIf(unavailable !== null)(`lab sessions that outlive the socket${una
     await anonymous.closed();
     await waitUntil(() => leftNothing(sessionTraces(server.driver, server.runDir, ready.sessionId)), "the anonymous session gone at once", 5_000);
     expect(server.registry.size).toBe(0);
-  });
-
-  it(`keeps at most ${MAX_DETACHED_PER_LEARNER} of a learner's sandboxes waiting: a new start ends the oldest`, async () => {
-    const started: SessionReady[] = [];
-    for (let i = 0; i < MAX_DETACHED_PER_LEARNER; i++) {
-      const page = owner(server);
-      started.push(await page.start());
-      page.close();
-      await page.closed();
-    }
-    await waitUntil(() => server.registry.all().filter((s) => s.state === "detached").length === MAX_DETACHED_PER_LEARNER, "all of them detached");
-    const next = owner(server);
-    await next.start();
-    await waitUntil(() => server.registry.find(started[0]?.sessionId ?? "") === undefined, "the oldest ended");
-    expect(started.slice(1).every((r) => server.registry.find(r.sessionId)?.state === "detached")).toBe(true);
-    const late = owner(server);
-    await late.opened();
-    await expect(late.resume(started[0] ?? { sessionId: "" })).rejects.toThrow(/only the newest few wait/);
-    await closeAll(next, late);
   });
 
   it(`lets the page it took over from go with 4009 when ${MAX_WATCHERS_PER_SESSION} pages already watch`, async () => {

@@ -64,6 +64,23 @@ describe("the SQLite store", () => {
     db.close();
   });
 
+  it("keeps the database and its WAL files readable by root alone, whatever the umask, and sets an older database's 0644 to 0600", async () => {
+    const file = dbFile();
+    const umask = process.umask(0o022);
+    try {
+      // Open (migrated, in WAL mode): the -wal and -shm files exist while it is.
+      const store = openSqliteStore(file);
+      const modes = [file, `${file}-wal`, `${file}-shm`].map((part) => `${path.basename(part)} ${(fs.statSync(part).mode & 0o777).toString(8)}`);
+      expect(modes).toEqual(["nslab.db 600", "nslab.db-wal 600", "nslab.db-shm 600"]);
+      await store.close();
+      fs.chmodSync(file, 0o644);
+      await openSqliteStore(file).close();
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    } finally {
+      process.umask(umask);
+    }
+  });
+
   it("takes over a first-release database (user_version 1) and keeps its rows", async () => {
     const file = dbFile();
     fs.mkdirSync(path.dirname(file), { recursive: true });

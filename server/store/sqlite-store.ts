@@ -68,7 +68,20 @@ export interface SqliteStoreOptions {
  *  an in-memory one for ":memory:", which lives as long as the store. Synchronous, as
  *  better-sqlite3 is; it throws when the database cannot be opened or migrated. */
 export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Store {
-  if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  if (file !== ":memory:") {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // Learners' progress and the instructor's logins: root's alone. SQLite makes the -wal and
+    // -shm files with the database's own mode, so the database is made (or set) 0600 first;
+    // ones left by an older release are set too.
+    fs.closeSync(fs.openSync(file, "a", 0o600));
+    for (const part of [file, `${file}-wal`, `${file}-shm`]) {
+      try {
+        fs.chmodSync(part, 0o600);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+    }
+  }
   const db = new Database(file);
   try {
     // WAL: readers never wait for the writer. NORMAL: in WAL mode a power cut can lose the

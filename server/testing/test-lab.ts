@@ -12,7 +12,8 @@ import { createLabServer } from "../http/lab-server";
 import type { LessonCatalog } from "../lessons/lesson-steps";
 import { type CgroupDriver, hostCgroupDriver } from "../sandbox/cgroup";
 import { SandboxHost } from "../sandbox/host";
-import { SessionRegistry } from "../sessions/session-registry";
+import { TrustedProxies } from "../http/client-address";
+import { type SessionLimits, SessionRegistry } from "../sessions/session-registry";
 import type { Store } from "../store/store";
 import { LAUNCHER, ROOTFS, testHostOptions } from "./kernel";
 
@@ -26,6 +27,10 @@ export interface TestLabOptions {
   lessons?: LessonCatalog | null;
   /** Serve the classroom, with this instructor secret (needs `store`). */
   instructorSecret?: string;
+  /** Bounds per learner and per address, idle timeout and lifetime (default: none). */
+  limits?: SessionLimits;
+  /** NSLAB_TRUSTED_PROXIES, as loadConfig would take it (default: none). */
+  trustedProxies?: string[];
 }
 
 export interface TestLab {
@@ -58,6 +63,7 @@ export async function startTestLab(options: TestLabOptions): Promise<TestLab> {
     graceMs: options.graceMs ?? 0,
     store: options.store ?? null,
     lessons: options.lessons ?? null,
+    limits: options.limits ?? {},
   });
   let classrooms: Classrooms | null = null;
   let classroom = null;
@@ -77,6 +83,7 @@ export async function startTestLab(options: TestLabOptions): Promise<TestLab> {
     lessons: options.lessons ?? null,
     store: options.store ?? null,
     classroom,
+    trustedProxies: new TrustedProxies(options.trustedProxies ?? []),
   });
   const port = await lab.listen(0, "127.0.0.1");
   return {

@@ -2,9 +2,11 @@
 // processes (in its cgroup, or still in its private mount namespace), its session directory
 // and its uid slot. A session that ended cleanly leaves none of them.
 import fs from "node:fs";
+import path from "node:path";
 
 import { mountsContaining } from "../kernel/proc";
 import { type CgroupDriver, sessionCgroupDirs } from "../sandbox/cgroup";
+import { UID_SLOTS_DIR } from "../sandbox/uid-slots";
 
 export interface SessionTraces {
   cgroupDirs: string[];
@@ -28,15 +30,21 @@ export function sessionTraces(driver: CgroupDriver, runDir: string, sessionId: s
       // exited while we looked
     }
   }
-  const slots = fs.existsSync(`${runDir}/uid-slots`) ? fs.readdirSync(`${runDir}/uid-slots`) : [];
-  const uidSlot = slots.some((slot) => {
+  const uidSlot = uidSlotsNaming(sessionId).length > 0;
+  return { cgroupDirs, mounts, processes, sessionDir: fs.existsSync(`${runDir}/sessions/${sessionId}`), uidSlot };
+}
+
+/** The uid slot files whose text (owner and session) contains `text`. The slots are host-wide,
+ *  whatever the run directory (UID_SLOTS_DIR), and other tests' sessions come and go in it. */
+export function uidSlotsNaming(text: string): string[] {
+  const slots = fs.existsSync(UID_SLOTS_DIR) ? fs.readdirSync(UID_SLOTS_DIR).filter((slot) => /^\d+$/.test(slot)) : [];
+  return slots.filter((slot) => {
     try {
-      return fs.readFileSync(`${runDir}/uid-slots/${slot}`, "utf8").includes(sessionId);
+      return fs.readFileSync(path.join(UID_SLOTS_DIR, slot), "utf8").includes(text);
     } catch {
-      return false;
+      return false; // released while we looked
     }
   });
-  return { cgroupDirs, mounts, processes, sessionDir: fs.existsSync(`${runDir}/sessions/${sessionId}`), uidSlot };
 }
 
 export const NO_TRACES: SessionTraces = { cgroupDirs: [], mounts: [], processes: [], sessionDir: false, uidSlot: false };

@@ -20,7 +20,7 @@ import { log } from "../log";
 import { SandboxStartFailure } from "../sandbox/sandbox";
 import { StartAbandoned } from "../sandbox/start-gate";
 import type { Attachment, LabSession } from "../sessions/lab-session";
-import type { SessionRegistry } from "../sessions/session-registry";
+import { AddressFull, type SessionRegistry } from "../sessions/session-registry";
 import { TokenBucket } from "../sessions/token-bucket";
 
 /** The owner's shell pauses when this much output is unacknowledged; resumes below the low mark. */
@@ -41,10 +41,28 @@ export const CONTROL_FRAMES_PER_SECOND = 20;
 /** Bad frames tolerated before the connection is closed. */
 export const MAX_BAD_FRAMES = 20;
 const START_TIMEOUT_MS = 15_000;
-/** At most one error of these kinds a second: they answer keystrokes, and a page typing into a
- *  shell that reads nothing (or into a watcher) must not get an error frame per key. */
-const COALESCED_ERRORS: ReadonlySet<ErrorCode> = new Set(["rate_limited", "read_only"]);
+/** At most one error of a kind (its code and sentence) a second: errors answer frames, and a
+ *  page typing into a shell that reads nothing (or into a watcher), or a script sending the
+ *  same refused message in a loop, must not get an error frame back for each one. Errors that
+ *  answer a request by its id are always sent (the page waits for them; the control budget
+ *  bounds them), and so is the one before a close. */
 const COALESCE_MS = 1_000;
+/** Kinds of error remembered for coalescing: the fixed sentences, and the few distinct ones bad
+ *  frames can produce before MAX_BAD_FRAMES closes the connection. */
+const MAX_ERROR_KINDS = 64;
+/** What the server may hold for one page that does not read: JSON replies (pong, error,
+ *  state.delta, progress…) and output together, in the socket's send buffer. Above every
+ *  legitimate backlog (the owner's shell pauses at 128 KiB, a watcher is let go at 1 MiB
+ *  beyond its replay of at most 1 MiB); past it the page is closed with 4011. */
+export const MAX_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
+/** `ping`s answered a second, after a burst: a page needs one now and then, and each answer is
+ *  a write the page may never read. Beyond the budget a ping is a bad frame. */
+export const PINGS_PER_SECOND = 4;
+export const PING_BURST = 8;
+/** Each binary frame costs at least this many bytes of the input budget: a person types a few
+ *  dozen keys a second and a paste comes in 16 KiB frames, while a flood of one-byte frames
+ *  would cost the server a queued buffer each, far more than its byte. */
+export const INPUT_FRAME_MIN_COST = 64;
 
 export interface LabConnectionContext {
   /** null when this host cannot create sandboxes; `unsupportedReason` says why. */
@@ -77,6 +95,7 @@ export class LabConnection implements Attachment {
   private drainTimer: NodeJS.Timeout | null = null;
   private readonly inputBudget = new TokenBucket(INPUT_BYTES_PER_SECOND);
   private readonly controlBudget = new TokenBucket(CONTROL_FRAMES_PER_SECOND);
+  private readonly pingBudget = new TokenBucket(PINGS_PER_SECOND, PING_BURST);
   /** Replay bytes a watcher was sent and may still have in its socket buffer. */
   private replayAllowance = 0;
   /** When each coalesced error (by code and sentence) was last sent. */
@@ -125,12 +144,11 @@ export class LabConnection implements Attachment {
   // --- Attachment: what the session calls -------------------------------------------------
 
   send(message: ServerMessage): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
+    this.sendFrame(JSON.stringify(message), false);
   }
 
   replay(chunk: Buffer): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(chunk, { binary: true });
+    if (!this.sendFrame(chunk, true)) return;
     // The owner's page acknowledges the replay like any output; a watcher's is sent whole
     // (the session bounds its size) and does not count against the watcher's queue.
     if (this.role === "owner") {
@@ -144,7 +162,7 @@ export class LabConnection implements Attachment {
   output(chunk: Buffer): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     if (this.role === "owner") {
-      this.ws.send(chunk, { binary: true });
+      if (!this.sendFrame(chunk, true)) return;
       this.unacked += chunk.length;
       this.checkOwnerBacklog();
       return;
@@ -203,7 +221,12 @@ export class LabConnection implements Attachment {
     }
     const message = parsed.message;
     // Messages that make the server do real work (attach: serialize a terminal; read a full
-    // snapshot; write cgroup files; resize the pty) are budgeted; acks and pings are not.
+    // snapshot; write cgroup files; resize the pty) are budgeted; acks are not, and pings
+    // have a budget of their own (answered before session.start too).
+    if (message.type === "ping" && !this.pingBudget.take()) {
+      this.badFrame("rate_limited", "Too many pings; this one was not answered.");
+      return;
+    }
     const costly = message.type !== "pty.ack" && message.type !== "ping";
     if (costly && !this.takeControlBudget()) {
       const requestId = message.type === "limits.update" ? message.requestId : undefined;
@@ -270,7 +293,7 @@ export class LabConnection implements Attachment {
       this.error("read_only", "This page only watches the sandbox; typing goes to the learner's own page.");
       return;
     }
-    if (!this.inputBudget.take(data.length)) {
+    if (!this.inputBudget.take(Math.max(data.length, INPUT_FRAME_MIN_COST))) {
       this.error("rate_limited", "Typing too fast: some input was dropped. Paste smaller pieces.");
       return;
     }
@@ -301,7 +324,7 @@ export class LabConnection implements Attachment {
       // its room, its timeouts, and a card on the instructor's dashboard.
       const classroom = this.hasCookie ? ((await this.ctx.classrooms?.planStart(this.learnerId, lesson)) ?? null) : null;
       if (this.isClosed()) return;
-      session = await registry.start({ learnerId: this.learnerId, lesson, size, resumable: this.hasCookie, signal: this.gone.signal, classroom });
+      session = await registry.start({ learnerId: this.learnerId, lesson, size, resumable: this.hasCookie, signal: this.gone.signal, classroom, address: this.remote });
       if (session.classroom) {
         const started = session;
         await this.ctx.classrooms?.started(started).catch(async (err: unknown) => {
@@ -318,7 +341,9 @@ export class LabConnection implements Attachment {
           "lab_full",
           err.failure.scope === "class"
             ? "Your class has as many sandboxes running as it takes. Ask your instructor to make room, then try again."
-            : "The lab is full right now. Try again in a minute.",
+            : err instanceof AddressFull
+              ? err.sentence
+              : "The lab is full right now. Try again in a minute.",
           CloseCode.LabFull,
         );
       } else {
@@ -346,8 +371,8 @@ export class LabConnection implements Attachment {
       // The connection stays open and waiting: the page may start a new sandbox on it. A
       // refused token counts as a bad frame, so guessing ends with the connection.
       this.phase = "waiting";
-      if (grant.code === "resume_refused") this.badFrame(grant.code, grant.message);
-      else this.error(grant.code, grant.message);
+      if (grant.code === "resume_refused") this.badFrame(grant.code, grant.message, undefined, true);
+      else this.error(grant.code, grant.message, undefined, true);
       return;
     }
     await this.attachTo(grant.session, role, size);
@@ -440,7 +465,7 @@ export class LabConnection implements Attachment {
       this.watcherQueue = [];
       this.watcherQueued = 0;
       for (let offset = 0; offset < all.length; offset += WATCHER_FRAME_BYTES) {
-        this.ws.send(all.subarray(offset, offset + WATCHER_FRAME_BYTES), { binary: true });
+        if (!this.sendFrame(all.subarray(offset, offset + WATCHER_FRAME_BYTES), true)) return;
       }
       return;
     }
@@ -449,23 +474,46 @@ export class LabConnection implements Attachment {
 
   // --- Errors and closing ------------------------------------------------------------------
 
-  private error(code: ErrorCode, message: string, requestId?: string): void {
-    if (COALESCED_ERRORS.has(code) && requestId === undefined) {
+  /** An error frame, unless one of the same kind went out less than a second ago. An answer to
+   *  an attach (`answersAttach`) always goes out: the page waits for it, and attaches are
+   *  bounded by the control budget and, refused, count as bad frames. */
+  private error(code: ErrorCode, message: string, requestId?: string, answersAttach = false): void {
+    if (requestId === undefined && !answersAttach) {
       const kind = `${code} ${message}`;
       const now = Date.now();
       if (now - (this.lastErrorAt.get(kind) ?? Number.NEGATIVE_INFINITY) < COALESCE_MS) return;
+      if (this.lastErrorAt.size >= MAX_ERROR_KINDS) {
+        for (const [seen, at] of this.lastErrorAt) if (now - at >= COALESCE_MS) this.lastErrorAt.delete(seen);
+        // Every kind sent within the second: this one waits for the next.
+        if (this.lastErrorAt.size >= MAX_ERROR_KINDS) return;
+      }
       this.lastErrorAt.set(kind, now);
     }
     this.send({ type: "error", code, message, ...(requestId ? { requestId } : {}) });
   }
 
-  private badFrame(code: ErrorCode, message: string, requestId?: string): void {
+  /** A frame that should not have come: counted whether or not its error frame is sent. */
+  private badFrame(code: ErrorCode, message: string, requestId?: string, answersAttach = false): void {
     this.badFrames++;
     if (this.badFrames > MAX_BAD_FRAMES) {
       this.fail(code, `${message} Too many invalid messages; closing.`, CloseCode.TooManyErrors);
       return;
     }
-    this.send({ type: "error", code, message, ...(requestId ? { requestId } : {}) });
+    this.error(code, message, requestId, answersAttach);
+  }
+
+  /** Every frame to the page goes out here: false when it was not sent. A page whose socket
+   *  buffer passes MAX_SEND_BUFFER_BYTES has stopped reading (or cannot keep up with even the
+   *  bounded streams): it is closed with 4011 rather than buffered for. */
+  private sendFrame(data: Buffer | string, binary: boolean): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) return false;
+    this.ws.send(data, { binary });
+    if (this.ws.bufferedAmount > MAX_SEND_BUFFER_BYTES) {
+      log.warn({ remote: this.remote, sessionId: this.session?.id, bufferedBytes: this.ws.bufferedAmount }, "page stopped reading; connection closed");
+      this.close(CloseCode.StoppedReading);
+      return false;
+    }
+    return true;
   }
 
   private fail(code: ErrorCode, message: string, closeCode: CloseCode): void {

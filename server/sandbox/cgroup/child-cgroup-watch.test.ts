@@ -182,4 +182,97 @@ describe("a learner who floods the watches", () => {
     sweep.tick();
     expect(tooMany).toEqual([root]);
   });
+
+  describe("with a bound on the cgroups made over the session's life", () => {
+    const LEARNER = 1_234_567;
+
+    /** A watch with maxCreations MAX on a tree owned by the learner, and what it reported. */
+    function watchCreations(): { stopped: string[]; tooMany: string[] } {
+      fs.mkdirSync(path.join(root, "kept"));
+      for (const dir of [root, path.join(root, "kept")]) fs.chownSync(dir, LEARNER, LEARNER);
+      const stopped: string[] = [];
+      const tooMany: string[] = [];
+      const watch = new ChildCgroupWatch({
+        dirs: [root],
+        maxChildren: MAX,
+        onTooMany: (dir) => tooMany.push(dir),
+        maxCreations: MAX,
+        onCreationsStopped: (dir) => stopped.push(dir),
+        sweep,
+      });
+      watches.push(watch);
+      watch.start();
+      return { stopped, tooMany };
+    }
+
+    it("gives the tree back to host root once as many cgroups as the bound were made and removed", async () => {
+      const { stopped, tooMany } = watchCreations();
+      // Never more than one at a time: the live bound alone would never be reached.
+      for (let i = 0; i < MAX + 5 && stopped.length === 0; i++) {
+        fs.mkdirSync(path.join(root, "x"));
+        fs.rmdirSync(path.join(root, "x"));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await waitUntil(() => stopped.length > 0, "creations stopped");
+      expect(stopped).toEqual([root]);
+      expect(tooMany).toEqual([]);
+      // Every directory of the tree, the learner's own child included, is host root's now.
+      expect([root, path.join(root, "kept")].map((dir) => fs.statSync(dir).uid)).toEqual([0, 0]);
+    });
+
+    /** mkdir and rmdir of `dir` until the watch reports a stop (or `cycles` are done). */
+    async function cycle(dir: string, cycles: number, done: () => boolean): Promise<void> {
+      for (let i = 0; i < cycles && !done(); i++) {
+        fs.mkdirSync(dir);
+        fs.rmdirSync(dir);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+
+    it("closes directories the learner opened to everyone beforehand, not only their owner", async () => {
+      const { stopped } = watchCreations();
+      for (const dir of [root, path.join(root, "kept")]) fs.chmodSync(dir, 0o777);
+      await cycle(path.join(root, "x"), 2 * MAX, () => stopped.length > 0);
+      await waitUntil(() => stopped.length > 0, "creations stopped");
+      expect([root, path.join(root, "kept")].map((dir) => fs.statSync(dir).mode & 0o7777)).toEqual([0o755, 0o755]);
+    });
+
+    it("counts a child named like its parent (kept/kept), which a self event cannot be told from by name", async () => {
+      const { stopped } = watchCreations();
+      const kept = path.join(root, "kept");
+      await waitUntil(() => fs.existsSync(kept), "kept");
+      await cycle(path.join(kept, "kept"), 2 * MAX, () => stopped.length > 0);
+      await waitUntil(() => stopped.length > 0, "creations stopped");
+      expect(stopped).toEqual([root]);
+    });
+
+    it("ends the session when cgroups go on being made after the stop (the stop was got round)", async () => {
+      const { stopped, tooMany } = watchCreations();
+      await cycle(path.join(root, "x"), 2 * MAX, () => stopped.length > 0);
+      await waitUntil(() => stopped.length > 0, "creations stopped");
+      // Host root here may still make them; a learner who could would be ended the same way.
+      await cycle(path.join(root, "x"), 4 * MAX, () => tooMany.length > 0);
+      await waitUntil(() => tooMany.length > 0, "the session ended");
+      expect(tooMany).toEqual([root]);
+    });
+
+    it("leaves a tree whose cgroups come and go a few times alone", async () => {
+      const { stopped } = watchCreations();
+      for (let i = 0; i < MAX / 2; i++) {
+        fs.mkdirSync(path.join(root, "x"));
+        fs.rmdirSync(path.join(root, "x"));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, MIN_COUNT_GAP_MS * 2));
+      expect(stopped).toEqual([]);
+      expect(fs.statSync(root).uid).toBe(LEARNER);
+    });
+
+    it("stops creations where cgroup v2 counts more dying descendants than the bound", () => {
+      fs.writeFileSync(path.join(root, "cgroup.stat"), `nr_descendants 1\nnr_dying_descendants ${MAX + 1}\n`);
+      const { stopped } = watchCreations();
+      expect(stopped).toEqual([root]);
+      expect(fs.statSync(path.join(root, "kept")).uid).toBe(0);
+    });
+  });
 });

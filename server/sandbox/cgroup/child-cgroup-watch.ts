@@ -18,16 +18,37 @@
 // nothing as long as any later one arrives. The walk stops one past the bound (in cgroups and
 // in levels), so a session never holds more watches than that in a hierarchy.
 //
+// Cgroups removed are bounded too. A removed cgroup whose memory still holds a page (a file on
+// the sandbox's tmpfs written from inside it) stays in the kernel as a dying cgroup, no longer
+// a child of the session but still one of the host's (/proc/cgroups counts it) with its kernel
+// memory: made and removed in a loop, they would pass any bound on live ones. So with
+// `maxCreations`, the cgroups made over the session's life count too: each cgroup made or
+// removed below a watched one is an event of its own on the watch of its parent (and a removal
+// one more on its own), and past 2 × maxCreations of them in a hierarchy (or once the kernel's
+// own count of dying descendants, cgroup.stat on v2, passes maxCreations) no further cgroup can
+// be made there: every directory of that tree is given back to host root, mode 0755, so the
+// learner's mkdir answers EACCES while their processes still move between the cgroups they
+// have. A flood of events, which the watches are shed for, stops creations alike: what could
+// not be counted is not allowed. Creations that go on after the stop (twice as many changes
+// again, or twice the dying bound) end the session: the stop was got round.
+//
 // What watches cannot promise — no watch could be added (the host's fs.inotify.max_user_watches
 // is used up), every later event lost — one host-wide sweep covers: one timer for all
 // sessions, re-counting each tick the few trees with a watch missing and one other in turn
 // (4 a second whatever the number of sessions: about 2 ms of the event loop's time a second).
 import fs from "node:fs";
+import path from "node:path";
 
 import { log } from "../../log";
 import { countCgroupsBelow } from "../../kernel/cgroup-tree";
 import { isGoneError } from "../../probes/kernel-files";
 
+/** Events one cgroup made and removed raises at least: its creation and its removal, at its
+ *  parent's watch (and one more, its own removal, at its own watch when it had one by then; so
+ *  a hierarchy is stopped after between 2/3 of maxCreations and maxCreations of them). */
+const CHANGES_PER_CREATION = 2;
+/** Passes of stopCreations before it gives up and ends the session. */
+const STOP_PASSES = 4;
 /** How often the host-wide sweep runs. */
 const SWEEP_INTERVAL_MS = 250;
 /** A session's trees are counted at most this often: a learner making and removing a cgroup
@@ -53,6 +74,14 @@ export interface ChildCgroupWatchOptions {
   /** Called at most once, with the hierarchy's directory, when one holds more; the watch has
    *  closed itself by then. */
   readonly onTooMany: (dir: string) => void;
+  /** The most cgroups a hierarchy may make over the session's life, live, removed or dying
+   *  (none: no such bound). */
+  readonly maxCreations?: number;
+  /** Called once per hierarchy whose creations were stopped, with its directory. */
+  readonly onCreationsStopped?: (dir: string) => void;
+  /** Called with each cgroup below a tree's root the first time a count enters it (its short
+   *  path, good only during the call): what a child needs from the server goes in here. */
+  readonly onNewChild?: (dir: string) => void;
   /** The sweep this watch is part of: the host-wide one unless a test brings its own. */
   readonly sweep?: ChildCgroupSweep;
 }
@@ -66,12 +95,20 @@ class TreeWatch {
    * cyclically, 32 bits and a generation), which needs a watch of its own.
    */
   private readonly watches = new Map<number, fs.FSWatcher>();
+  /** Cgroups onNewChild was called for (by inode): once each, also when a watch lost after a
+   *  flood is added again. As many as the cgroups made, which the creations bound stops. */
+  private readonly announced = new Set<number>();
   /** Whether the last count left some cgroup without a watch. */
   unwatched = false;
+  /** Cgroups made or removed below a watched cgroup since the watch began. */
+  childChanges = 0;
+  /** Whether creations in this tree were stopped (its directories given back to host root). */
+  creationsStopped = false;
 
   constructor(
     readonly root: string,
-    private readonly changed: (needsCount: boolean) => void,
+    private readonly changed: (needsCount: boolean, childChange: boolean) => void,
+    private readonly onNewChild?: (dir: string) => void,
   ) {}
 
   get watchCount(): number {
@@ -84,11 +121,15 @@ class TreeWatch {
     const entered = new Set<number>();
     let unwatched = false;
     const held = countCgroupsBelow(this.root, atMost, {
-      enter: ({ dir }) => {
+      enter: ({ dir, depth }) => {
         const inode = inodeOf(dir);
         if (inode === null) return; // removed just now: its parent's watch says so
         entered.add(inode);
         if (this.watches.has(inode)) return;
+        if (depth > 0 && this.onNewChild && !this.announced.has(inode)) {
+          this.announced.add(inode);
+          this.onNewChild(dir);
+        }
         const watcher = this.watch(inode, dir);
         if (watcher) this.watches.set(inode, watcher);
         else if (watcher === null) unwatched = true;
@@ -111,7 +152,11 @@ class TreeWatch {
       // Not persistent: a watch never keeps a process alive (nslab run exits with its command).
       // Every event is counted against the flood bound; only a cgroup made, removed or renamed
       // ("rename") asks for a count.
-      watcher = fs.watch(dir, { persistent: false }, (eventType) => this.changed(eventType === "rename"));
+      // Every "rename" counts as a change of a cgroup: a child made, removed or renamed, or the
+      // watched cgroup's own removal (counted at its parent too). The name cannot tell them
+      // apart: a self event names the watched directory, and a child may be given the same
+      // name (a/a), so a cycle of mkdir and rmdir counts two or three (CHANGES_PER_CREATION).
+      watcher = fs.watch(dir, { persistent: false }, (eventType) => this.changed(eventType === "rename", eventType === "rename"));
     } catch (err) {
       if (isGoneError(err)) return undefined;
       if (!this.unwatched) log.warn({ dir: this.root, code: (err as NodeJS.ErrnoException).code }, "cannot watch a child cgroup; the sweep counts this tree instead");
@@ -122,7 +167,7 @@ class TreeWatch {
       watcher.close();
       if (this.watches.get(inode) === watcher) this.watches.delete(inode);
       this.unwatched = true;
-      this.changed(true);
+      this.changed(true, false);
     });
     return watcher;
   }
@@ -136,6 +181,18 @@ class TreeWatch {
     for (const watcher of this.watches.values()) watcher.close();
     this.watches.clear();
   }
+}
+
+/** cgroup v2's count of the cgroups removed below `root` that the kernel still holds (0 where
+ *  there is no cgroup.stat: v1). */
+function dyingDescendants(root: string): number {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(root, "cgroup.stat"), "utf8");
+  } catch {
+    return 0;
+  }
+  return Number(/^nr_dying_descendants (\d+)$/m.exec(text)?.[1] ?? 0);
 }
 
 function inodeOf(dir: string): number | null {
@@ -165,7 +222,7 @@ export class ChildCgroupWatch {
   constructor(private readonly options: ChildCgroupWatchOptions) {
     this.sweep = options.sweep ?? hostSweep;
     this.trees = options.dirs.map((dir) => {
-      const tree: TreeWatch = new TreeWatch(dir, (needsCount) => this.changed(tree, needsCount));
+      const tree: TreeWatch = new TreeWatch(dir, (needsCount, childChange) => this.changed(tree, needsCount, childChange), options.onNewChild);
       return tree;
     });
   }
@@ -193,8 +250,18 @@ export class ChildCgroupWatch {
     this.count(this.trees);
   }
 
-  private changed(tree: TreeWatch, needsCount = true): void {
+  private changed(tree: TreeWatch, needsCount = true, childChange = false): void {
     if (this.closed) return;
+    if (childChange && ++tree.childChanges > CHANGES_PER_CREATION * (this.options.maxCreations ?? Infinity)) {
+      // Creations that go on once they were stopped: something gave the learner a way round the
+      // stop. Fail closed: the session ends.
+      if (tree.creationsStopped && tree.childChanges > 2 * CHANGES_PER_CREATION * (this.options.maxCreations ?? Infinity)) {
+        this.tooMany(tree);
+        return;
+      }
+      this.stopCreations(tree, "made");
+      if (this.closed) return;
+    }
     const now = Date.now();
     if (now - this.eventsSince >= 1_000 || now < this.eventsSince) {
       this.events = 0;
@@ -226,6 +293,8 @@ export class ChildCgroupWatch {
     if (this.shedUntil > now) return;
     this.shedUntil = now + FLOOD_QUIET_MS;
     for (const tree of this.trees) tree.close();
+    // Cgroups made meanwhile would go uncounted: none may be.
+    for (const tree of this.trees) this.stopCreations(tree, "flood");
     this.pending.clear();
     log.warn({ dir: this.trees[0]?.root, events: this.events }, "a sandbox's cgroup tree changes too often to watch; the sweep counts it instead");
     this.sweep.setUnwatched(this, true);
@@ -247,12 +316,63 @@ export class ChildCgroupWatch {
     this.shedUntil = 0;
     for (const tree of trees) {
       if (this.closed) return;
+      if (this.options.maxCreations !== undefined) {
+        const dying = dyingDescendants(tree.root);
+        if (dying > 2 * this.options.maxCreations && tree.creationsStopped) {
+          this.tooMany(tree);
+          return;
+        }
+        if (dying > this.options.maxCreations) this.stopCreations(tree, "dying");
+        if (this.closed) return;
+      }
       if (tree.count(this.options.maxChildren) <= this.options.maxChildren) continue;
-      this.close();
-      this.options.onTooMany(tree.root);
+      this.tooMany(tree);
       return;
     }
     this.sweep.setUnwatched(this, this.unwatched);
+  }
+
+  /**
+   * No more cgroups in `tree`: each of its directories is given back to host root, from the top
+   * down, so a cgroup made while this runs is made in a directory not yet given back and is
+   * listed when the walk gets there. Once per tree; only with maxCreations.
+   */
+  private stopCreations(tree: TreeWatch, why: "made" | "flood" | "dying"): void {
+    if (this.options.maxCreations === undefined || tree.creationsStopped || this.closed) return;
+    tree.creationsStopped = true;
+    // Owner and mode both: the learner may have opened a directory to everyone beforehand
+    // (chmod 777), and host root's ownership alone would leave that door. A cgroup renamed
+    // while a pass runs is missed by it (its path went stale), so passes repeat until one finds
+    // every directory closed; if none does, the session ends rather than keep its way round.
+    for (let pass = 0; pass < STOP_PASSES; pass++) {
+      let open = 0;
+      countCgroupsBelow(tree.root, this.options.maxChildren, {
+        enter: ({ dir }) => {
+          try {
+            const st = fs.statSync(dir);
+            if (st.uid === 0 && st.gid === 0 && (st.mode & 0o7777) === 0o755) return;
+            open++;
+            fs.chownSync(dir, 0, 0);
+            fs.chmodSync(dir, 0o755);
+          } catch (err) {
+            if (!isGoneError(err)) throw err;
+          }
+        },
+      });
+      if (open === 0) {
+        log.warn({ dir: tree.root, why, changes: tree.childChanges, limit: this.options.maxCreations }, "a sandbox may make no more cgroups in this hierarchy");
+        this.options.onCreationsStopped?.(tree.root);
+        return;
+      }
+    }
+    this.tooMany(tree);
+  }
+
+  /** The session holds (or could go on making) more cgroups than it may: it ends. */
+  private tooMany(tree: TreeWatch): void {
+    if (this.closed) return;
+    this.close();
+    this.options.onTooMany(tree.root);
   }
 
   /** Drop every watch; safe to call twice. */

@@ -55,6 +55,9 @@ export interface CgroupDriver {
   listSessions(): string[];
   /** Where a session's cgroup is (or would be), e.g. for clean-up of leftovers. */
   open(sessionId: string): SessionCgroup;
+  /** The session's cgroup as /proc/<pid>/cgroup names it in every hierarchy ("/nslab/<id>"):
+   *  what a process is checked against before it is signalled (pidfd.ts). */
+  procPath(sessionId: string): string;
   /**
    * Put a helper process of the server (the terminal spawner, and with it every launcher it
    * forks, for the launcher's whole life) in a CPU cgroup of its own, so that the scheduler

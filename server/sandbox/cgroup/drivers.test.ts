@@ -221,6 +221,56 @@ describe("cgroup v1 driver", () => {
     expect(noSwap.limitWrites(DEFAULT_LIMITS).map((w) => w.flag)).not.toContain("--memory-swap");
   });
 
+  it("gives a session a leaf in each hierarchy it sets no limit in, cpuset's with the cpus and mems it needs", async () => {
+    const cpusetRoot = path.join(tmp, "cpuset");
+    const freezerRoot = path.join(tmp, "freezer");
+    fs.mkdirSync(freezerRoot);
+    // A fresh cpuset cgroup has empty cpus and mems and takes no process until they are set;
+    // the fixture's mkdir makes none of the files, so the parent's are made ahead by hand.
+    fs.mkdirSync(path.join(cpusetRoot, "lab"), { recursive: true });
+    fs.writeFileSync(path.join(cpusetRoot, "cpuset.cpus"), "0-1\n");
+    fs.writeFileSync(path.join(cpusetRoot, "cpuset.mems"), "0\n");
+    for (const file of ["cpuset.cpus", "cpuset.mems", "cgroup.clone_children"]) fs.writeFileSync(path.join(cpusetRoot, "lab", file), "");
+    // The server itself runs on CPU 1 alone (a unit's AllowedCPUs, a node's CPU manager): CPU
+    // 0 is kept for others, and the sandboxes must stay off it too.
+    fs.mkdirSync(path.join(cpusetRoot, "server"));
+    fs.writeFileSync(path.join(cpusetRoot, "server", "cpuset.cpus"), "1\n");
+    fs.writeFileSync(path.join(cpusetRoot, "server", "cpuset.mems"), "0\n");
+    const unmanaged = [
+      { name: "cpuset", mountPoint: cpusetRoot, ownPath: "/server" },
+      { name: "freezer", mountPoint: freezerRoot, ownPath: "/" },
+    ];
+    const driver = new CgroupV1Driver(fixture(), "/lab", unmanaged);
+    expect(driver.parents).toMatchObject({ cpuset: path.join(cpusetRoot, "lab"), freezer: path.join(freezerRoot, "lab") });
+    const { cgroup } = await driver.create("abcdef0123456789", DEFAULT_LIMITS, 1048576);
+    if (cgroup.version !== 1) throw new Error("expected a v1 cgroup");
+    const leaves = [path.join(cpusetRoot, "lab/abcdef0123456789"), path.join(freezerRoot, "lab/abcdef0123456789")];
+    expect(cgroup.joined).toEqual(leaves);
+    expect(driver.open("abcdef0123456789")).toEqual(cgroup);
+    // The parent took the server's own cpus and mems, not the root's, and hands them to each
+    // child it gets.
+    expect(["cpuset.cpus", "cpuset.mems", "cgroup.clone_children"].map((f) => read(path.join(cpusetRoot, "lab", f)))).toEqual(["1", "0", "1"]);
+    // Joined, not delegated: nothing there is the learner's to divide.
+    for (const leaf of leaves) expect(fs.statSync(leaf).uid, leaf).toBe(0);
+    expect(driver.procPath("abcdef0123456789")).toBe("/lab/abcdef0123456789");
+    expect(driver.listSessions()).toEqual(["abcdef0123456789"]);
+    // Removed with the rest (a fixture's directories hold plain files cgroupfs would not have).
+    for (const dir of [cgroup.memory, cgroup.cpu, cgroup.pids]) for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f));
+    expect(driver.remove(cgroup)).toBe(true);
+    expect(leaves.filter((leaf) => fs.existsSync(leaf))).toEqual([]);
+  });
+
+  it("gives sandboxes no huge pages in a v1 hugetlb hierarchy, whose pages the memory limit does not count", async () => {
+    const hugetlbRoot = path.join(tmp, "hugetlb");
+    fs.mkdirSync(path.join(hugetlbRoot, "lab"), { recursive: true });
+    const limits = ["hugetlb.2MB.limit_in_bytes", "hugetlb.1GB.limit_in_bytes"];
+    for (const file of [...limits, "hugetlb.2MB.usage_in_bytes"]) fs.writeFileSync(path.join(hugetlbRoot, "lab", file), "9223372036854771712\n");
+    const driver = new CgroupV1Driver(fixture(), "/lab", [{ name: "hugetlb", mountPoint: hugetlbRoot, ownPath: "/" }]);
+    await driver.create("abcdef0123456789", DEFAULT_LIMITS, 1048576);
+    expect(limits.map((f) => read(path.join(hugetlbRoot, "lab", f)))).toEqual(["0", "0"]);
+    expect(read(path.join(hugetlbRoot, "lab", "hugetlb.2MB.usage_in_bytes")).trim()).toBe("9223372036854771712");
+  });
+
   it("honours an explicit parent path", () => {
     const driver = new CgroupV1Driver(fixture(), "/lab");
     expect(driver.parents.pids).toBe(path.join(tmp, "pids/lab"));
@@ -272,7 +322,7 @@ describe("detecting the host's cgroup layout", () => {
     "40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd",
     "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
   ].join("\n");
-  const v1Self = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/67cb\n2:cpuacct:/\n1:cpu:/\n0::/\n";
+  const v1Self = "9:name=systemd:/system.slice/nslab.service\n8:pids:/\n4:memory:/process_api/67cb\n2:cpuacct:/\n1:cpu:/\n0::/\n";
 
   it("finds v1 hierarchies (this build machine's hybrid layout) and the server's own cgroups", () => {
     expect(detectCgroupLayout(v1Mountinfo, v1Self)).toEqual({
@@ -283,7 +333,30 @@ describe("detecting the host's cgroup layout", () => {
         { controllers: ["memory"], mountPoint: "/sys/fs/cgroup/memory", ownPath: "/process_api/67cb" },
         { controllers: ["pids"], mountPoint: "/sys/fs/cgroup/pids", ownPath: "/" },
       ],
+      unmanaged: [
+        { name: "name=systemd", mountPoint: "/sys/fs/cgroup/systemd", ownPath: "/system.slice/nslab.service" },
+        { name: "cgroup2", mountPoint: "/sys/fs/cgroup/unified", ownPath: "/" },
+      ],
     });
+  });
+
+  it("lists every hierarchy it sets no limit in, once each, by the options that name it", () => {
+    const more = [
+      v1Mountinfo,
+      "42 31 0:39 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset,clone_children",
+      "43 31 0:40 / /sys/fs/cgroup/net_cls,net_prio rw,relatime - cgroup cgroup rw,net_cls,net_prio",
+      "44 31 0:41 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer,release_agent=/x",
+      // The same freezer hierarchy bound elsewhere: one hierarchy, at its first place.
+      "45 27 0:41 / /mnt/freezer rw,relatime - cgroup cgroup rw,freezer",
+    ].join("\n");
+    const layout = detectCgroupLayout(more, v1Self);
+    expect(layout.version === 1 ? layout.unmanaged.map((h) => `${h.name} ${h.mountPoint}`) : layout).toEqual([
+      "name=systemd /sys/fs/cgroup/systemd",
+      "cgroup2 /sys/fs/cgroup/unified",
+      "cpuset /sys/fs/cgroup/cpuset",
+      "net_cls,net_prio /sys/fs/cgroup/net_cls,net_prio",
+      "freezer /sys/fs/cgroup/freezer",
+    ]);
   });
 
   it("finds a unified v2 hierarchy with its controllers", () => {

@@ -6,7 +6,7 @@ import type { CgroupDriver } from "./driver";
 import { CgroupV1Driver } from "./v1";
 import { CgroupV2Driver } from "./v2";
 
-export type { CgroupLayout } from "./detect";
+export type { CgroupLayout, UnmanagedHierarchy } from "./detect";
 export type { CgroupDriver, CgroupVersion, CreatedCgroup, LimitWrite } from "./driver";
 export {
   type SessionCgroup,
@@ -37,7 +37,7 @@ export function hostCgroupLayout(): CgroupLayout {
 /** The driver for this host (from `layout`, when the caller has read it already), or the
  *  reason there is none. */
 export function hostCgroupDriver(parentPath?: string, layout: CgroupLayout = hostCgroupLayout()): { driver: CgroupDriver } | { reason: string } {
-  if (layout.version === 1) return { driver: new CgroupV1Driver(layout.hierarchies, parentPath) };
+  if (layout.version === 1) return { driver: new CgroupV1Driver(layout.hierarchies, parentPath, layout.unmanaged) };
   if (layout.version === 2) {
     const driver = new CgroupV2Driver(layout.mountPoint, layout.ownPath, parentPath);
     driver.prepare();

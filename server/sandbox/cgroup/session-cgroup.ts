@@ -6,11 +6,20 @@
  * cgroup v2: the session's directory in the unified hierarchy.
  * cgroup v1: the session's directory in the hierarchy of each controller. Controllers the host
  * mounts together share one directory: cpu and cpuacct are the same path on a host that mounts
- * "cpu,cpuacct", and two paths on one that mounts them apart.
+ * "cpu,cpuacct", and two paths on one that mounts them apart. `joined`: the session's leaf in
+ * each hierarchy that sets no limit of nslab's (detect.ts, UnmanagedHierarchy), which the
+ * sandbox joins and does not mount.
  */
 export type SessionCgroup =
   | { readonly version: 2; readonly dir: string }
-  | { readonly version: 1; readonly memory: string; readonly cpu: string; readonly cpuacct: string; readonly pids: string };
+  | {
+      readonly version: 1;
+      readonly memory: string;
+      readonly cpu: string;
+      readonly cpuacct: string;
+      readonly pids: string;
+      readonly joined?: readonly string[];
+    };
 
 export type V1SessionCgroup = Extract<SessionCgroup, { version: 1 }>;
 export type V2SessionCgroup = Extract<SessionCgroup, { version: 2 }>;
@@ -37,7 +46,8 @@ export function v1HierarchyDirs(cgroup: V1SessionCgroup): V1HierarchyDir[] {
   return [...byDir].map(([dir, controllers]) => ({ name: controllers.join(","), dir }));
 }
 
-/** Every distinct directory of the session's cgroup: the one of v2, or one per v1 hierarchy. */
+/** Every distinct directory of the session's cgroup: the one of v2, or one per v1 hierarchy,
+ *  the joined ones included (teardown reads and removes them all). */
 export function sessionCgroupDirs(cgroup: SessionCgroup): string[] {
-  return cgroup.version === 2 ? [cgroup.dir] : v1HierarchyDirs(cgroup).map((h) => h.dir);
+  return cgroup.version === 2 ? [cgroup.dir] : [...v1HierarchyDirs(cgroup).map((h) => h.dir), ...(cgroup.joined ?? [])];
 }

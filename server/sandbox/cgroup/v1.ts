@@ -2,13 +2,19 @@
 // directory in the hierarchy of each of memory, cpu, cpuacct and pids (one directory for
 // controllers mounted together, such as "cpu,cpuacct"); the launcher moves the sandbox
 // into all of them and mounts each inside, so the learner sees /sys/fs/cgroup/memory/… with
-// their own limits at its root.
+// their own limits at its root. In every other hierarchy the host mounts (cpuset, devices,
+// freezer, name=systemd, a hybrid host's cgroup2, …) the session gets a leaf too, which the
+// sandbox joins before it makes its cgroup namespace: mounted inside, each shows that leaf as
+// its root, not the host's tree with other tenants' names. Those leaves are not delegated:
+// nothing there is the learner's to divide.
 import fs from "node:fs";
 import path from "node:path";
 
+import { log } from "../../log";
+
 import { CPU_PERIOD_US, cpuQuotaUs, type Limits } from "../limits";
 import { type SetupFs, threadPoolSetup } from "../setup-fs";
-import type { V1Hierarchy } from "./detect";
+import type { UnmanagedHierarchy, V1Hierarchy } from "./detect";
 import { type CgroupDriver, type CreatedCgroup, DEFAULT_PARENT, type LimitWrite, SESSION_ID_PATTERN, assertSessionId } from "./driver";
 import { delegate, listSessionDirs, pidsInSessionCgroup, removeSessionCgroup, writeCgroupFile, writeCgroupFileAsync } from "./fs-ops";
 import { type SessionCgroup, type V1Controller, type V1SessionCgroup, v1HierarchyDirs } from "./session-cgroup";
@@ -19,6 +25,38 @@ const V1_DELEGATED_FILES = ["cgroup.procs", "tasks", "cgroup.clone_children"] as
 
 /** v1 has no "max" for memory; the kernel's own unlimited value is returned as this. */
 const V1_UNLIMITED = "-1";
+
+/** Socket buffers on v1 are not charged to memory.limit_in_bytes but to a counter of their own,
+ *  and only in a cgroup whose memory.kmem.tcp.limit_in_bytes has been written: sockets made
+ *  before that are never counted (the kernel ties a socket to its cgroup when it is created),
+ *  so it goes in before any process joins. On this kernel the counter takes UDP and TCP alike
+ *  (a learner held 96 MiB of TCP and 67 MiB of UDP buffers under --memory 32m without it).
+ *  A quarter of the memory limit, at most 64 MiB: the lessons' sockets need little, and every
+ *  session's share comes out of the host's tcp_mem/udp_mem, which the server's own sockets use
+ *  too. v2 charges socket memory to memory.current and needs none of this. */
+export const V1_SOCKET_FILE = "memory.kmem.tcp.limit_in_bytes";
+export function v1SocketBytes(memoryBytes: number): number {
+  return Math.min(Math.floor(memoryBytes / 4 / 4096) * 4096, 64 * 1024 * 1024);
+}
+
+/**
+ * A child cgroup the learner makes starts with its socket counter off (the kernel does not carry
+ * a parent's setting down), and the sockets of a process moved into it would be charged
+ * nowhere. Writing any limit turns the counter on, and its charges go up the hierarchy to the
+ * session's own counter, which bounds them: so each new child gets "unlimited" (-1), written by
+ * the server as soon as the child-cgroup watch sees it. Sockets made in the moment between the
+ * child's mkdir and this write stay uncounted; the threat model says so. Not a memory cgroup
+ * (another hierarchy, or v2, which has no such file): nothing to do.
+ */
+export function activateSocketAccounting(childDir: string): void {
+  try {
+    fs.writeFileSync(path.join(childDir, V1_SOCKET_FILE), V1_UNLIMITED, { flag: "r+" });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Removed already (ENOENT), or not the memory hierarchy: nothing to count.
+    if (code !== "ENOENT") log.warn({ code }, "cannot turn on socket accounting in a child cgroup");
+  }
+}
 
 /** One limit write, with the controller whose directory its file is in. */
 interface V1Write {
@@ -36,14 +74,23 @@ export class CgroupV1Driver implements CgroupDriver {
   private readonly parentCgroup: V1SessionCgroup;
   /** The name of the hierarchy each controller is in ("cpu,cpuacct" when mounted together). */
   private readonly hierarchyName: Readonly<Record<V1Controller, string>>;
+  /** Where session leaves go in each unmanaged hierarchy, with the hierarchy's mount point. */
+  private readonly joinedParents: ReadonlyArray<{ readonly name: string; readonly root: string; readonly parent: string; readonly own: string }>;
+  /** Whether the joined parents were made ready (cpuset's cpus and mems) by this driver. */
+  private joinedReady = false;
 
   /**
    * @param hierarchies the host's v1 hierarchies (from detectCgroupLayout)
    * @param parentPath where session cgroups go inside each hierarchy (default "/nslab", at
    *   the hierarchy's root: a stable place, so a restarted server finds what a killed one
    *   left, whatever cgroup the new process starts in)
+   * @param unmanaged the host's other hierarchies, where a session gets a leaf it joins
    */
-  constructor(hierarchies: V1Hierarchy[], parentPath?: string) {
+  constructor(
+    hierarchies: V1Hierarchy[],
+    private readonly parentPath?: string,
+    unmanaged: readonly UnmanagedHierarchy[] = [],
+  ) {
     const parentOf = (controller: V1Controller): string => {
       const hierarchy = hierarchies.find((h) => h.controllers.includes(controller));
       if (!hierarchy) throw new Error(`cgroup v1 hierarchy for ${controller} not mounted`);
@@ -51,7 +98,9 @@ export class CgroupV1Driver implements CgroupDriver {
     };
     this.parentCgroup = { version: 1, memory: parentOf("memory"), cpu: parentOf("cpu"), cpuacct: parentOf("cpuacct"), pids: parentOf("pids") };
     const named = v1HierarchyDirs(this.parentCgroup);
-    this.parents = Object.fromEntries(named.map((h) => [h.name, h.dir]));
+    this.joinedParents = unmanaged.map((h) => ({ name: h.name, root: h.mountPoint, parent: path.join(h.mountPoint, parentPath ?? DEFAULT_PARENT), own: path.join(h.mountPoint, h.ownPath) }));
+    // The joined hierarchies' parents too: leftovers there are found and removed alike.
+    this.parents = Object.fromEntries([...named.map((h) => [h.name, h.dir]), ...this.joinedParents.map((h) => [h.name, h.parent])]);
     const nameOf = (controller: V1Controller): string => named.find((h) => h.dir === this.parentCgroup[controller])?.name ?? controller;
     this.hierarchyName = { memory: nameOf("memory"), cpu: nameOf("cpu"), cpuacct: nameOf("cpuacct"), pids: nameOf("pids") };
     const memory = hierarchies.find((h) => h.controllers.includes("memory"));
@@ -92,8 +141,16 @@ export class CgroupV1Driver implements CgroupDriver {
     // only a little sooner (the kernel serialises cgroup creation), and on a 2-core host their
     // threads contending for it took CPU from the event loop.
     for (const dir of dirs) await io.mkdir(dir, { recursive: true });
+    if (!this.joinedReady) {
+      this.prepareJoinedParents();
+      this.joinedReady = true;
+    }
+    // cpuset's parent hands its cpus and mems to each new child (cgroup.clone_children): a
+    // cpuset without them takes no process.
+    for (const dir of cgroup.joined ?? []) await io.mkdir(dir);
     const writes = this.writesFor(limits);
     for (const w of writes) await writeCgroupFileAsync(io, cgroup[w.controller], w.file, w.write.value);
+    await writeCgroupFileAsync(io, cgroup.memory, V1_SOCKET_FILE, String(v1SocketBytes(limits.memoryBytes)));
     if (delegateTo !== undefined) for (const dir of dirs) await delegate(io, dir, V1_DELEGATED_FILES, delegateTo);
     return { cgroup, writes: writes.map((w) => w.write) };
   }
@@ -108,12 +165,53 @@ export class CgroupV1Driver implements CgroupDriver {
       const current = Number(fs.readFileSync(path.join(cgroup.memory, "memory.memsw.limit_in_bytes"), "utf8").trim());
       if (limits.memoryBytes > current) writes.unshift(...writes.splice(memsw, 1));
     }
-    return this.writeLimits(cgroup, writes);
+    const written = this.writeLimits(cgroup, writes);
+    try {
+      writeCgroupFile(cgroup.memory, V1_SOCKET_FILE, String(v1SocketBytes(limits.memoryBytes)));
+    } catch (err) {
+      // EBUSY: the sockets already hold more than the new share; the old, larger share stays
+      // until they shrink, and the next change of limits tries again.
+      if (!/: EBUSY$/.test((err as Error).message)) throw err;
+    }
+    return written;
   }
 
   private writeLimits(cgroup: V1SessionCgroup, writes: V1Write[]): LimitWrite[] {
     for (const w of writes) writeCgroupFile(cgroup[w.controller], w.file, w.write.value);
     return writes.map((w) => w.write);
+  }
+
+  /**
+   * Make each unmanaged hierarchy's parent able to hold session leaves: every level from the
+   * mount point down exists, and in cpuset each has the cpus and mems of the level above
+   * (a new cpuset has none) and passes them on to the children made in it. Once per driver,
+   * before the first session; a level already set up is left as it is.
+   */
+  private prepareJoinedParents(): void {
+    for (const { root, parent, own } of this.joinedParents) {
+      const cpuset = fs.existsSync(path.join(root, "cpuset.cpus"));
+      let above = root;
+      for (const part of path.relative(root, parent).split(path.sep).filter(Boolean)) {
+        const dir = path.join(above, part);
+        fs.mkdirSync(dir, { recursive: true });
+        if (cpuset) {
+          // The server's own cpus and mems, not the root's: a host (a Kubernetes node's CPU
+          // manager, a unit's AllowedCPUs) may keep CPUs for others that the sandboxes must
+          // not run on. Each level is within the one above, as the kernel requires.
+          const from = above === root ? own : above;
+          for (const file of ["cpuset.cpus", "cpuset.mems"]) {
+            if (fs.readFileSync(path.join(dir, file), "utf8").trim() === "") writeCgroupFile(dir, file, fs.readFileSync(path.join(from, file), "utf8").trim());
+          }
+        }
+        above = dir;
+      }
+      if (cpuset) writeCgroupFile(parent, "cgroup.clone_children", "1");
+      // Huge pages are not counted by v1's memory limit: none for sandboxes (the limit on the
+      // parent holds for every leaf below it).
+      for (const file of fs.readdirSync(parent)) {
+        if (/^hugetlb\.[^.]+\.limit_in_bytes$/.test(file)) writeCgroupFile(parent, file, "0");
+      }
+    }
   }
 
   open(sessionId: string): V1SessionCgroup {
@@ -125,7 +223,14 @@ export class CgroupV1Driver implements CgroupDriver {
       cpu: path.join(p.cpu, sessionId),
       cpuacct: path.join(p.cpuacct, sessionId),
       pids: path.join(p.pids, sessionId),
+      // Absent where the host mounts no other hierarchy, as on hosts before this existed.
+      ...(this.joinedParents.length > 0 ? { joined: this.joinedParents.map((h) => path.join(h.parent, sessionId)) } : {}),
     };
+  }
+
+  procPath(sessionId: string): string {
+    assertSessionId(sessionId);
+    return path.posix.join("/", this.parentPath ?? DEFAULT_PARENT, sessionId);
   }
 
   pids(cg: SessionCgroup): number[] {

@@ -32,7 +32,7 @@ export class CgroupV2Driver implements CgroupDriver {
   constructor(
     private readonly mountPoint: string,
     private readonly ownPath: string,
-    parentPath?: string,
+    private readonly parentPath?: string,
   ) {
     this.parent = path.join(mountPoint, parentPath ?? DEFAULT_PARENT);
     this.parents = { unified: this.parent };
@@ -111,6 +111,11 @@ export class CgroupV2Driver implements CgroupDriver {
   open(sessionId: string): V2SessionCgroup {
     assertSessionId(sessionId);
     return { version: 2, dir: path.join(this.parent, sessionId) };
+  }
+
+  procPath(sessionId: string): string {
+    assertSessionId(sessionId);
+    return path.posix.join("/", this.parentPath ?? DEFAULT_PARENT, sessionId);
   }
 
   pids(cg: SessionCgroup): number[] {

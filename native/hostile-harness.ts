@@ -9,10 +9,9 @@ import path from "node:path";
 
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 
-import { isOwnerAlive } from "../server/kernel/proc";
 import { hostCgroupDriver, hostCgroupLayout } from "../server/sandbox/cgroup";
 import type { CgroupDriver } from "../server/sandbox/cgroup";
-import { UID_SLOTS_DIR, uidSlotFile } from "../server/sandbox/uid-slots";
+import { uidSlotFile } from "../server/sandbox/uid-slots";
 import { LAUNCHER, PROJECT_ROOT, ROOTFS, sandboxUnavailable } from "../server/testing/kernel";
 
 export const unavailable = sandboxUnavailable();
@@ -201,13 +200,9 @@ export function sha256(file: string): string {
   return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }
 
-/** An owner file's text names a process that has gone. Empty: being written this moment by a
- *  session starting in another test file, not a leftover. */
-function isStale(owner: string): boolean {
-  return owner.trim() !== "" && !isOwnerAlive(owner);
-}
-
-/** What an escape would change on the host. */
+/** What an escape would change on the host. Not the run directory's listings: other test files
+ *  and servers start, kill and sweep sandboxes beside this one (the uid slots are host-wide),
+ *  and what this file's own sessions left there is leftoversOf's to find. */
 export function hostState() {
   const releaseAgents = listOr("/sys/fs/cgroup")
     .map((h) => `/sys/fs/cgroup/${h}/release_agent`)
@@ -224,17 +219,6 @@ export function hostState() {
     imageMarker: sha256(path.join(ROOTFS, ".nslab-image")),
     imageMotd: sha256(path.join(ROOTFS, "etc", "motd")),
     imageBinaries: listOr(path.join(ROOTFS, "usr", "bin")).length,
-    // Entries no live process owns: what a session that escaped its teardown would leave. Not
-    // the whole listing: other test files and other servers start sandboxes beside this one,
-    // and their live sessions and slots (the slots are host-wide) are not a change.
-    staleRunDirEntries: {
-      sessions: listOr(path.join(RUN_DIR, "sessions"))
-        .filter((name) => isStale(readOr(path.join(RUN_DIR, "sessions", name, "owner"))))
-        .sort(),
-      "uid-slots": listOr(UID_SLOTS_DIR)
-        .filter((name) => /^\d+$/.test(name) && isStale(readOr(path.join(UID_SLOTS_DIR, name)).split(" ")[0] ?? ""))
-        .sort(),
-    },
   };
 }
 

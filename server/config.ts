@@ -7,7 +7,7 @@ import { isIP } from "node:net";
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 
-import { DEFAULT_UID_BASE, MAX_UID_BASE } from "./sandbox/uid-slots";
+import { DEFAULT_UID_BASE, MAX_SLOTS, MAX_UID_BASE } from "./sandbox/uid-slots";
 
 z.config(en());
 
@@ -74,7 +74,8 @@ const EnvSchema = z.object({
   ),
   /** The launcher binary (built by `npm install` into build/). */
   NSLAB_LAUNCHER: z.optional(absolutePath),
-  NSLAB_MAX_SESSIONS: z._default(integer(1, 10000), 50),
+  /** At most MAX_SLOTS: a sandbox needs a uid range of its own, and the host has that many. */
+  NSLAB_MAX_SESSIONS: z._default(integer(1, MAX_SLOTS), 50),
   /** Sandboxes started at once; a class joining together waits its turn in line (default:
    *  half the CPUs, at least one). */
   NSLAB_START_CONCURRENCY: z.optional(integer(1, 256)),

@@ -30,23 +30,28 @@ export function doctor(projectRoot: string, out: (line: string) => void = consol
   const ok = features.ok && checks.slice(features.checks.length).every((c) => c.ok);
   const width = Math.max(...checks.map((c) => c.name.length));
   for (const c of checks) {
-    out(`  ${c.ok ? "ok  " : "FAIL"}  ${c.name.padEnd(width)}  ${c.detail}`);
-    if (!c.ok && c.fix) out(`        ${" ".repeat(width)}  fix: ${c.fix}`);
+    const warn = "warn" in c && c.warn === true;
+    out(`  ${!c.ok ? "FAIL" : warn ? "warn" : "ok  "}  ${c.name.padEnd(width)}  ${c.detail}`);
+    if ((!c.ok || warn) && c.fix) out(`        ${" ".repeat(width)}  fix: ${c.fix}`);
   }
   out(ok ? "This host can run nslab sandboxes." : "This host cannot run nslab sandboxes yet; lessons are still served.");
   return ok ? 0 : 1;
 }
 
 /** Where the sandboxes' writable layers go (layer-disk.ts): in memory is a fallback, not a
- *  failure, unless NSLAB_LAYER_STORAGE=disk asks for the disk. */
-function layersCheck(config: Config): { name: string; ok: boolean; detail: string; fix?: string } {
+ *  failure, unless NSLAB_LAYER_STORAGE=disk asks for the disk; a disk too small for every
+ *  layer full is a warning. */
+function layersCheck(config: Config): { name: string; ok: boolean; warn?: boolean; detail: string; fix?: string } {
   const support = config.NSLAB_LAYER_STORAGE === "tmpfs" ? { mode: "tmpfs" as const, reason: "NSLAB_LAYER_STORAGE=tmpfs" } : layerSupport(config.NSLAB_DATA_DIR);
   if (support.mode === "disk") {
     const { neededBytes, freeBytes } = layerDiskSpace(config.NSLAB_DATA_DIR, config.NSLAB_MAX_SESSIONS, config.NSLAB_LAYER_BYTES, LAYER_INODES);
     const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+    // A warning, as the server gives at start: sandboxes run, and fill the disk only if
+    // every learner fills their layer.
     return {
       name: "writable layers",
-      ok: freeBytes >= neededBytes,
+      ok: true,
+      warn: freeBytes < neededBytes,
       detail: `on disk: an ext4 image per session in ${layersDirOf(config.NSLAB_DATA_DIR)}; ${gib(freeBytes)} free, ${gib(neededBytes)} if all ${config.NSLAB_MAX_SESSIONS} sandboxes fill their layers`,
       fix: `free space on ${config.NSLAB_DATA_DIR}'s disk, put NSLAB_DATA_DIR on a larger one, or lower NSLAB_MAX_SESSIONS or NSLAB_LAYER_BYTES`,
     };

@@ -432,11 +432,12 @@ export function createLabServer(options: LabServerOptions) {
     state.answeredAt = Math.max(state.answeredAt, ping.at);
     state.pings = state.pings.filter((p) => p.at > ping.at);
   };
-  const pingSome = (sockets: WebSocket[], from: number) => {
+  const pingSome = (sockets: WebSocket[], from: number, cutOff: boolean) => {
     const now = Date.now();
     for (const ws of sockets.slice(from, from + PINGS_PER_TURN)) {
       const state = heartbeats.get(ws);
       if (ws.readyState !== WebSocket.OPEN || !state) continue;
+      if (!cutOff) state.answeredAt = Math.max(state.answeredAt, now - heartbeatTiming.intervalMs);
       const backlog = ws.bufferedAmount + (sendQueueBytes(socketFd(underlyingSocket(ws))) ?? 0);
       if (backlog < state.buffered) state.answeredAt = now;
       state.buffered = backlog;
@@ -449,9 +450,18 @@ export function createLabServer(options: LabServerOptions) {
       state.pings = [...state.pings, { payload, at: now }].slice(-PINGS_OUTSTANDING);
       ws.ping(payload);
     }
-    if (from + PINGS_PER_TURN < sockets.length) setImmediate(() => pingSome(sockets, from + PINGS_PER_TURN));
+    if (from + PINGS_PER_TURN < sockets.length) setImmediate(() => pingSome(sockets, from + PINGS_PER_TURN, cutOff));
   };
-  const heartbeat = setInterval(() => pingSome([...wss.clients], 0), heartbeatTiming.intervalMs);
+  // After the poll phase (setImmediate), so that pongs that came while the event loop was busy
+  // are read before anyone is judged; and a tick that comes far too late (the whole server was
+  // stalled: a long GC, a starved machine) cuts nobody off, since nobody could be heard.
+  let lastTickAt = Date.now();
+  const heartbeat = setInterval(() => {
+    const now = Date.now();
+    const onTime = now - lastTickAt <= 2 * heartbeatTiming.intervalMs;
+    lastTickAt = now;
+    setImmediate(() => pingSome([...wss.clients], 0, onTime));
+  }, heartbeatTiming.intervalMs);
   heartbeat.unref();
 
   return {

@@ -293,7 +293,8 @@ describe("the heartbeat", () => {
   let bare: Awaited<ReturnType<typeof startBareLab>>;
 
   beforeAll(async () => {
-    bare = await startBareLab({ heartbeat: { intervalMs: 100, timeoutMs: 300 } });
+    // Short enough to wait for, with room for a busy shared machine's pauses.
+    bare = await startBareLab({ heartbeat: { intervalMs: 200, timeoutMs: 2_000 } });
   });
 
   afterAll(async () => {

@@ -256,6 +256,17 @@ describe("a learner who floods the watches", () => {
       expect(tooMany).toEqual([root]);
     });
 
+    it("stops creations in a tree it cannot watch (the host's inotify watches used up): they would go uncounted", () => {
+      const enospc = Object.assign(new Error("ENOSPC: no space left on device, watch"), { code: "ENOSPC" });
+      vi.spyOn(fs, "watch").mockImplementation(() => {
+        throw enospc;
+      });
+      const { stopped, tooMany } = watchCreations();
+      expect(stopped).toEqual([root]);
+      expect(tooMany).toEqual([]);
+      expect(fs.statSync(root).uid).toBe(0);
+    });
+
     it("leaves a tree whose cgroups come and go a few times alone", async () => {
       const { stopped } = watchCreations();
       for (let i = 0; i < MAX / 2; i++) {

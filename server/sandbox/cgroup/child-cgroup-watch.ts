@@ -44,9 +44,11 @@ import { countCgroupsBelow } from "../../kernel/cgroup-tree";
 import { isGoneError } from "../../probes/kernel-files";
 
 /** Events one cgroup made and removed raises at least: its creation and its removal, at its
- *  parent's watch (and one more, its own removal, at its own watch when it had one by then; so
- *  a hierarchy is stopped after between 2/3 of maxCreations and maxCreations of them). */
+ *  parent's watch (and two more at its own watch, its removal and the watch's end, when it had
+ *  one by then; so a hierarchy is stopped after between 1/2 and all of maxCreations of them). */
 const CHANGES_PER_CREATION = 2;
+/** How long the "change" events of stopCreations' own chown and chmod take to arrive. */
+const OWN_CHANGES_MS = 250;
 /** Passes of stopCreations before it gives up and ends the session. */
 const STOP_PASSES = 4;
 /** How often the host-wide sweep runs. */
@@ -155,7 +157,7 @@ class TreeWatch {
       // Every "rename" counts as a change of a cgroup: a child made, removed or renamed, or the
       // watched cgroup's own removal (counted at its parent too). The name cannot tell them
       // apart: a self event names the watched directory, and a child may be given the same
-      // name (a/a), so a cycle of mkdir and rmdir counts two or three (CHANGES_PER_CREATION).
+      // name (a/a), so a cycle of mkdir and rmdir counts two to four (CHANGES_PER_CREATION).
       watcher = fs.watch(dir, { persistent: false }, (eventType) => this.changed(eventType === "rename", eventType === "rename"));
     } catch (err) {
       if (isGoneError(err)) return undefined;
@@ -218,6 +220,8 @@ export class ChildCgroupWatch {
   private eventsSince = 0;
   /** Until when the watches are shed after a flood (0: they are not). */
   private shedUntil = 0;
+  /** Until when "change" events are this watch's own (stopCreations' chown and chmod). */
+  private ownChangesUntil = 0;
 
   constructor(private readonly options: ChildCgroupWatchOptions) {
     this.sweep = options.sweep ?? hostSweep;
@@ -263,6 +267,9 @@ export class ChildCgroupWatch {
       if (this.closed) return;
     }
     const now = Date.now();
+    // The attribute changes stopCreations itself makes (a chown and a chmod of every
+    // directory, two events each) are not the learner's writes, and must not count as a flood.
+    if (!childChange && now < this.ownChangesUntil) return;
     if (now - this.eventsSince >= 1_000 || now < this.eventsSince) {
       this.events = 0;
       this.eventsSince = now;
@@ -325,9 +332,14 @@ export class ChildCgroupWatch {
         if (dying > this.options.maxCreations) this.stopCreations(tree, "dying");
         if (this.closed) return;
       }
-      if (tree.count(this.options.maxChildren) <= this.options.maxChildren) continue;
-      this.tooMany(tree);
-      return;
+      if (tree.count(this.options.maxChildren) > this.options.maxChildren) {
+        this.tooMany(tree);
+        return;
+      }
+      // A cgroup left without a watch (the host's inotify watches used up) would make and
+      // remove children uncounted: as after a flood, none may be made.
+      if (tree.unwatched && this.options.maxCreations !== undefined) this.stopCreations(tree, "unwatched");
+      if (this.closed) return;
     }
     this.sweep.setUnwatched(this, this.unwatched);
   }
@@ -337,13 +349,14 @@ export class ChildCgroupWatch {
    * down, so a cgroup made while this runs is made in a directory not yet given back and is
    * listed when the walk gets there. Once per tree; only with maxCreations.
    */
-  private stopCreations(tree: TreeWatch, why: "made" | "flood" | "dying"): void {
+  private stopCreations(tree: TreeWatch, why: "made" | "flood" | "dying" | "unwatched"): void {
     if (this.options.maxCreations === undefined || tree.creationsStopped || this.closed) return;
     tree.creationsStopped = true;
     // Owner and mode both: the learner may have opened a directory to everyone beforehand
     // (chmod 777), and host root's ownership alone would leave that door. A cgroup renamed
     // while a pass runs is missed by it (its path went stale), so passes repeat until one finds
     // every directory closed; if none does, the session ends rather than keep its way round.
+    this.ownChangesUntil = Date.now() + OWN_CHANGES_MS;
     for (let pass = 0; pass < STOP_PASSES; pass++) {
       let open = 0;
       countCgroupsBelow(tree.root, this.options.maxChildren, {

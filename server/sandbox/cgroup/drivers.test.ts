@@ -250,6 +250,15 @@ describe("cgroup v1 driver", () => {
     // The parent took the server's own cpus and mems, not the root's, and hands them to each
     // child it gets.
     expect(["cpuset.cpus", "cpuset.mems", "cgroup.clone_children"].map((f) => read(path.join(cpusetRoot, "lab", f)))).toEqual(["1", "0", "1"]);
+    // The host moves the server to CPU 0 (its CPU manager gave CPU 1 to another): the next
+    // server's sandboxes follow it.
+    fs.writeFileSync(path.join(cpusetRoot, "server", "cpuset.cpus"), "0\n");
+    const restarted = new CgroupV1Driver(fixture(), "/lab", unmanaged);
+    await restarted.create("0123456789abcdef", DEFAULT_LIMITS, 1048576 + 65536);
+    expect(read(path.join(cpusetRoot, "lab", "cpuset.cpus")).trim()).toBe("0");
+    fs.rmSync(path.join(cpusetRoot, "lab", "0123456789abcdef"), { recursive: true });
+    fs.rmSync(path.join(freezerRoot, "lab", "0123456789abcdef"), { recursive: true });
+    for (const dir of Object.values(restarted.open("0123456789abcdef")).filter((d): d is string => typeof d === "string" && d.includes("0123456789abcdef"))) fs.rmSync(dir, { recursive: true, force: true });
     // Joined, not delegated: nothing there is the learner's to divide.
     for (const leaf of leaves) expect(fs.statSync(leaf).uid, leaf).toBe(0);
     expect(driver.procPath("abcdef0123456789")).toBe("/lab/abcdef0123456789");

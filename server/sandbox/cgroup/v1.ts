@@ -200,7 +200,21 @@ export class CgroupV1Driver implements CgroupDriver {
           // not run on. Each level is within the one above, as the kernel requires.
           const from = above === root ? own : above;
           for (const file of ["cpuset.cpus", "cpuset.mems"]) {
-            if (fs.readFileSync(path.join(dir, file), "utf8").trim() === "") writeCgroupFile(dir, file, fs.readFileSync(path.join(from, file), "utf8").trim());
+            const current = fs.readFileSync(path.join(dir, file), "utf8").trim();
+            const wanted = fs.readFileSync(path.join(from, file), "utf8").trim();
+            if (current === wanted) continue;
+            if (current === "") {
+              writeCgroupFile(dir, file, wanted);
+              continue;
+            }
+            // Left by an earlier server: the host's CPUs for others may have changed since (a
+            // Kubernetes node's CPU manager moves them). Follow them where the kernel lets us;
+            // a leaf of a live sandbox still on a CPU outside makes it refuse.
+            try {
+              writeCgroupFile(dir, file, wanted);
+            } catch (err) {
+              log.warn({ dir, file, current, wanted, err: (err as Error).message }, "the sandboxes' cpuset could not follow the server's own");
+            }
           }
         }
         above = dir;

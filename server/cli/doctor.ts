@@ -2,10 +2,14 @@
 import fs from "node:fs";
 
 import { type Config, loadConfig } from "../config";
-import { checkHostFeatures } from "../kernel/features";
+import { type FeatureCheck, checkHostFeatures } from "../kernel/features";
 import { PTYS_PER_SANDBOX } from "../sandbox/launcher-args";
 import { LAYER_INODES, layerDiskSpace, layerSupport, layersDirOf } from "../sandbox/layer-disk";
 import { DEFAULT_UID_BASE, IDS_PER_SANDBOX, MAX_SLOTS, hostUidRangeConflicts } from "../sandbox/uid-slots";
+
+/** One line of the report: a host feature's check, or one of the host's own. A warning is
+ *  shown with its fix but does not stop sandboxes. */
+type DoctorCheck = FeatureCheck & { warn?: boolean };
 
 export function doctor(projectRoot: string, out: (line: string) => void = console.log): number {
   const config = loadConfig(process.env, projectRoot);
@@ -15,7 +19,7 @@ export function doctor(projectRoot: string, out: (line: string) => void = consol
   // server refuses to start on an overlap, so it is one more check here.
   const uidConflicts = hostUidRangeConflicts(config.NSLAB_UID_BASE);
   const uidLast = config.NSLAB_UID_BASE + MAX_SLOTS * IDS_PER_SANDBOX - 1;
-  const checks = [
+  const checks: DoctorCheck[] = [
     ...features.checks,
     {
       name: "uid ranges",
@@ -30,9 +34,8 @@ export function doctor(projectRoot: string, out: (line: string) => void = consol
   const ok = features.ok && checks.slice(features.checks.length).every((c) => c.ok);
   const width = Math.max(...checks.map((c) => c.name.length));
   for (const c of checks) {
-    const warn = "warn" in c && c.warn === true;
-    out(`  ${!c.ok ? "FAIL" : warn ? "warn" : "ok  "}  ${c.name.padEnd(width)}  ${c.detail}`);
-    if ((!c.ok || warn) && c.fix) out(`        ${" ".repeat(width)}  fix: ${c.fix}`);
+    out(`  ${!c.ok ? "FAIL" : c.warn ? "warn" : "ok  "}  ${c.name.padEnd(width)}  ${c.detail}`);
+    if ((!c.ok || c.warn) && c.fix) out(`        ${" ".repeat(width)}  fix: ${c.fix}`);
   }
   out(ok ? "This host can run nslab sandboxes." : "This host cannot run nslab sandboxes yet; lessons are still served.");
   return ok ? 0 : 1;
@@ -41,7 +44,7 @@ export function doctor(projectRoot: string, out: (line: string) => void = consol
 /** Where the sandboxes' writable layers go (layer-disk.ts): in memory is a fallback, not a
  *  failure, unless NSLAB_LAYER_STORAGE=disk asks for the disk; a disk too small for every
  *  layer full is a warning. */
-function layersCheck(config: Config): { name: string; ok: boolean; warn?: boolean; detail: string; fix?: string } {
+function layersCheck(config: Config): DoctorCheck {
   const support = config.NSLAB_LAYER_STORAGE === "tmpfs" ? { mode: "tmpfs" as const, reason: "NSLAB_LAYER_STORAGE=tmpfs" } : layerSupport(config.NSLAB_DATA_DIR);
   if (support.mode === "disk") {
     const { neededBytes, freeBytes } = layerDiskSpace(config.NSLAB_DATA_DIR, config.NSLAB_MAX_SESSIONS, config.NSLAB_LAYER_BYTES, LAYER_INODES);
@@ -71,7 +74,7 @@ function layersCheck(config: Config): { name: string; ok: boolean; warn?: boolea
 export function ptyPoolCheck(
   maxSessions: number,
   read: (key: "max" | "reserve" | "nr") => string = (key) => fs.readFileSync(`/proc/sys/kernel/pty/${key}`, "utf8"),
-): { name: string; ok: boolean; detail: string; fix?: string } {
+): DoctorCheck {
   const name = "pty pool";
   let max: number, reserve: number, nr: number;
   try {

@@ -5,15 +5,9 @@ import net from "node:net";
 
 import { describe, expect, it } from "vitest";
 
-import { sendQueueBytes, socketFd } from "./socket-queue";
+import { waitUntil } from "../testing/traces";
 
-async function until(done: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2_000; i++) {
-    if (done()) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+import { sendQueueBytes, socketFd } from "./socket-queue";
 
 describe("sendQueueBytes", () => {
   it("counts what a peer that reads nothing leaves queued, and less once it reads", async () => {
@@ -34,7 +28,7 @@ describe("sendQueueBytes", () => {
       const chunk = Buffer.alloc(1 << 20, 0x61);
       for (let i = 0; i < 32; i++) writer.write(chunk);
       let full = 0;
-      await until(() => {
+      await waitUntil(() => {
         const now = sendQueueBytes(fd) ?? 0;
         const settled = now > 0 && now === full;
         full = now;

@@ -9,6 +9,8 @@ import path from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
+import { waitUntil } from "../testing/traces";
+
 import { PtyInput } from "./pty-input";
 
 let dir: string;
@@ -30,14 +32,6 @@ function descriptorsOn(file: string): number[] {
     }
   }
   return found;
-}
-
-async function until(done: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 5_000; i++) {
-    if (done()) return;
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 /** A FIFO whose reader reads nothing, filled until writes answer EAGAIN. */
@@ -77,7 +71,7 @@ describe("PtyInput", () => {
         if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
       }
     };
-    await until(() => {
+    await waitUntil(() => {
       readSome();
       return input.pending === 0;
     }, "the queue drained");
@@ -107,7 +101,7 @@ describe("PtyInput", () => {
       // The program starts reading; the queued input goes out on the next retry.
       const drained = Buffer.alloc(1 << 20);
       let received = "";
-      await until(() => {
+      await waitUntil(() => {
         try {
           const n = fs.readSync(reader, drained);
           received += drained.subarray(0, n).toString("latin1");
@@ -137,7 +131,7 @@ describe("PtyInput", () => {
     // Stopped while the write is on the thread pool: the descriptor it uses stays open for it.
     input.stop();
     expect(descriptorsOn(file)).toHaveLength(1);
-    await until(() => descriptorsOn(file).length === 0, "the copy to close after the write returned");
+    await waitUntil(() => descriptorsOn(file).length === 0, "the copy to close after the write returned");
     expect(fs.readFileSync(file, "utf8")).toBe("typed");
   });
 });

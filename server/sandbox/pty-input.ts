@@ -27,6 +27,8 @@ const MERGE_BELOW_BYTES = 4096;
 
 export class PtyInput {
   private readonly queue: Buffer[] = [];
+  /** The piece small writes are copied into, while it is the queue's last and not being written. */
+  private openPiece: { buffer: Buffer; view: Buffer } | null = null;
   private queued = 0;
   private writing = false;
   private stopped = false;
@@ -52,11 +54,19 @@ export class PtyInput {
     if (this.stopped) return false;
     if (data.length === 0) return true;
     if (this.queued + data.length > this.maxQueued) return false;
-    // The head may be on its way to the terminal: only a piece behind it is joined.
-    const tailIndex = this.queue.length - 1;
-    const tail = this.queue[tailIndex];
-    if (tail && tailIndex > (this.inFlight ? 0 : -1) && tail.length + data.length <= MERGE_BELOW_BYTES) {
-      this.queue[tailIndex] = Buffer.concat([tail, data]);
+    // Small pieces are copied into a piece of MERGE_BELOW_BYTES this writer fills, each byte
+    // once. The head may be on its way to the terminal: only the piece behind it still grows.
+    const last = this.queue.length - 1;
+    const open = this.openPiece;
+    if (open && this.queue[last] === open.view && last > (this.inFlight ? 0 : -1) && open.view.length + data.length <= MERGE_BELOW_BYTES) {
+      data.copy(open.buffer, open.view.length);
+      open.view = open.buffer.subarray(0, open.view.length + data.length);
+      this.queue[last] = open.view;
+    } else if (data.length < MERGE_BELOW_BYTES) {
+      const buffer = Buffer.allocUnsafe(MERGE_BELOW_BYTES);
+      data.copy(buffer);
+      this.openPiece = { buffer, view: buffer.subarray(0, data.length) };
+      this.queue.push(this.openPiece.view);
     } else {
       this.queue.push(data);
     }

@@ -11,6 +11,7 @@ import { DEFAULT_LIMITS, MiB } from "../limits";
 import { detectCgroupLayout } from "./detect";
 import { type SetupFs, synchronousSetup, threadPoolSetup } from "../setup-fs";
 import { delegate } from "./fs-ops";
+import { sessionCgroupDirs } from "./session-cgroup";
 import { CgroupV1Driver } from "./v1";
 import { CgroupV2Driver } from "./v2";
 
@@ -256,9 +257,8 @@ describe("cgroup v1 driver", () => {
     const restarted = new CgroupV1Driver(fixture(), "/lab", unmanaged);
     await restarted.create("0123456789abcdef", DEFAULT_LIMITS, 1048576 + 65536);
     expect(read(path.join(cpusetRoot, "lab", "cpuset.cpus")).trim()).toBe("0");
-    fs.rmSync(path.join(cpusetRoot, "lab", "0123456789abcdef"), { recursive: true });
-    fs.rmSync(path.join(freezerRoot, "lab", "0123456789abcdef"), { recursive: true });
-    for (const dir of Object.values(restarted.open("0123456789abcdef")).filter((d): d is string => typeof d === "string" && d.includes("0123456789abcdef"))) fs.rmSync(dir, { recursive: true, force: true });
+    // Only the first session is left for the removal below.
+    for (const dir of sessionCgroupDirs(restarted.open("0123456789abcdef"))) fs.rmSync(dir, { recursive: true, force: true });
     // Joined, not delegated: nothing there is the learner's to divide.
     for (const leaf of leaves) expect(fs.statSync(leaf).uid, leaf).toBe(0);
     expect(driver.procPath("abcdef0123456789")).toBe("/lab/abcdef0123456789");

@@ -34,6 +34,7 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { BENCH_DIR, type Figure, type Summary, benchArgs, figure, interleave, summarize, writeResult } from "./lib/stats";
+import type { Sandbox } from "../server/sandbox/sandbox";
 
 const PROJECT_ROOT = path.dirname(BENCH_DIR);
 const USAGE = "node --import tsx bench/startup.ts [--rounds 30] [--quick]";
@@ -42,7 +43,7 @@ const LAUNCH_STEPS = ["start", "layer", "clone", "uid-map", "overlay", "cgroup",
 /** What each step of the launcher's report covers, from the step before it (launcher.c). */
 const STEP_MEANING: Record<(typeof LAUNCH_STEPS)[number], string> = {
   start: "",
-  layer: "private mount namespace and the writable layer's tmpfs",
+  layer: "private mount namespace and the writable layer (the one mounted ahead moved in, or mounted now)",
   clone: "clone into new user, pid, net, uts and ipc namespaces",
   "uid-map": "uid and gid maps written",
   overlay: "idmapped image, OverlayFS root and /sys",
@@ -199,21 +200,26 @@ async function main(): Promise<void> {
       if (info.exitCode !== 0) throw new Error(`the sandbox's true exited ${info.exitCode}`);
       if (!recording) return ms;
       samples.teardown.push(Number(process.hrtime.bigint() - exitedAt) / 1e6);
-      // The launcher's clock is CLOCK_MONOTONIC, and so is Node's hrtime on Linux (libuv's
-      // uv_hrtime): its report and this process's timestamps share one time axis.
+      const startNs = launcherStartNs(sandbox);
+      samples.serverPrep.push(Number(cgroupCreatedAt - t0) / 1e6);
+      samples.launcherSpawn.push((startNs - Number(cgroupCreatedAt)) / 1e6);
+      return ms;
+    };
+    // The launcher's clock is CLOCK_MONOTONIC, and so is Node's hrtime on Linux (libuv's
+    // uv_hrtime): its report and this process's timestamps share one time axis.
+    const launcherStartNs = (sandbox: Sandbox) => Number(sandbox.launchEvents.find((e) => e.step === "start")?.detail ?? Number.NaN);
+    // The launcher's steps, as the server runs it (the terminal candidate, prepared ahead).
+    const breakDown = (sandbox: Sandbox, t0: bigint, exitedAt: bigint) => {
       const events = sandbox.launchEvents;
-      const startNs = Number(events.find((e) => e.step === "start")?.detail ?? Number.NaN);
+      const startNs = launcherStartNs(sandbox);
       const at = (step: string) => (events.find((e) => e.step === step)?.tNs ?? Number.NaN) - startNs;
       samples.launcherToExec.push(at("exec") / 1e6);
       samples.launcherToExit.push((Number(exitedAt) - startNs) / 1e6);
       samples.spawnToLauncher.push((startNs - Number(t0)) / 1e6);
-      samples.serverPrep.push(Number(cgroupCreatedAt - t0) / 1e6);
-      samples.launcherSpawn.push((startNs - Number(cgroupCreatedAt)) / 1e6);
       samples.execToExit.push((Number(exitedAt) - startNs - at("exec")) / 1e6);
       for (let i = 1; i < LAUNCH_STEPS.length; i++) {
         samples.steps[LAUNCH_STEPS[i]!]!.push((at(LAUNCH_STEPS[i]!) - at(LAUNCH_STEPS[i - 1]!)) / 1e6);
       }
-      return ms;
     };
     // The same sandbox as the lab server starts a learner's: in a terminal, which the server's
     // spawner (native/spawner.c) forks, so this process never forks itself. Timed from the
@@ -224,6 +230,7 @@ async function main(): Promise<void> {
       sandbox.onData(() => undefined);
       const exitedAt = await new Promise<bigint>((resolve) => sandbox.onExit(() => resolve(process.hrtime.bigint())));
       await sandbox.destroy();
+      if (recording && host === made) breakDown(sandbox, t0, exitedAt);
       // Untimed: the server makes the next one while no start waits; here it is let finish
       // before the next candidate runs, so that no candidate is timed beside that work.
       const want = serverHostOptions(config).ready?.count ?? 0;
@@ -278,7 +285,7 @@ function report(
     figure({
       name: "sandbox start → exit of `true`, as the lab server starts a learner's terminal",
       unit: "ms", stat: "p50", nslab: terminal.p50, peerName: "util-linux unshare", peer: unshare.p50, budget: 1.0,
-      detail: `${rounds} rounds interleaved; nslab ${spread(terminal)}; peer \`${unshareCmd}\` ${spread(unshare)}. Timed from the start call to the exit event in the same Node process. nslab includes the server's own work (uid range, session directory and session cgroup with limits, which the server prepares ahead while no start waits, as it keeps ${readyCount} ready) and a terminal forked by its spawner; the peer makes no cgroup and no overlay.`,
+      detail: `${rounds} rounds interleaved; nslab ${spread(terminal)}; peer \`${unshareCmd}\` ${spread(unshare)}. Timed from the start call to the exit event in the same Node process. nslab includes the server's own work (uid range, session directory, session cgroup with limits and the writable layer's image, mounted by the spawner, which the server prepares ahead while no start waits, as it keeps ${readyCount} ready) and a terminal forked by its spawner; the peer makes no cgroup and no overlay.`,
     }),
     figure({
       name: "sandbox start → exit of `true`, a learner's terminal with none prepared ahead (reported)",
@@ -296,7 +303,7 @@ function report(
   figures.push(figure({
     name: "sandbox start → exit of `true` with stdio pipes (`nslab run`'s way: this process forks the launcher)",
     unit: "ms", stat: "p50", nslab: nslab.p50, peerName: "util-linux unshare", peer: unshare.p50, budget: null,
-    detail: `nslab ${spread(nslab)}: the same sandbox, launched with child_process.spawn as \`nslab run\` without a terminal does; the breakdown below is of this one.`,
+    detail: `nslab ${spread(nslab)}: the same sandbox, launched with child_process.spawn as \`nslab run\` without a terminal does, and none prepared ahead: the server's preparation below is timed on this one.`,
   }));
   figures.push(
     figure({
@@ -312,7 +319,7 @@ function report(
     figure({
       name: "launcher start → exit of `true`, as the server sees it",
       unit: "ms", stat: "p50", nslab: summarize(samples.launcherToExit).p50, peerName: "util-linux unshare", peer: unshare.p50, budget: null,
-      detail: `The launcher's start (its report) to the exit event in the server. Before the launcher starts: p50 ${summarize(samples.spawnToLauncher).p50.toFixed(2)} ms — the server's preparation until the session cgroup is made p50 ${summarize(samples.serverPrep).p50.toFixed(2)} ms, then the launcher's spawn (fork, exec, dynamic linking) p50 ${summarize(samples.launcherSpawn).p50.toFixed(2)} ms; after its exec step: p50 ${summarize(samples.execToExit).p50.toFixed(2)} ms for \`true\` to run and exit, the launcher to reap it and exit, and the server to see that.`,
+      detail: `The launcher's start (its report) to the exit event in the server. Before the launcher starts: p50 ${summarize(samples.spawnToLauncher).p50.toFixed(2)} ms from the start call (a sandbox prepared ahead taken, the spawner's fork and exec of the launcher); with none prepared ahead and stdio pipes, the server's preparation until the session cgroup is made took p50 ${summarize(samples.serverPrep).p50.toFixed(2)} ms, then the launcher's spawn p50 ${summarize(samples.launcherSpawn).p50.toFixed(2)} ms. After its exec step: p50 ${summarize(samples.execToExit).p50.toFixed(2)} ms for \`true\` to run and exit, the sandbox's namespaces to go, the launcher to reap it and exit, and the server to see that.`,
     }),
     figure({
       name: "sandbox teardown after `true` exited (reported)",

@@ -7,9 +7,10 @@
  * cgroup namespaces, on an OverlayFS root whose writable layer is a size-limited ext4 image of
  * its own on a loop device (or, where the host has none, a tmpfs).
  *
- * Inputs:  argv only (see usage()); the server builds it from a typed options object in
+ * Inputs:  argv (see usage()); the server builds it from a typed options object in
  *          server/sandbox/launcher-args.ts, and that module is the only one that knows these
- *          flags. The session cgroups are created and limited by the server before we run;
+ *          flags. With --layer-fd N, descriptor N is the writable layer, mounted ahead of the
+ *          start and detached (mnt_prepared_layer). The session cgroups are created and limited by the server before we run;
  *          we only move the sandbox's init into them.
  * Outputs: stdin/stdout/stderr are the learner's terminal (a pty from node-pty, or the caller's
  *          stdio for `nslab run`). With --status-fd N, one JSON line per step with a monotonic
@@ -45,6 +46,7 @@
  * launcher cannot leave a mount behind on the host.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -52,6 +54,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/loop.h>
+#include <linux/magic.h>
 #include <linux/mount.h>
 #include <net/if.h>
 #include <sched.h>
@@ -69,6 +72,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -76,6 +80,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "layer.h"
 #include "seccomp.h"
 
 #define EXIT_LAUNCHER 125
@@ -101,10 +106,11 @@ struct cgroup_dir {
 struct options {
   const char *rootfs;     /* read-only image, the lower layer */
   int rootfs_fd;          /* that directory, opened O_PATH (open_checked_dirs) */
-  const char *mount_dir;  /* empty host directory; the writable layer's tmpfs goes here */
+  const char *mount_dir;  /* empty host directory; the writable layer is mounted here */
   uint32_t uid_base;      /* first host uid/gid of this sandbox's range */
   const char *hostname;
-  const char *layer_image; /* the session's ext4 image (disk layer), or NULL for a tmpfs */
+  const char *layer_image; /* the session's ext4 image (disk layer), or NULL */
+  int layer_fd;           /* or that image already mounted (--layer-fd), detached, or -1 */
   uint64_t layer_bytes;   /* size of the writable layer's tmpfs (no --layer-image) */
   uint64_t layer_inodes;
   uint64_t tmp_bytes;     /* /tmp's tmpfs (no --layer-image: /tmp is then part of the layer) */
@@ -123,7 +129,9 @@ struct options {
   char **argv;            /* the command */
 };
 
-static struct options opt = {.cwd = "/", .cgroup_version = 0, .status_fd = -1, .rootfs_fd = -1};
+static struct options opt = {.cwd = "/", .cgroup_version = 0, .status_fd = -1, .layer_fd = -1, .rootfs_fd = -1};
+/* Where a --layer-fd is kept once the descriptors are settled: beside the report's 3. */
+#define LAYER_FD 4
 static int status_fd = -1;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -223,7 +231,8 @@ static void die_errno(const char *fmt, ...) {
 static void usage(void) {
   dprintf(STDERR_FILENO,
           "usage: nslab-launcher --rootfs DIR --mount-dir DIR --uid-base N --hostname NAME\n"
-          "         (--layer-image FILE | --layer-bytes N --layer-inodes N --tmp-bytes N) --shm-bytes N\n"
+          "         (--layer-image FILE | --layer-fd N | --layer-bytes N --layer-inodes N --tmp-bytes N)\n"
+          "         --shm-bytes N\n"
           "         --cgroup-v1 NAME=DIR ... [--cgroup-join DIR ...] | --cgroup-v2 DIR\n"
           "         [--status-fd N] [--cwd DIR] [--env KEY=VALUE ...] -- CMD [ARG...]\n");
   _exit(EXIT_LAUNCHER);
@@ -301,6 +310,8 @@ static void parse_args(int argc, char **argv) {
     } else if (strcmp(a, "--layer-image") == 0) {
       if (v[0] != '/') die("--layer-image needs an absolute path");
       opt.layer_image = v;
+    } else if (strcmp(a, "--layer-fd") == 0) {
+      opt.layer_fd = (int)parse_u64(a, v, 3, INT_MAX);
     } else if (strcmp(a, "--cgroup-v1") == 0) {
       if (opt.cgroup_version == 2) die("--cgroup-v1 and --cgroup-v2 cannot be mixed");
       opt.cgroup_version = 1;
@@ -344,10 +355,13 @@ static void parse_args(int argc, char **argv) {
   if (!opt.hostname) die("--hostname is required");
   /* The image's own size bounds a disk layer (server/sandbox/layer-disk.ts made it so): a
    * tmpfs size beside it would be a second, silently ignored limit. */
-  if (opt.layer_image && (opt.layer_bytes || opt.layer_inodes || opt.tmp_bytes))
-    die("--layer-image is sized when it is made; --layer-bytes, --layer-inodes and --tmp-bytes are for a tmpfs layer");
-  if (!opt.layer_image && (!opt.layer_bytes || !opt.layer_inodes || !opt.tmp_bytes))
-    die("--layer-image, or --layer-bytes, --layer-inodes and --tmp-bytes, are required");
+  bool disk = opt.layer_image || opt.layer_fd >= 0;
+  if (opt.layer_image && opt.layer_fd >= 0) die("--layer-image and --layer-fd are two ways to give one layer: give one");
+  if (disk && (opt.layer_bytes || opt.layer_inodes || opt.tmp_bytes))
+    die("a disk layer (--layer-image, --layer-fd) is sized when it is made; --layer-bytes, --layer-inodes and --tmp-bytes are for a tmpfs layer");
+  if (!disk && (!opt.layer_bytes || !opt.layer_inodes || !opt.tmp_bytes))
+    die("--layer-image or --layer-fd, or --layer-bytes, --layer-inodes and --tmp-bytes, are required");
+  if (opt.layer_fd >= 0 && opt.layer_fd == opt.status_fd) die("--layer-fd and --status-fd name the same descriptor");
   if (!opt.shm_bytes) die("--shm-bytes is required");
   if (!opt.cgroup_count) die("a --cgroup-v1 or --cgroup-v2 is required");
   if (opt.joined_count && opt.cgroup_version != 1) die("--cgroup-join goes with --cgroup-v1 (v2 has one hierarchy)");
@@ -517,23 +531,76 @@ static void mnt_layer_image(void) {
   close(image);
 }
 
+/* A layer mounted ahead of the start (the spawner's `layer` request, native/spawner.c): the
+ * session's image on a loop device as above, but as a detached mount that belongs to no mount
+ * namespace, which the server holds while the session lives. It is moved onto the mount
+ * directory here; the server's reference keeps the filesystem after this launcher is gone, so
+ * neither the mount nor the unmount is part of a learner's start or a sandbox's exit, and the
+ * spawner has made its directories (reading the image's bitmaps and tables from disk as it did)
+ * before the start too. Checked before use, as what a caller hands over always is: the root of
+ * an ext4 mount; detached (move_mount moves no mount that belongs to another namespace); and
+ * fresh, nothing in it but lost+found and the layer's empty directories, so no other session's
+ * layer and no host filesystem passes. */
+static bool dir_holds_only(const char *dir, const char *const allowed[], size_t count) {
+  DIR *d = opendir(dir);
+  if (!d) die_errno("opendir %s", dir);
+  bool only = true;
+  for (struct dirent *e; only && (errno = 0, e = readdir(d));) {
+    bool known = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    for (size_t i = 0; i < count && !known; i++) known = !strcmp(e->d_name, allowed[i]);
+    only = known;
+  }
+  if (only && errno) die_errno("readdir %s", dir);
+  closedir(d);
+  return only;
+}
+
+static void mnt_prepared_layer(void) {
+  struct statfs fs;
+  if (fstatfs(LAYER_FD, &fs) < 0) die_errno("fstatfs --layer-fd");
+  if (fs.f_type != EXT4_SUPER_MAGIC) die("--layer-fd is not an ext4 filesystem");
+  struct statx st;
+  if (statx(LAYER_FD, "", AT_EMPTY_PATH, STATX_TYPE, &st) < 0) die_errno("statx --layer-fd");
+  if (!S_ISDIR(st.stx_mode) || !(st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) ||
+      !(st.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+    die("--layer-fd is not the root directory of a mount");
+  if (syscall(SYS_move_mount, LAYER_FD, "", AT_FDCWD, opt.mount_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    die_errno("move_mount --layer-fd onto %s", opt.mount_dir);
+  close(LAYER_FD);
+  const char *top[LAYER_DIR_COUNT + 1] = {"lost+found"};
+  for (size_t i = 0; i < LAYER_DIR_COUNT; i++) top[i + 1] = LAYER_DIRS[i];
+  if (!dir_holds_only(opt.mount_dir, top, LAYER_DIR_COUNT + 1))
+    die("--layer-fd is not a fresh layer: it holds more than lost+found and the layer's directories");
+  char path[PATH_MAX];
+  for (size_t i = 0; i < LAYER_DIR_COUNT; i++) {
+    path_join(path, opt.mount_dir, LAYER_DIRS[i]);
+    struct stat st;
+    if (lstat(path, &st) < 0) die_errno("--layer-fd: %s", path);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != 0) die("--layer-fd: %s is not a directory of root's", path);
+    if (!dir_holds_only(path, NULL, 0)) die("--layer-fd is not a fresh layer: %s is not empty", path);
+  }
+}
+
 /* The writable layer: bounded in bytes and inodes, so that filling the disk or creating
  * millions of files ends in ENOSPC for this learner alone. On disk (--layer-image), or where
  * the host has no loop devices a tmpfs, which the server then sizes well below the memory
  * limit (layer-disk.ts). */
 static void mnt_writable_layer(void) {
   char data[128], path[PATH_MAX];
-  if (opt.layer_image) {
-    mnt_layer_image();
+  if (opt.layer_fd >= 0) {
+    mnt_prepared_layer();
   } else {
-    snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=0755", opt.layer_bytes,
-             opt.layer_inodes);
-    mount_or_die("nslab-layer", opt.mount_dir, "tmpfs", MS_NOSUID | MS_NODEV, data);
-  }
-  const char *dirs[] = {"upper", "work", "lower", "root"};
-  for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-    path_join(path, opt.mount_dir, dirs[i]);
-    mkdir_or_die(path, 0755);
+    if (opt.layer_image) {
+      mnt_layer_image();
+    } else {
+      snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=0755", opt.layer_bytes,
+               opt.layer_inodes);
+      mount_or_die("nslab-layer", opt.mount_dir, "tmpfs", MS_NOSUID | MS_NODEV, data);
+    }
+    for (size_t i = 0; i < LAYER_DIR_COUNT; i++) {
+      path_join(path, opt.mount_dir, LAYER_DIRS[i]);
+      mkdir_or_die(path, 0755);
+    }
   }
   /* The upper directory becomes the root directory of the learner's filesystem, so it belongs
    * to the learner's root (the first id of the range). */
@@ -858,7 +925,7 @@ static int child_main(int sync_fd) {
   mnt_dev(root);
   /* On a disk layer /tmp is the image's own directory, in the writable layer, so what is put
    * there counts against the layer's size on disk. On a tmpfs layer it has a tmpfs of its own. */
-  if (!opt.layer_image) {
+  if (!opt.layer_image && opt.layer_fd < 0) {
     path_join(path, root, "tmp");
     snprintf(data, sizeof data, "size=%" PRIu64 ",nr_inodes=65536,mode=1777", opt.tmp_bytes);
     mount_or_die("nslab-tmp", path, "tmpfs", MS_NOSUID | MS_NODEV, data);
@@ -900,9 +967,20 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) die_errno("prctl PR_SET_PDEATHSIG");
   if (getppid() != starter) die("the process that started the launcher has already exited");
 
-  /* Only 0, 1 and 2 survive, and the report pipe as 3, close-on-exec so the command never
-   * holds it: a leaked host fd is a path out (CVE-2024-21626). Anything but a pipe or a socket
-   * as the report descriptor is refused, so no file or directory of the host can pass as one. */
+  /* Only 0, 1 and 2 survive, the report pipe as 3 and a prepared layer as 4, close-on-exec so
+   * the command never holds them: a leaked host fd is a path out (CVE-2024-21626). Anything but
+   * a pipe or a socket as the report descriptor is refused, so no file or directory of the host
+   * can pass as one. */
+  /* The layer's descriptor out of the way first (the report's may be moved onto its number),
+   * then at LAYER_FD: a directory, checked for what it is in mnt_prepared_layer. */
+  int layer = -1;
+  if (opt.layer_fd >= 0) {
+    struct stat st;
+    if (fstat(opt.layer_fd, &st) < 0) die_errno("--layer-fd %d", opt.layer_fd);
+    if (!S_ISDIR(st.st_mode)) die("--layer-fd %d is not a mounted layer's root directory", opt.layer_fd);
+    layer = fcntl(opt.layer_fd, F_DUPFD_CLOEXEC, LAYER_FD + 1);
+    if (layer < 0) die_errno("fcntl F_DUPFD_CLOEXEC --layer-fd %d", opt.layer_fd);
+  }
   if (opt.status_fd >= 0) {
     struct stat st;
     if (fstat(opt.status_fd, &st) < 0) die_errno("--status-fd %d", opt.status_fd);
@@ -914,7 +992,11 @@ int main(int argc, char **argv) {
     }
     status_fd = 3;
   }
-  if (syscall(SYS_close_range, status_fd < 0 ? 3 : 4, ~0U, 0) < 0) die_errno("close_range");
+  if (layer >= 0) {
+    if (dup3(layer, LAYER_FD, O_CLOEXEC) < 0) die_errno("dup3 --layer-fd %d", opt.layer_fd);
+    if (status_fd < 0 && syscall(SYS_close_range, 3, 3, 0) < 0) die_errno("close_range");
+  }
+  if (syscall(SYS_close_range, layer >= 0 ? LAYER_FD + 1 : status_fd < 0 ? 3 : 4, ~0U, 0) < 0) die_errno("close_range");
   if (status_fd >= 0) {
     char t[32];
     snprintf(t, sizeof t, "%" PRIu64, start);

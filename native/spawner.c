@@ -9,7 +9,9 @@
  * terminal instead; each fork here copies a few hundred kilobytes.
  *
  * Privileges: those of the server (host root for the lab), which the launcher needs. It makes
- * no namespace, mounts nothing, and executes only the file the server names.
+ * no namespace, executes only the file the server names, and mounts one kind of thing: a
+ * session's layer image, as a detached mount that is in no mount namespace of the host (the
+ * `layer` request), so that a sandbox prepared ahead has its filesystem before its start.
  *
  * Inputs:  argv: --parent-pid PID, the server's pid (to notice a server that died before the
  *          parent-death signal was armed). Descriptor 3: a SOCK_SEQPACKET unix socket to the
@@ -24,16 +26,25 @@
  *
  * Messages are fields, each a NUL-terminated string, the first naming the message; numbers are
  * decimal without sign or leading zeros. The server's side is server/sandbox/spawner.ts.
- *   spawn ID COLS ROWS STATUS-FD FILE ARGC ARG... ENVC KEY=VALUE...
- *         STATUS-FD is "-" or the descriptor number (3..1023) at which the child gets the one
- *         descriptor attached to the request; FILE an absolute path, run with ARG... as argv.
+ *   spawn ID COLS ROWS STATUS-FD LAYER-FD FILE ARGC ARG... ENVC KEY=VALUE...
+ *         STATUS-FD and LAYER-FD are "-" or the descriptor number (3..1023) at which the child
+ *         gets a descriptor attached to the request: the status pipe (a pipe or a socket), then
+ *         a layer from `layer-made` (the root of a mounted ext4); FILE an absolute path, run
+ *         with ARG... as argv.
  *   kill ID SIGNAL
+ *   layer ID IMAGE
+ *         IMAGE, a session's ext4 image (a regular file of root's, mode 0600), attached to a
+ *         free loop device and mounted, detached (fsmount), with the layer's directories
+ *         (native/layer.h) made in it: see layer_mount.
  * Replies:
  *   ready VERSION                  once, at start
  *   spawned ID PID                 + the terminal's master
  *   spawn-failed ID MESSAGE        nothing was left running
  *   exited ID exit|signal N        the child was reaped; ID is free again
  *   signalled ID sent|gone         answer to kill; "gone": already reaped, nothing signalled
+ *   layer-made ID                  + the mount's root directory; the loop device detaches
+ *                                  itself once the last holder of the mount closes it
+ *   layer-failed ID MESSAGE        nothing was left attached or mounted
  *   refused ID|- MESSAGE           a malformed request: a bug in the server, reported, ignored
  * A request is acted on only once every field has been checked; a malformed one changes
  * nothing, so no running child is ever harmed by one.
@@ -50,6 +61,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/loop.h>
+#include <linux/magic.h>
+#include <linux/mount.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -62,13 +76,16 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
-#define PROTOCOL_VERSION "1"
+#include "layer.h"
+
+#define PROTOCOL_VERSION "2"
 #define SERVER_FD 3
 #define DOORBELL_FD STDOUT_FILENO
 
@@ -84,10 +101,11 @@
 
 /* What the child reports on its exec-error pipe when a step before exec fails. */
 enum child_stage { STAGE_PDEATHSIG, STAGE_PARENT_GONE, STAGE_SETSID, STAGE_CTTY, STAGE_STDIO,
-                   STAGE_STATUS_FD, STAGE_CLOSE_RANGE, STAGE_CHDIR, STAGE_EXEC };
+                   STAGE_PASSED_FDS, STAGE_CLOSE_RANGE, STAGE_CHDIR, STAGE_EXEC };
 static const char *const stage_names[] = {
     "prctl PR_SET_PDEATHSIG", "the spawner exited", "setsid", "ioctl TIOCSCTTY",
-    "dup2 the terminal to 0, 1 and 2", "dup2 the status pipe", "close_range", "chdir /", "execve",
+    "dup2 the terminal to 0, 1 and 2", "dup2 the status pipe and the layer", "close_range", "chdir /",
+    "execve",
 };
 
 struct child {
@@ -97,6 +115,10 @@ struct child {
 
 static struct child children[MAX_CHILDREN];
 static pid_t self_pid;
+/* Processes mounting a layer (handle_layer), each for one request: the server asks for a few at
+ * a time (the sandboxes it prepares ahead, and the starts under way). */
+#define MAX_LAYER_WORKERS 16
+static int layer_workers;
 
 /* ---------------------------------------------------------------------------------------- */
 /* Logging and fatal errors                                                                 */
@@ -125,7 +147,8 @@ static void die(const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   say("%s", msg);
-  kill_all_children();
+  /* In a layer worker (handle_layer), the children are the spawner's, not its own. */
+  if (getpid() == self_pid) kill_all_children();
   _exit(1);
 }
 
@@ -305,16 +328,28 @@ static const char *term_open(unsigned short cols, unsigned short rows, int *mast
 /* ---------------------------------------------------------------------------------------- */
 /* The child, between fork and exec                                                         */
 
-/* Close every descriptor from 3 up but `a` and `b` (either may be -1). */
-static bool close_others(int a, int b) {
-  int keep[2] = {a < b ? a : b, a < b ? b : a};
+/* Close every descriptor from 3 up but the three in `keep` (any may be -1). */
+static bool close_others(int keep[3]) {
+  for (int i = 1; i < 3; i++) /* sorted, by insertion */
+    for (int j = i; j > 0 && keep[j] < keep[j - 1]; j--) {
+      int t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
   int low = 3;
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 3; i++) {
     if (keep[i] < low) continue;
     if (keep[i] > low && syscall(SYS_close_range, (unsigned)low, (unsigned)keep[i] - 1, 0) < 0) return false;
     low = keep[i] + 1;
   }
   return syscall(SYS_close_range, (unsigned)low, ~0U, 0) == 0;
+}
+
+/* The descriptor `fd` at number `target` in this (child) process, inherited through exec: dup2
+ * clears close-on-exec on the copy, and one already at that number needs it cleared. */
+static bool place_fd(int fd, int target) {
+  if (fd == target) return fcntl(fd, F_SETFD, 0) == 0;
+  return dup2(fd, target) >= 0;
 }
 
 struct child_failure {
@@ -331,9 +366,15 @@ static void child_fail(int error_fd, enum child_stage stage) {
   _exit(127);
 }
 
-static void child_exec(int slave, int status_fd, int status_target, int error_fd, const char *file,
+/* A descriptor of the request and the number the child gets it at (fd -1: none). */
+struct passed_fd {
+  int fd;
+  int target;
+};
+
+static void child_exec(int slave, struct passed_fd status, struct passed_fd layer, int error_fd, const char *file,
                        char *const argv[], char *const envp[]) __attribute__((noreturn));
-static void child_exec(int slave, int status_fd, int status_target, int error_fd, const char *file,
+static void child_exec(int slave, struct passed_fd status, struct passed_fd layer, int error_fd, const char *file,
                        char *const argv[], char *const envp[]) {
   /* Nothing of this helper's signal handling reaches the launcher: SIGCHLD is blocked here
    * (for the signalfd) and SIGPIPE ignored, and both would be inherited through exec. */
@@ -358,25 +399,26 @@ static void child_exec(int slave, int status_fd, int status_target, int error_fd
   for (int fd = 0; fd <= 2; fd++)
     if (dup2(slave, fd) < 0) child_fail(error_fd, STAGE_STDIO);
 
-  /* The status pipe at the number the launcher's --status-fd names; dup2 clears
-   * close-on-exec on the copy, and a descriptor already at that number needs it cleared. */
-  if (status_fd >= 0) {
-    /* The error pipe may sit at that number in this process: move it up first. */
-    if (error_fd == status_target) {
-      int moved = fcntl(error_fd, F_DUPFD_CLOEXEC, status_target + 1);
-      if (moved < 0) child_fail(error_fd, STAGE_STATUS_FD);
-      error_fd = moved;
-    }
-    if (status_fd == status_target) {
-      if (fcntl(status_fd, F_SETFD, 0) < 0) child_fail(error_fd, STAGE_STATUS_FD);
-    } else if (dup2(status_fd, status_target) < 0) {
-      child_fail(error_fd, STAGE_STATUS_FD);
-    }
+  /* The status pipe and the layer at the numbers the launcher's --status-fd and --layer-fd
+   * name. What sits at a target before its turn is moved up first: the error pipe (at
+   * either), and the layer at the status pipe's number (placed first). */
+  int above = (status.target > layer.target ? status.target : layer.target) + 1;
+  if (error_fd == status.target || error_fd == layer.target) {
+    int moved = fcntl(error_fd, F_DUPFD_CLOEXEC, above);
+    if (moved < 0) child_fail(error_fd, STAGE_PASSED_FDS);
+    error_fd = moved;
   }
+  if (layer.fd >= 0 && layer.fd == status.target) {
+    layer.fd = fcntl(layer.fd, F_DUPFD_CLOEXEC, above);
+    if (layer.fd < 0) child_fail(error_fd, STAGE_PASSED_FDS);
+  }
+  if (status.fd >= 0 && !place_fd(status.fd, status.target)) child_fail(error_fd, STAGE_PASSED_FDS);
+  if (layer.fd >= 0 && !place_fd(layer.fd, layer.target)) child_fail(error_fd, STAGE_PASSED_FDS);
   /* Everything else goes, explicitly rather than by trusting close-on-exec: a leaked
    * descriptor is a way out of a sandbox (CVE-2024-21626). The error pipe stays until exec
    * (close-on-exec), which is how the spawner learns the exec happened. */
-  if (!close_others(status_fd >= 0 ? status_target : -1, error_fd)) child_fail(error_fd, STAGE_CLOSE_RANGE);
+  int keep[3] = {status.fd >= 0 ? status.target : -1, layer.fd >= 0 ? layer.target : -1, error_fd};
+  if (!close_others(keep)) child_fail(error_fd, STAGE_CLOSE_RANGE);
   if (chdir("/") < 0) child_fail(error_fd, STAGE_CHDIR);
   execve(file, argv, envp);
   child_fail(error_fd, STAGE_EXEC);
@@ -385,41 +427,55 @@ static void child_exec(int slave, int status_fd, int status_target, int error_fd
 /* ---------------------------------------------------------------------------------------- */
 /* Requests                                                                                 */
 
+/* The root directory of a mounted ext4 filesystem: what `layer-made` hands out, and the only
+ * directory this helper passes to a child (the launcher checks it again, and more). */
+static bool is_layer_mount(int fd) {
+  struct statfs fs;
+  struct statx st;
+  return fstatfs(fd, &fs) == 0 && fs.f_type == EXT4_SUPER_MAGIC &&
+         statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &st) == 0 && S_ISDIR(st.stx_mode) &&
+         (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (st.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
 /* fds: the descriptors that came with the request; this function closes every one of them. */
 static void handle_spawn(const struct fields *r, int *fds, int nfds) {
   const char *id_text = r->n > 1 ? r->f[1] : "";
-  long id = 0, cols, rows, target = -1, argc, envc;
+  long id = 0, cols, rows, target = -1, layer_target = -1, argc, envc;
   const char *why = NULL;
   if (!parse_number(id_text, 1, INT_MAX, &id)) why = "spawn: bad ID";
-  else if (r->n < 8) why = "spawn: too few fields";
+  else if (r->n < 9) why = "spawn: too few fields";
   else if (!parse_number(r->f[2], 1, USHRT_MAX, &cols)) why = "spawn: bad COLS";
   else if (!parse_number(r->f[3], 1, USHRT_MAX, &rows)) why = "spawn: bad ROWS";
   else if (strcmp(r->f[4], "-") != 0 && !parse_number(r->f[4], 3, MAX_STATUS_FD, &target))
     why = "spawn: bad STATUS-FD";
-  else if (r->f[5][0] != '/' || strlen(r->f[5]) >= PATH_MAX) why = "spawn: FILE must be an absolute path";
-  else if (!parse_number(r->f[6], 1, MAX_ARGS, &argc)) why = "spawn: bad ARGC";
-  else if (7 + argc >= r->n) why = "spawn: fewer arguments than ARGC";
-  else if (!parse_number(r->f[7 + argc], 0, MAX_ENV, &envc)) why = "spawn: bad ENVC";
-  else if (8 + argc + envc != r->n) why = "spawn: the field count does not match ARGC and ENVC";
+  else if (strcmp(r->f[5], "-") != 0 && !parse_number(r->f[5], 3, MAX_STATUS_FD, &layer_target))
+    why = "spawn: bad LAYER-FD";
+  else if (layer_target >= 0 && layer_target == target) why = "spawn: STATUS-FD and LAYER-FD are the same number";
+  else if (r->f[6][0] != '/' || strlen(r->f[6]) >= PATH_MAX) why = "spawn: FILE must be an absolute path";
+  else if (!parse_number(r->f[7], 1, MAX_ARGS, &argc)) why = "spawn: bad ARGC";
+  else if (8 + argc >= r->n) why = "spawn: fewer arguments than ARGC";
+  else if (!parse_number(r->f[8 + argc], 0, MAX_ENV, &envc)) why = "spawn: bad ENVC";
+  else if (9 + argc + envc != r->n) why = "spawn: the field count does not match ARGC and ENVC";
   if (!why) {
     for (long i = 0; i < envc; i++) {
-      const char *kv = r->f[8 + argc + i];
+      const char *kv = r->f[9 + argc + i];
       if (kv[0] == '=' || !strchr(kv, '=')) {
         why = "spawn: an environment entry is not KEY=VALUE";
         break;
       }
     }
   }
-  if (!why && nfds != (target >= 0 ? 1 : 0))
-    why = target >= 0 ? "spawn: STATUS-FD given but not exactly one descriptor attached"
-                      : "spawn: a descriptor attached without STATUS-FD";
+  if (!why && nfds != (target >= 0) + (layer_target >= 0))
+    why = "spawn: the descriptors attached are not one for each of STATUS-FD and LAYER-FD";
   if (!why && target >= 0) {
     /* The launcher refuses anything else as its report descriptor; so does this helper, so
      * no file or directory of the host is ever handed to a child as one. */
     struct stat st;
     if (fstat(fds[0], &st) < 0 || (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode)))
-      why = "spawn: the attached descriptor is not a pipe or socket";
+      why = "spawn: the status descriptor is not a pipe or socket";
   }
+  if (!why && layer_target >= 0 && !is_layer_mount(fds[target >= 0 ? 1 : 0]))
+    why = "spawn: the layer descriptor is not the root of a mounted ext4 filesystem";
   if (!why && find_child((int)id)) why = "spawn: ID is in use";
   if (why) {
     for (int i = 0; i < nfds; i++) close(fds[i]);
@@ -428,6 +484,7 @@ static void handle_spawn(const struct fields *r, int *fds, int nfds) {
     return;
   }
   int status_fd = target >= 0 ? fds[0] : -1;
+  int layer_fd = layer_target >= 0 ? fds[target >= 0 ? 1 : 0] : -1;
 
   struct child *slot = free_slot();
   int master = -1, slave = -1;
@@ -441,16 +498,16 @@ static void handle_spawn(const struct fields *r, int *fds, int nfds) {
     message[0] = 0;
   }
   if (message[0]) {
-    if (status_fd >= 0) close(status_fd);
+    for (int i = 0; i < nfds; i++) close(fds[i]);
     reply(-1, 3, (const char *const[]){"spawn-failed", id_text, message});
     return;
   }
 
   /* argv and envp point into the request buffer, which lives until the next request. */
   char *argv[MAX_ARGS + 1], *envp[MAX_ENV + 1];
-  for (long i = 0; i < argc; i++) argv[i] = (char *)r->f[7 + i];
+  for (long i = 0; i < argc; i++) argv[i] = (char *)r->f[8 + i];
   argv[argc] = NULL;
-  for (long i = 0; i < envc; i++) envp[i] = (char *)r->f[8 + argc + i];
+  for (long i = 0; i < envc; i++) envp[i] = (char *)r->f[9 + argc + i];
   envp[envc] = NULL;
 
   /* Closes on exec: an EOF without a report means the exec happened (the libuv way of
@@ -459,7 +516,7 @@ static void handle_spawn(const struct fields *r, int *fds, int nfds) {
   if (pipe2(error_pipe, O_CLOEXEC) < 0) {
     snprintf(message, sizeof message, "pipe2: %s", strerror(errno));
     close(master), close(slave);
-    if (status_fd >= 0) close(status_fd);
+    for (int i = 0; i < nfds; i++) close(fds[i]);
     reply(-1, 3, (const char *const[]){"spawn-failed", id_text, message});
     return;
   }
@@ -467,12 +524,13 @@ static void handle_spawn(const struct fields *r, int *fds, int nfds) {
   if (pid == 0) {
     close(error_pipe[0]);
     close(master);
-    child_exec(slave, status_fd, (int)target, error_pipe[1], r->f[5], argv, envp);
+    child_exec(slave, (struct passed_fd){status_fd, (int)target}, (struct passed_fd){layer_fd, (int)layer_target},
+               error_pipe[1], r->f[6], argv, envp);
   }
   int fork_errno = errno;
   close(error_pipe[1]);
   close(slave);
-  if (status_fd >= 0) close(status_fd);
+  for (int i = 0; i < nfds; i++) close(fds[i]);
   if (pid < 0) {
     close(error_pipe[0]);
     close(master);
@@ -493,7 +551,7 @@ static void handle_spawn(const struct fields *r, int *fds, int nfds) {
     close(master);
     if (got == (ssize_t)sizeof failure && failure.stage >= 0 && failure.stage <= STAGE_EXEC)
       snprintf(message, sizeof message, "%s %s: %s", stage_names[failure.stage],
-               failure.stage == STAGE_EXEC ? r->f[5] : "in the child", strerror(failure.err));
+               failure.stage == STAGE_EXEC ? r->f[6] : "in the child", strerror(failure.err));
     else
       snprintf(message, sizeof message, "the child failed before exec without saying why");
     reply(-1, 3, (const char *const[]){"spawn-failed", id_text, message});
@@ -505,6 +563,132 @@ static void handle_spawn(const struct fields *r, int *fds, int nfds) {
   snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
   reply(master, 3, (const char *const[]){"spawned", id_text, pid_text});
   close(master);
+}
+
+/* A session's layer mounted ahead of its start: the image (server/sandbox/layer-disk.ts) on a
+ * free loop device, its ext4 mounted with fsopen/fsmount, which makes a mount of no namespace;
+ * the launcher moves it into its own (native/launcher.c, mnt_prepared_layer). The same steps,
+ * flags and options as the launcher's own --layer-image, which stays the way where this fails
+ * (no loop device nodes in a container's /dev, a kernel before 5.2): the server then passes
+ * the image instead. NULL, or the failing step, with errno set. */
+static const char *layer_mount(const char *image_path, int *mount_out) {
+  /* The image through a detached bind mount of the file alone, as the launcher opens it: the
+   * loop device's backing_file in sysfs, which every sandbox can read, then names "/" rather
+   * than the host's path and another learner's session id. */
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, image_path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+  if (tree < 0) return "open_tree IMAGE";
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", tree);
+  int image = open(path, O_RDWR | O_CLOEXEC);
+  int saved = errno;
+  close(tree);
+  if (image < 0) return errno = saved, "open IMAGE";
+  const char *failed = NULL;
+  int control = -1, loop = -1, context = -1;
+  struct stat st;
+  if (fstat(image, &st) < 0) failed = "fstat IMAGE";
+  else if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 0077)) errno = EPERM, failed = "IMAGE is not a regular file of root's that only root can read";
+  else if ((control = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) < 0) failed = "open /dev/loop-control";
+  /* LOOP_CTL_GET_FREE only names a free device: another may configure it first, and then ours
+   * answers EBUSY, so ask again (as losetup does). */
+  for (int attempt = 0; !failed; attempt++) {
+    int n = ioctl(control, LOOP_CTL_GET_FREE);
+    if (n < 0) {
+      failed = "ioctl LOOP_CTL_GET_FREE";
+      break;
+    }
+    char dev[32];
+    snprintf(dev, sizeof dev, "/dev/loop%d", n);
+    if ((loop = open(dev, O_RDWR | O_CLOEXEC)) < 0) {
+      failed = "open the free loop device";
+      break;
+    }
+    struct loop_config config;
+    memset(&config, 0, sizeof config);
+    config.fd = (uint32_t)image;
+    config.info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO;
+    if (ioctl(loop, LOOP_CONFIGURE, &config) == 0) break;
+    saved = errno;
+    close(loop);
+    loop = -1;
+    if (saved != EBUSY || attempt == 64) {
+      errno = saved;
+      failed = "ioctl LOOP_CONFIGURE";
+    }
+  }
+  if (!failed) {
+    /* noinit_itable: the image is sparse, so its inode tables already read as zeros. */
+    snprintf(path, sizeof path, "/proc/self/fd/%d", loop);
+    if ((context = (int)syscall(SYS_fsopen, "ext4", FSOPEN_CLOEXEC)) < 0) failed = "fsopen ext4";
+    else if (syscall(SYS_fsconfig, context, FSCONFIG_SET_STRING, "source", path, 0) < 0) failed = "fsconfig source";
+    else if (syscall(SYS_fsconfig, context, FSCONFIG_SET_FLAG, "noinit_itable", NULL, 0) < 0) failed = "fsconfig noinit_itable";
+    else if (syscall(SYS_fsconfig, context, FSCONFIG_SET_STRING, "errors", "remount-ro", 0) < 0) failed = "fsconfig errors=remount-ro";
+    else if (syscall(SYS_fsconfig, context, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) failed = "mount the image's ext4";
+    else if ((*mount_out = (int)syscall(SYS_fsmount, context, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0)
+      failed = "fsmount";
+  }
+  /* The layer's directories, as the launcher would make them: their first writes read the
+   * image's bitmaps and inode table from disk (direct I/O, milliseconds), here rather than
+   * during a learner's start. */
+  for (size_t i = 0; !failed && i < LAYER_DIR_COUNT; i++) {
+    if (mkdirat(*mount_out, LAYER_DIRS[i], 0755) < 0) {
+      failed = "mkdir the layer's directories";
+      saved = errno;
+      close(*mount_out);
+      errno = saved;
+    }
+  }
+  saved = errno;
+  /* The mount holds the device, and the device the image: a loop device whose configuration
+   * failed, or whose mount did, detaches itself as this last descriptor of it closes. */
+  if (context >= 0) close(context);
+  if (loop >= 0) close(loop);
+  if (control >= 0) close(control);
+  close(image);
+  errno = saved;
+  return failed;
+}
+
+static void handle_layer(const struct fields *r) {
+  long id;
+  bool has_id = r->n > 1 && parse_number(r->f[1], 1, INT_MAX, &id);
+  const char *why = NULL;
+  if (!has_id) why = "layer: bad ID";
+  else if (r->n != 3) why = "layer: wants ID IMAGE";
+  else if (r->f[2][0] != '/' || strlen(r->f[2]) >= PATH_MAX) why = "layer: IMAGE must be an absolute path";
+  if (why) {
+    /* With the ID, the server can fail the preparation that is waiting for this answer. */
+    reply_refused(has_id ? r->f[1] : NULL, why);
+    return;
+  }
+  /* In a process of its own: the mount and the layer's first writes wait for the disk for some
+   * milliseconds, during which the spawns and exits of other sessions go on here. It answers on
+   * the same socket (each reply one packet) and exits; the loop reaps it as one of no session. */
+  if (layer_workers >= MAX_LAYER_WORKERS) {
+    reply(-1, 3, (const char *const[]){"layer-failed", r->f[1], "the spawner is already mounting as many layers as it may at once"});
+    return;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    char message[256];
+    snprintf(message, sizeof message, "fork: %s", strerror(errno));
+    reply(-1, 3, (const char *const[]){"layer-failed", r->f[1], message});
+    return;
+  }
+  if (pid > 0) {
+    layer_workers++;
+    return;
+  }
+  int mount_fd = -1;
+  const char *failed = layer_mount(r->f[2], &mount_fd);
+  if (failed) {
+    char message[256];
+    snprintf(message, sizeof message, "%s: %s", failed, strerror(errno));
+    reply(-1, 3, (const char *const[]){"layer-failed", r->f[1], message});
+    _exit(0);
+  }
+  reply(mount_fd, 2, (const char *const[]){"layer-made", r->f[1]});
+  _exit(0);
 }
 
 static void handle_kill(const struct fields *r) {
@@ -571,6 +755,10 @@ static bool handle_request(short revents) {
     handle_kill(&r);
     return true;
   }
+  if (!why && strcmp(r.f[0], "layer") == 0 && nfds == 0) {
+    handle_layer(&r);
+    return true;
+  }
   if (!why) why = nfds ? "descriptors attached to a request that takes none" : "an unknown request";
   for (int i = 0; i < nfds; i++) close(fds[i]);
   reply_refused(NULL, why);
@@ -597,7 +785,12 @@ static void reap_children(int signal_fd) {
     struct child *c = NULL;
     for (int i = 0; i < MAX_CHILDREN && !c; i++)
       if (children[i].id && children[i].pid == pid) c = &children[i];
-    if (!c || !(WIFEXITED(status) || WIFSIGNALED(status))) continue;
+    if (!c) {
+      /* A layer worker: it has answered, or its end (killed) leaves the request to time out. */
+      if (layer_workers > 0 && (WIFEXITED(status) || WIFSIGNALED(status))) layer_workers--;
+      continue;
+    }
+    if (!(WIFEXITED(status) || WIFSIGNALED(status))) continue;
     char id_text[16], number[16];
     snprintf(id_text, sizeof id_text, "%d", c->id);
     bool exited = WIFEXITED(status);

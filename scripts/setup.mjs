@@ -110,13 +110,13 @@ function buildNative(name, sources) {
 }
 
 export function buildLauncher() {
-  return buildNative("nslab-launcher", ["native/launcher.c", "native/seccomp.h"]);
+  return buildNative("nslab-launcher", ["native/launcher.c", "native/seccomp.h", "native/layer.h"]);
 }
 
 /** The terminal spawner (native/spawner.c): the server starts terminals through it rather
  *  than by forking itself. Without it the server falls back to node-pty and says so. */
 export function buildSpawner() {
-  return buildNative("nslab-spawner", ["native/spawner.c"]);
+  return buildNative("nslab-spawner", ["native/spawner.c", "native/layer.h"]);
 }
 
 export function ensureImage() {

@@ -1,5 +1,6 @@
 // The sandbox host's start gate and the sandboxes it prepares ahead, with real cgroups and
 // launchers (as root on a host that can make sandboxes).
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -7,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { hostCgroupDriver } from "./cgroup";
 import { SandboxHost } from "./host";
+import { layerImageOf, layerSupport } from "./layer-disk";
+import { Spawner } from "./spawner";
 import { UID_SLOTS_DIR } from "./uid-slots";
 import { DEFAULT_LIMITS } from "./limits";
 import type { Sandbox } from "./sandbox";
@@ -17,6 +20,23 @@ const RUN_DIR = `/run/nslab-test-host-${process.pid}`;
 const CGROUP_PARENT = `/nslab-test-host-${process.pid}`;
 
 const OPTIONS = testHostOptions(RUN_DIR);
+/** Where the disk layers' test puts its images: on disk, not in /run's tmpfs. */
+const DATA_DIR = `/var/tmp/nslab-test-host-${process.pid}`;
+const layersHere = layerSupport("/var/tmp");
+if (process.env.CI === "true" && layersHere.mode !== "disk") throw new Error(`CI: layers cannot go on disk here: ${layersHere.reason}`);
+
+/** The loop devices attached now, by the inode of their backing file. */
+function loopBackingInodes(): number[] {
+  const listed = spawnSync("losetup", ["--list", "--noheadings", "--raw", "--output", "BACK-INO"], { encoding: "utf8" });
+  return listed.stdout.split("\n").filter(Boolean).map(Number);
+}
+
+/** The launcher of a running sandbox (the parent of its pid 1) and its command line. */
+function launcherArgsOf(sandbox: Sandbox): string[] {
+  const status = fs.readFileSync(`/proc/${sandbox.hostPid}/status`, "utf8");
+  const ppid = /^PPid:\s+(\d+)/m.exec(status)?.[1];
+  return fs.readFileSync(`/proc/${ppid}/cmdline`, "utf8").split("\0");
+}
 
 /** The session ids the host-wide uid slots name (other servers' too). */
 function slotSessions(): string[] {
@@ -100,6 +120,78 @@ describe.skipIf(unavailable !== null)(`the sandbox host${unavailable ? ` (skippe
     const slotsLeft = slotSessions();
     expect([...made, ...started.map((s) => s.sessionId)].filter((id) => slotsLeft.includes(id))).toEqual([]);
     await expect(host.start({ limits: { ...DEFAULT_LIMITS }, cols: 80, rows: 24 })).rejects.toThrow("the sandbox host is closed");
+  });
+
+  it.skipIf(layersHere.mode !== "disk")(`mounts the layers of the sandboxes it prepares ahead, hands one to its launcher, and unmounts and removes it with the sandbox${layersHere.mode === "disk" ? "" : ` (skipped: ${layersHere.reason})`}`, async () => {
+    if (!("driver" in found)) return;
+    const host = new SandboxHost(found.driver, { ...OPTIONS, dataDir: DATA_DIR, layerStorage: "disk", ready: { count: 1, limits: DEFAULT_LIMITS } });
+    const layersDir = host.layers.mode === "disk" ? host.layers.dir : "";
+    const started: Sandbox[] = [];
+    try {
+      await host.cleanupLeftovers();
+      await until(() => host.starts.ready === 1, "a sandbox prepared ahead");
+      const [id] = sessions();
+      const image = layerImageOf(layersDir, id ?? "");
+      const inode = fs.statSync(image).ino;
+      // Mounted before any start: its image is on a loop device already.
+      expect(loopBackingInodes()).toContain(inode);
+
+      const sandbox = await host.start({
+        limits: { ...DEFAULT_LIMITS },
+        cols: 200,
+        rows: 24,
+        command: ["/bin/sh", "-c", "echo layer-ok > /root/file && cat /root/file && df -k / | tail -n 1 && echo tmp-on-$(stat -f -c %T /tmp) && exec sleep 30"],
+      });
+      started.push(sandbox);
+      expect(sandbox.sessionId).toBe(id);
+      const args = launcherArgsOf(sandbox);
+      expect(args).toContain("--layer-fd");
+      expect(args).not.toContain("--layer-image");
+      let output = "";
+      sandbox.onData((chunk) => (output += chunk.toString("utf8")));
+      await until(() => /tmp-on-\S+\r\n/.test(output), "the sandbox's output");
+      // /tmp is a directory of the layer, on its disk, as with the launcher's own mount.
+      expect(output).toContain("tmp-on-overlayfs\r\n");
+      // The layer's own size (64 MiB in these tests, the image made with room for ext4's own
+      // metadata), not the host disk's.
+      const totalKiB = Number(/layer-ok\r\n\S+\s+(\d+)/.exec(output)?.[1]);
+      expect(totalKiB).toBeGreaterThan(56 * 1024);
+      expect(totalKiB).toBeLessThan(72 * 1024);
+
+      await sandbox.destroy();
+      // Gone with the sandbox: no loop device on its image, and no image.
+      expect(loopBackingInodes()).not.toContain(inode);
+      expect(fs.existsSync(image)).toBe(false);
+    } finally {
+      for (const sandbox of started) await sandbox.destroy();
+      await host.close();
+      fs.rmSync(DATA_DIR, { recursive: true, force: true });
+    }
+    expect(sessions()).toEqual([]);
+  });
+
+  it.skipIf(layersHere.mode !== "disk")(`has the launcher mount the layer itself where the spawner could not${layersHere.mode === "disk" ? "" : ` (skipped: ${layersHere.reason})`}`, async () => {
+    if (!("driver" in found)) return;
+    // As a kernel without fsopen, or a container's /dev without loop device nodes, answers.
+    const makeLayer = Spawner.prototype.makeLayer;
+    Spawner.prototype.makeLayer = () => Promise.resolve({ ok: false, message: "fsopen ext4: Function not implemented" });
+    const host = new SandboxHost(found.driver, { ...OPTIONS, dataDir: DATA_DIR, layerStorage: "disk" });
+    try {
+      const sandbox = await host.start({ limits: { ...DEFAULT_LIMITS }, cols: 200, rows: 24, command: ["/bin/sh", "-c", "echo layer-ok > /root/file && cat /root/file && exec sleep 30"] });
+      try {
+        expect(launcherArgsOf(sandbox)).toContain("--layer-image");
+        let output = "";
+        sandbox.onData((chunk) => (output += chunk.toString("utf8")));
+        await until(() => output.includes("layer-ok\r\n"), "the sandbox's output");
+      } finally {
+        await sandbox.destroy();
+      }
+    } finally {
+      Spawner.prototype.makeLayer = makeLayer;
+      await host.close();
+      fs.rmSync(DATA_DIR, { recursive: true, force: true });
+    }
+    expect(sessions()).toEqual([]);
   });
 
   it("starts no more sandboxes at once than its concurrency, and every one of a burst", async () => {

@@ -59,6 +59,12 @@ describe("launcherArgv", () => {
     expect(values(argv, "--shm-bytes")).toEqual([String(8 << 20)]);
   });
 
+  it("names a layer mounted ahead by its descriptor alone", () => {
+    const argv = argvFor({ version: 2, dir: "/sys/fs/cgroup/nslab/abcdef0123456789" }, { mountFd: 4 });
+    expect(values(argv, "--layer-fd")).toEqual(["4"]);
+    expect([...values(argv, "--layer-image"), ...values(argv, "--layer-bytes"), ...values(argv, "--layer-inodes"), ...values(argv, "--tmp-bytes")]).toEqual([]);
+  });
+
   it("gives a tmpfs layer its sizes and /tmp's", () => {
     const argv = argvFor({ version: 2, dir: "/sys/fs/cgroup/nslab/abcdef0123456789" });
     expect(values(argv, "--layer-image")).toEqual([]);

@@ -9,9 +9,10 @@ export interface LauncherOptions {
   mountDir: string;
   uidBase: number;
   hostname: string;
-  /** The writable layer: the session's ext4 image on disk (/tmp is part of it), or a tmpfs of
-   *  these sizes with a tmpfs /tmp beside it (server/sandbox/layer-disk.ts). */
-  layer: { image: string } | { layerBytes: number; layerInodes: number; tmpBytes: number };
+  /** The writable layer: the session's ext4 image on disk (/tmp is part of it), that image
+   *  already mounted (the spawner's makeLayer) at the launcher's descriptor `mountFd`, or a
+   *  tmpfs of these sizes with a tmpfs /tmp beside it (server/sandbox/layer-disk.ts). */
+  layer: { image: string } | { mountFd: number } | { layerBytes: number; layerInodes: number; tmpBytes: number };
   /** /dev/shm's tmpfs. */
   shmBytes: number;
   /** The session's cgroup, which the launcher moves the sandbox into and mounts inside. */
@@ -39,7 +40,9 @@ export function launcherArgv(o: LauncherOptions): { file: string; args: string[]
     "--hostname", o.hostname,
     ...("image" in o.layer
       ? ["--layer-image", o.layer.image]
-      : ["--layer-bytes", String(o.layer.layerBytes), "--layer-inodes", String(o.layer.layerInodes), "--tmp-bytes", String(o.layer.tmpBytes)]),
+      : "mountFd" in o.layer
+        ? ["--layer-fd", String(o.layer.mountFd)]
+        : ["--layer-bytes", String(o.layer.layerBytes), "--layer-inodes", String(o.layer.layerInodes), "--tmp-bytes", String(o.layer.tmpBytes)]),
     "--shm-bytes", String(o.shmBytes),
   ];
   if (o.cgroup.version === 1) {

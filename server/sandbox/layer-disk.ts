@@ -2,8 +2,9 @@
 //
 // On disk ("disk"): each session gets an ext4 image of its own, `<NSLAB_DATA_DIR>/layers/<id>.img`,
 // sparse (it costs the disk only what the learner writes), sized in bytes and inodes to the
-// layer's limits. The launcher attaches it to a loop device and mounts it (--layer-image), and
-// /tmp is a directory of it. Filling it ends in "No space left on device" at its size: its
+// layer's limits. It is attached to a loop device and mounted by the spawner while the sandbox
+// is prepared (a detached mount the server holds, handed to the launcher as --layer-fd), or by
+// the launcher itself (--layer-image) where there is no spawner; /tmp is a directory of it. Filling it ends in "No space left on device" at its size: its
 // pages are page cache, which the kernel writes back and reclaims, where a tmpfs layer's pages
 // were charged to the memory limit and never reclaimable, so a learner's `dd` met the OOM killer
 // before the layer was full.
@@ -12,8 +13,8 @@
 // (Docker's overlay2 `--storage-opt size=`): quotas need CONFIG_QFMT_V2 (ext4) or
 // CONFIG_XFS_QUOTA, and kernels built without them (this project's build hosts among them)
 // refuse a quota mount outright. An image per session needs only loop devices and ext4, bounds
-// inodes as well as bytes, and leaves nothing mounted on the host: the mount lives in the
-// launcher's own mount namespace, and the loop device detaches itself when it goes.
+// inodes as well as bytes, and leaves nothing mounted on the host: the mount is detached, or in
+// the launcher's own mount namespace, and the loop device detaches itself when it goes.
 //
 // The image is not made by mkfs for each session (a process per start would slow every start):
 // mkfs.ext4 runs once per layer size, the first time a server or `nslab run` needs it, and what
@@ -278,9 +279,9 @@ export function layerSizes(mode: LayerMode, configured: { layerBytes: number; la
 
 /** Write a session's image from the template: a sparse file the size of the image. At once
  *  (`nslab run`) or on the thread pool (the server, serving others meanwhile). Written through
- *  to the disk here, while the sandbox is prepared: the launcher attaches the image with direct
+ *  to the disk here, while the sandbox is prepared: the loop device reads the image with direct
  *  I/O, and its mount's first reads would otherwise wait for these pages' writeback (about
- *  half the layer step's time). */
+ *  half the mount's time). */
 export async function writeLayerImage(file: string, template: LayerTemplate, atOnce: boolean): Promise<void> {
   if (atOnce) {
     const fd = fs.openSync(file, "wx", 0o600);

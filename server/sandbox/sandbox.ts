@@ -101,9 +101,11 @@ export class SandboxStartFailure extends Error {
 }
 
 const READY_TIMEOUT_MS = 10_000;
+/** The launcher's --layer-fd, beside its report's 3 (LAYER_FD in native/launcher.c). */
+const LAYER_FD = 4;
 const KILL_TIMEOUT_MS = 5_000;
 
-/** The launcher's mount points, in the session's directory: the writable layer's tmpfs goes
+/** The launcher's mount points, in the session's directory: the writable layer is mounted
  *  here, and with it the overlay's upper and work directories and the new root. */
 function mountDirOf(sessionDir: string): string {
   return path.join(sessionDir, "mnt");
@@ -145,6 +147,19 @@ export interface PreparedSandbox {
   readonly limits: Readonly<Limits>;
   /** The session's ext4 image (a disk layer), or null for a tmpfs layer. */
   readonly layerImage: string | null;
+  /** That image mounted ahead by the spawner (makeLayer): the mount's root, whose descriptor
+   *  holds the filesystem until the session's teardown closes it. Null where the launcher
+   *  mounts the image itself (no spawner, or it could not) or the layer is a tmpfs. */
+  readonly layerMount: number | null;
+}
+
+/** Why layers are mounted by each launcher rather than ahead, each reason logged once. */
+const layerFallbacks = new Set<string>();
+
+/** Close a prepared layer's descriptor on the thread pool: the last reference to its mount, so
+ *  the close unmounts the filesystem (a few ms) and the loop device detaches itself. */
+function closeLayerMount(fd: number): Promise<void> {
+  return new Promise((resolve) => fs.close(fd, () => resolve()));
 }
 
 /** Make what a sandbox with these limits starts in. Throws SandboxStartFailure, with anything
@@ -160,12 +175,23 @@ export async function prepareSandbox(settings: SandboxHostSettings, driver: Cgro
   // The session directory and the cgroup are made side by side and, in the server, off the
   // event loop: other sessions' keystrokes are served meanwhile. Both settle before anything
   // is cleaned up.
+  let layerMount: number | null = null;
   const [dirMade, cgroupMade] = await Promise.allSettled([
     (async () => {
       await io.mkdir(mountDirOf(sessionDir), { recursive: true, mode: 0o711 });
       await io.writeFile(path.join(sessionDir, "owner"), `${selfOwner()}\n`);
       // After the owner file: an image is a leftover only once its session's owner is gone.
       if (layerImage && layers?.mode === "disk") await writeLayerImage(layerImage, layers.template, io === synchronousSetup);
+      // Mounted now, by the spawner, rather than by the launcher during the learner's start.
+      const spawner = settings.spawner;
+      if (layerImage && spawner?.ready) {
+        const made = await spawner.makeLayer(layerImage);
+        if (made.ok) layerMount = made.fd;
+        else if (layerFallbacks.size < 16 && !layerFallbacks.has(made.message)) {
+          layerFallbacks.add(made.message);
+          rootLog.warn({ reason: made.message }, "layers are mounted by each launcher as its sandbox starts: the spawner could not mount one ahead");
+        }
+      }
     })(),
     driver.create(sessionId, limits, slot.uidBase, io),
   ]);
@@ -175,17 +201,21 @@ export async function prepareSandbox(settings: SandboxHostSettings, driver: Cgro
     // create() may have made some directories before it failed.
     driver.remove(driver.open(sessionId));
     await io.rm(sessionDir, { recursive: true, force: true });
+    if (layerMount !== null) await closeLayerMount(layerMount);
     if (layerImage) await io.rm(layerImage, { force: true });
     slots.release(slot);
     throw new SandboxStartFailure({ kind: "failed", message: `cannot prepare the sandbox: ${(failure?.reason as Error).message}` });
   }
-  return { sessionId, slot, sessionDir, created: cgroupMade.value, limits: Object.freeze({ ...limits }), layerImage };
+  return { sessionId, slot, sessionDir, created: cgroupMade.value, limits: Object.freeze({ ...limits }), layerImage, layerMount };
 }
 
 /** Undo prepareSandbox for one that no sandbox was started in. True when nothing is left. */
 export function discardPrepared(driver: CgroupDriver, slots: UidSlots, prepared: PreparedSandbox): boolean {
   const removed = driver.remove(prepared.created.cgroup);
   removeSessionDir(prepared.sessionDir);
+  // At once, though the unmount takes a few ms of this thread: this is a host closing, or a
+  // preparation nobody will take, and the image's removal follows.
+  if (prepared.layerMount !== null) fs.closeSync(prepared.layerMount);
   // Nothing was written to it: a truncated file and the template's few hundred KiB.
   if (prepared.layerImage) fs.rmSync(prepared.layerImage, { force: true });
   slots.release(prepared.slot);
@@ -224,6 +254,8 @@ export class Sandbox {
     limits: Limits,
     /** The session's ext4 image on disk, or null for a tmpfs layer. */
     private readonly layerImage: string | null = null,
+    /** That image mounted ahead (PreparedSandbox.layerMount), until the teardown closes it. */
+    private layerMount: number | null = null,
   ) {
     this.limits = limits;
     this.initialLimits = Object.freeze({ ...limits });
@@ -246,7 +278,7 @@ export class Sandbox {
     prepared: PreparedSandbox,
   ): Promise<Sandbox> {
     const { sessionId, slot, sessionDir, created } = prepared;
-    const sandbox = new Sandbox(settings, driver, slots, sessionId, created.cgroup, created.writes, slot, sessionDir, { ...prepared.limits }, prepared.layerImage);
+    const sandbox = new Sandbox(settings, driver, slots, sessionId, created.cgroup, created.writes, slot, sessionDir, { ...prepared.limits }, prepared.layerImage, prepared.layerMount);
     if (spec.hostname) (sandbox as { hostname: string }).hostname = spec.hostname;
     try {
       await sandbox.launch(spec);
@@ -271,6 +303,10 @@ export class Sandbox {
     // and the spawner are handed the write end of a pipe made here.
     const pipe = pipes ? null : new LaunchReportPipe();
     this.report = pipe;
+    // A layer mounted ahead reaches the launcher through the spawner only; any other way, the
+    // launcher mounts the image, which must not be mounted twice: the prepared mount goes first.
+    const mountedLayer = spawner ? this.layerMount : null;
+    if (!spawner) await this.releaseLayerMount();
     // Sized against the memory limit the sandbox starts with, so that what is memory-backed
     // (/dev/shm; a tmpfs layer and /tmp) fills up before the memory limit does.
     const sizes = layerSizes(this.layerImage ? "disk" : "tmpfs", this.settings, this.initialLimits.memoryBytes);
@@ -280,7 +316,7 @@ export class Sandbox {
       mountDir: this.mountDir,
       uidBase: this.slot.uidBase,
       hostname: this.hostname,
-      layer: this.layerImage ? { image: this.layerImage } : (sizes.tmpfs ?? this.settings),
+      layer: mountedLayer !== null ? { mountFd: LAYER_FD } : this.layerImage ? { image: this.layerImage } : (sizes.tmpfs ?? this.settings),
       shmBytes: sizes.shmBytes,
       cgroup: this.cgroup,
       // Through child_process and the spawner the report's descriptor is the launcher's 3;
@@ -329,6 +365,7 @@ export class Sandbox {
           cols: spec.cols,
           rows: spec.rows,
           passFd: { fd: pipe.writeFd, target: 3 },
+          layerFd: mountedLayer !== null ? { fd: mountedLayer, target: LAYER_FD } : undefined,
         });
       } finally {
         // The spawner holds its own copy until the helper has it.
@@ -429,6 +466,15 @@ export class Sandbox {
   }
 
   private report: LaunchReport | null = null;
+
+  /** Close the layer mounted ahead, if this sandbox still holds it: once no process of the
+   *  sandbox is left, that unmounts it. */
+  private async releaseLayerMount(): Promise<void> {
+    const fd = this.layerMount;
+    if (fd === null) return;
+    this.layerMount = null;
+    await closeLayerMount(fd);
+  }
 
   /** The launcher's report, as JSON lines (for `nslab run --timeline`). */
   statusText(): string {
@@ -593,6 +639,7 @@ export class Sandbox {
       await new Promise((r) => setTimeout(r, 5));
     }
     removeSessionDir(this.sessionDir);
+    await this.releaseLayerMount();
     // Off the event loop: a full layer is hundreds of MiB, a learner's 100 000 files included.
     // Before the uid range is released, so an image whose slot is free is a leftover (host.ts).
     if (this.layerImage) {

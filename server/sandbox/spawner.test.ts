@@ -2,7 +2,7 @@
 // node-pty's do, exits and signals reported, requests checked, descriptors kept out of the
 // child, and a helper that ends with the server and comes back after it dies. The last tests
 // start real sandboxes through it, and measure what it saves the event loop.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { PerformanceObserver, monitorEventLoopDelay } from "node:perf_hooks";
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { hostCgroupDriver } from "./cgroup";
 import { SandboxHost } from "./host";
+import { layerSupport, openLayerStorage, writeLayerImage } from "./layer-disk";
 import { DEFAULT_LIMITS } from "./limits";
 import { PtyInput } from "./pty-input";
 import type { Sandbox } from "./sandbox";
@@ -184,7 +185,7 @@ class RawHelper {
   }
 
   send(payload: Buffer, fd: number | null = null): void {
-    expect(this.helper.socket.send(payload, fd)).toBe("sent");
+    expect(this.helper.socket.send(payload, fd === null ? [] : [fd])).toBe("sent");
   }
 
   /** The next reply (after `from`) that `match` accepts. */
@@ -217,6 +218,7 @@ describe("the spawner's requests", () => {
     const pid = spawned.reply.type === "spawned" ? spawned.reply.pid : 0;
 
     const pipe = fs.openSync("/dev/null", "r"); // a file, not a pipe: refused as a status descriptor
+    const directory = fs.openSync("/tmp", "r"); // a host directory, not a layer's mount: refused
     const bad: Array<[string, Buffer, number | null]> = [
       ["not NUL-terminated", Buffer.from("spawn"), null],
       ["unknown", encodeFields(["reboot"]), null],
@@ -228,15 +230,21 @@ describe("the spawner's requests", () => {
       ["kill with extra field", encodeFields(["kill", "7", "9", "x"]), null],
       ["kill with a descriptor", encodeFields(["kill", "7", "9"]), pipe],
       ["duplicate id", encodeSpawn(7, { file: "/bin/true", args: [], env: ENV, cols: 80, rows: 24 }), null],
-      ["relative file", encodeFields(["spawn", "8", "80", "24", "-", "sh", "1", "sh", "0"]), null],
-      ["argc too big", encodeFields(["spawn", "8", "80", "24", "-", "/bin/sh", "5", "sh", "0"]), null],
-      ["count mismatch", encodeFields(["spawn", "8", "80", "24", "-", "/bin/sh", "1", "sh", "1"]), null],
-      ["env without =", encodeFields(["spawn", "8", "80", "24", "-", "/bin/sh", "1", "sh", "1", "PATH"]), null],
-      ["zero columns", encodeFields(["spawn", "8", "0", "24", "-", "/bin/sh", "1", "sh", "0"]), null],
-      ["status fd without a descriptor", encodeFields(["spawn", "8", "80", "24", "3", "/bin/sh", "1", "sh", "0"]), null],
-      ["status fd below 3", encodeFields(["spawn", "8", "80", "24", "2", "/bin/sh", "1", "sh", "0"]), pipe],
-      ["status fd not a pipe", encodeFields(["spawn", "8", "80", "24", "3", "/bin/sh", "1", "sh", "0"]), pipe],
-      ["descriptor without status fd", encodeFields(["spawn", "8", "80", "24", "-", "/bin/sh", "1", "sh", "0"]), pipe],
+      ["relative file", encodeFields(["spawn", "8", "80", "24", "-", "-", "sh", "1", "sh", "0"]), null],
+      ["argc too big", encodeFields(["spawn", "8", "80", "24", "-", "-", "/bin/sh", "5", "sh", "0"]), null],
+      ["count mismatch", encodeFields(["spawn", "8", "80", "24", "-", "-", "/bin/sh", "1", "sh", "1"]), null],
+      ["env without =", encodeFields(["spawn", "8", "80", "24", "-", "-", "/bin/sh", "1", "sh", "1", "PATH"]), null],
+      ["zero columns", encodeFields(["spawn", "8", "0", "24", "-", "-", "/bin/sh", "1", "sh", "0"]), null],
+      ["status fd without a descriptor", encodeFields(["spawn", "8", "80", "24", "3", "-", "/bin/sh", "1", "sh", "0"]), null],
+      ["status fd below 3", encodeFields(["spawn", "8", "80", "24", "2", "-", "/bin/sh", "1", "sh", "0"]), pipe],
+      ["status fd not a pipe", encodeFields(["spawn", "8", "80", "24", "3", "-", "/bin/sh", "1", "sh", "0"]), pipe],
+      ["descriptor without status fd", encodeFields(["spawn", "8", "80", "24", "-", "-", "/bin/sh", "1", "sh", "0"]), pipe],
+      ["layer fd a host directory", encodeFields(["spawn", "8", "80", "24", "-", "4", "/bin/sh", "1", "sh", "0"]), directory],
+      ["layer fd without a descriptor", encodeFields(["spawn", "8", "80", "24", "-", "4", "/bin/sh", "1", "sh", "0"]), null],
+      ["layer fd at the status number", encodeFields(["spawn", "8", "80", "24", "3", "3", "/bin/sh", "1", "sh", "0"]), pipe],
+      ["layer without an image", encodeFields(["layer", "9"]), null],
+      ["layer with a relative image", encodeFields(["layer", "9", "image.img"]), null],
+      ["layer with a descriptor", encodeFields(["layer", "9", "/tmp/image.img"]), directory],
     ];
     let from = spawned.index + 1;
     for (const [what, payload, fd] of bad) {
@@ -246,6 +254,7 @@ describe("the spawner's requests", () => {
       from = refused.index + 1;
     }
     fs.closeSync(pipe);
+    fs.closeSync(directory);
     // An empty packet is a request too (not the end of the socket): refused as well.
     const send = koffi.load("libc.so.6").func("intptr_t send(int fd, const void *buf, size_t len, int flags)");
     expect(send(raw.helper.socket.fd, Buffer.alloc(0), 0, 0x40)).toBe(0);
@@ -290,8 +299,73 @@ describe("the spawner's requests", () => {
     expect(reply("spawned", "3")).toBeNull();
     expect(reply("exited", "3", "core", "9")).toBeNull();
     expect(reply("refused", "-", "why")).toEqual({ type: "refused", id: null, message: "why" });
+    expect(reply("layer-made", "4")).toEqual({ type: "layer-made", id: 4 });
+    expect(reply("layer-failed", "4", "why")).toEqual({ type: "layer-failed", id: 4, message: "why" });
+    expect(reply("layer-made", "4", "x")).toBeNull();
     expect(parseReply(Buffer.from("ready"))).toBeNull();
     expect(() => encodeFields(["a\0b"])).toThrow(/NUL/);
+  });
+});
+
+/** The loop devices attached now, by the inode of their backing file. */
+function loopBackingInodes(): number[] {
+  const listed = spawnSync("losetup", ["--list", "--noheadings", "--raw", "--output", "BACK-INO"], { encoding: "utf8" });
+  return listed.stdout.split("\n").filter(Boolean).map(Number);
+}
+
+const LAYERS_TEST_DIR = `/var/tmp/nslab-test-spawner-${process.pid}`;
+const layersHere = layerSupport(LAYERS_TEST_DIR.replace(/[^/]+$/, ""));
+if (process.env.CI === "true" && layersHere.mode !== "disk") throw new Error(`CI: layers cannot go on disk here: ${layersHere.reason}`);
+
+describe.skipIf(layersHere.mode !== "disk")(`layers mounted ahead${layersHere.mode === "disk" ? "" : ` (skipped: ${layersHere.reason})`}`, () => {
+  let spawner: Spawner;
+  let storage: ReturnType<typeof openLayerStorage>;
+  beforeAll(() => {
+    spawner = new Spawner(HELPER);
+    storage = openLayerStorage({ dataDir: LAYERS_TEST_DIR, layerBytes: 32 * 1024 * 1024, layerInodes: 4096, setting: "disk" });
+  });
+  afterAll(async () => {
+    spawner.close();
+    await spawner.helperExited();
+    fs.rmSync(LAYERS_TEST_DIR, { recursive: true, force: true });
+  });
+  const image = async (name: string): Promise<string> => {
+    if (storage.mode !== "disk") throw new Error(storage.reason);
+    const file = path.join(storage.dir, `${name}.img`);
+    await writeLayerImage(file, storage.template, true);
+    return file;
+  };
+
+  it("mounts a session's image with the layer's directories, hands it to a child at the number asked, and detaches it when the last holder closes it", async () => {
+    const file = await image("1");
+    const inode = fs.statSync(file).ino;
+    // Asked for at once, as a server does as it starts: the helper answers once it is up.
+    const made = await spawner.makeLayer(file);
+    if (!made.ok) throw new Error(made.message);
+    expect(fs.readdirSync(`/proc/self/fd/${made.fd}`).sort()).toEqual(["lost+found", "lower", "root", "upper", "work"]);
+    expect(loopBackingInodes()).toContain(inode);
+    // Nothing of the host's mount table: the mount is in no namespace until a launcher moves it.
+    expect(fs.readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(storage.mode === "disk" ? storage.dir : "?");
+    const t = await open(spawner, "exec stat -f -c %T /proc/self/fd/4/", { layerFd: { fd: made.fd, target: 4 } });
+    expect(await t.exit).toEqual({ exitCode: 0, signal: null });
+    t.terminal.close();
+    expect(t.output.trim()).toBe("ext2/ext3");
+    fs.closeSync(made.fd);
+    expect(loopBackingInodes()).not.toContain(inode);
+  });
+
+  it("fails a layer whose image is not root's alone, or missing, with nothing attached, and still serves", async () => {
+    const open644 = await image("2");
+    fs.chmodSync(open644, 0o644);
+    const before = loopBackingInodes();
+    const loose = await spawner.makeLayer(open644);
+    expect(loose).toEqual({ ok: false, message: expect.stringContaining("not a regular file of root's that only root can read") });
+    const missing = await spawner.makeLayer(path.join(LAYERS_TEST_DIR, "none.img"));
+    expect(missing).toEqual({ ok: false, message: expect.stringMatching(/^open_tree IMAGE: No such file/) });
+    expect(loopBackingInodes()).toEqual(before);
+    const t = await open(spawner, "echo still here");
+    expect(await t.exit).toEqual({ exitCode: 0, signal: null });
+    t.terminal.close();
   });
 });
 

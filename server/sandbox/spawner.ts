@@ -45,7 +45,7 @@ const TIOCSWINSZ = 0x5414;
 
 /** The helper's bounds (native/spawner.c): a request beyond them is a bug on this side. */
 export const SPAWNER_LIMITS = { requestBytes: 65536, fieldBytes: 8192, args: 256, env: 256, statusFdMax: 1023 } as const;
-const PROTOCOL_VERSION = "1";
+const PROTOCOL_VERSION = "2";
 
 /** How long a new helper may take to say "ready", and the helper to answer a spawn. */
 const READY_TIMEOUT_MS = 5_000;
@@ -128,18 +128,22 @@ export class PacketSocket {
 
   /** "again": the peer's queue is full, try later. Throws on any other error (the peer is
    *  gone: EPIPE, ECONNRESET). */
-  send(payload: Buffer, passFd: number | null = null): "sent" | "again" {
+  send(payload: Buffer, passFds: readonly number[] = []): "sent" | "again" {
     if (this.closed) throw new Error("sendmsg: the socket is closed");
     if (payload.length === 0 || payload.length > SPAWNER_LIMITS.requestBytes) throw new Error(`a packet of ${payload.length} bytes`);
+    if (passFds.length > 2) throw new Error(`${passFds.length} descriptors in one packet`);
     const { memory, address } = scratchArea();
-    writeMsghdr(memory, address, payload.length, passFd === null ? 0 : 24);
+    // CMSG_LEN(n * sizeof(int)), and CMSG_SPACE: that rounded up to 8.
+    const cmsgLength = 16 + 4 * passFds.length;
+    const cmsgSpace = (cmsgLength + 7) & ~7;
+    writeMsghdr(memory, address, payload.length, passFds.length === 0 ? 0 : cmsgSpace);
     payload.copy(memory, DATA);
-    if (passFd !== null) {
-      memory.fill(0, CONTROL, CONTROL + 24);
-      memory.writeBigUInt64LE(20n, CONTROL); // CMSG_LEN(sizeof(int))
+    if (passFds.length > 0) {
+      memory.fill(0, CONTROL, CONTROL + cmsgSpace);
+      memory.writeBigUInt64LE(BigInt(cmsgLength), CONTROL);
       memory.writeInt32LE(SOL_SOCKET, CONTROL + 8);
       memory.writeInt32LE(SCM_RIGHTS, CONTROL + 12);
-      memory.writeInt32LE(passFd, CONTROL + 16);
+      passFds.forEach((fd, i) => memory.writeInt32LE(fd, CONTROL + 16 + 4 * i));
     }
     for (;;) {
       const sent = sendmsgCall(this.fd, memory.subarray(MSGHDR), MSG_DONTWAIT | MSG_NOSIGNAL) as number;
@@ -227,6 +231,8 @@ export type SpawnerReply =
   | { type: "spawn-failed"; id: number; message: string }
   | { type: "exited"; id: number; exitCode: number | null; signal: number | null }
   | { type: "signalled"; id: number; sent: boolean }
+  | { type: "layer-made"; id: number }
+  | { type: "layer-failed"; id: number; message: string }
   | { type: "refused"; id: number | null; message: string };
 
 /** Parse one reply strictly: the exact fields of its type, or null. */
@@ -250,6 +256,10 @@ export function parseReply(payload: Buffer): SpawnerReply | null {
     }
     case "signalled":
       return f.length === 3 && id && (f[2] === "sent" || f[2] === "gone") ? { type: "signalled", id, sent: f[2] === "sent" } : null;
+    case "layer-made":
+      return f.length === 2 && id ? { type: "layer-made", id } : null;
+    case "layer-failed":
+      return f.length === 3 && id ? { type: "layer-failed", id, message: f[2] ?? "" } : null;
     case "refused":
       return f.length === 3 && (f[1] === "-" || id) ? { type: "refused", id: f[1] === "-" ? null : id, message: f[2] ?? "" } : null;
     default:
@@ -268,6 +278,9 @@ export interface SpawnOptions {
   /** A descriptor for the child at number `target` (the launcher's --status-fd). spawn() takes
    *  its own copy at once, so the caller may close theirs as soon as it returns. */
   passFd?: { fd: number; target: number };
+  /** A layer from makeLayer() for the child at number `target` (the launcher's --layer-fd);
+   *  copied at once too: the caller keeps its own, which holds the layer's filesystem. */
+  layerFd?: { fd: number; target: number };
 }
 
 export function encodeSpawn(id: number, o: SpawnOptions): Buffer {
@@ -279,9 +292,12 @@ export function encodeSpawn(id: number, o: SpawnOptions): Buffer {
   });
   if (env.length > SPAWNER_LIMITS.env) throw new Error(`spawner: ${env.length} environment entries`);
   const size = (n: number) => String(Math.min(0xffff, Math.max(1, Math.floor(n))));
-  if (o.passFd && !(o.passFd.target >= 3 && o.passFd.target <= SPAWNER_LIMITS.statusFdMax)) throw new Error(`spawner: status target ${o.passFd.target}`);
+  for (const passed of [o.passFd, o.layerFd]) {
+    if (passed && !(passed.target >= 3 && passed.target <= SPAWNER_LIMITS.statusFdMax)) throw new Error(`spawner: descriptor target ${passed.target}`);
+  }
+  if (o.passFd && o.layerFd && o.passFd.target === o.layerFd.target) throw new Error("spawner: the status pipe and the layer at one number");
   return encodeFields([
-    "spawn", String(id), size(o.cols), size(o.rows), o.passFd ? String(o.passFd.target) : "-",
+    "spawn", String(id), size(o.cols), size(o.rows), o.passFd ? String(o.passFd.target) : "-", o.layerFd ? String(o.layerFd.target) : "-",
     o.file, String(o.args.length + 1), o.file, ...o.args, String(env.length), ...env,
   ]);
 }
@@ -447,6 +463,11 @@ export interface HelperExit {
   signal: NodeJS.Signals | null;
 }
 
+/** Close the descriptors of the requests never sent. */
+function closeOutbox(helper: Helper): void {
+  for (const item of helper.outbox.splice(0)) for (const fd of item.passFds) fs.closeSync(fd);
+}
+
 /** The helper as started: its process and the server's end of its socket. */
 export function startHelper(helperPath: string): { child: ChildProcess; socket: PacketSocket } {
   const [mine, theirs] = PacketSocket.pair();
@@ -474,6 +495,10 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** A session's layer, mounted by the helper (its `layer` request): the mount's root directory,
+ *  which holds the filesystem for as long as it is open. */
+export type LayerResult = { ok: true; fd: number } | { ok: false; message: string };
+
 /** One running helper: replaced by a new one when it dies. */
 interface Helper {
   child: ChildProcess;
@@ -482,10 +507,12 @@ interface Helper {
   ready: boolean;
   down: boolean;
   readyTimer: NodeJS.Timeout;
-  /** Requests the socket had no room for yet, in order. */
-  outbox: Array<{ payload: Buffer; passFd: number | null }>;
+  /** Requests the socket had no room for yet, in order, with the copies of the descriptors
+   *  they carry (closed once sent). */
+  outbox: Array<{ payload: Buffer; passFds: number[] }>;
   flushTimer: NodeJS.Timeout | null;
   pending: Map<number, Pending>;
+  layers: Map<number, { resolve(result: LayerResult): void; timer: NodeJS.Timeout }>;
   terminals: Map<number, SpawnedTerminal>;
   /** Children whose spawn timed out here: killed when they arrive, their exit not wanted. */
   abandoned: Set<number>;
@@ -573,10 +600,15 @@ export class Spawner {
     }
     const helper = this.helper;
     if (!helper) return Promise.resolve({ ok: false, reason: "failed", message: this.unavailable ?? "the terminal spawner did not start" });
-    let passFd: number | null = null;
-    if (options.passFd) {
-      passFd = fcntlCall(options.passFd.fd, F_DUPFD_CLOEXEC, "int", 3) as number;
-      if (passFd < 0) throw new Error(`fcntl F_DUPFD_CLOEXEC ${options.passFd.fd}: errno ${lastErrno()}`);
+    const passFds: number[] = [];
+    for (const passed of [options.passFd, options.layerFd]) {
+      if (!passed) continue;
+      const copy = fcntlCall(passed.fd, F_DUPFD_CLOEXEC, "int", 3) as number;
+      if (copy < 0) {
+        for (const fd of passFds) fs.closeSync(fd);
+        throw new Error(`fcntl F_DUPFD_CLOEXEC ${passed.fd}: errno ${lastErrno()}`);
+      }
+      passFds.push(copy);
     }
     return new Promise<SpawnResult>((resolve) => {
       const timer = setTimeout(() => {
@@ -588,7 +620,34 @@ export class Spawner {
       }, REPLY_TIMEOUT_MS);
       helper.pending.set(id, { resolve, timer });
       this.updateRef(helper);
-      this.send(helper, payload, passFd);
+      this.send(helper, payload, passFds);
+    });
+  }
+
+  /**
+   * Have the helper attach a session's layer image to a loop device and mount it, detached (in
+   * no mount namespace): a sandbox prepared ahead then starts without doing that itself, and
+   * the filesystem's unmount comes when the caller closes the descriptor, not as the sandbox
+   * exits. Failure is not an error: the launcher mounts the image itself (--layer-image).
+   */
+  makeLayer(image: string): Promise<LayerResult> {
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
+    const payload = encodeFields(["layer", String(id), image]);
+    // As for a spawn: a helper that has not said "ready" yet reads the request once it has.
+    if (!this.helper && !this.closed && !this.unavailable && Date.now() >= this.restartAt) this.startHelper();
+    const helper = this.helper;
+    if (this.closed || !helper || helper.down) return Promise.resolve({ ok: false, message: "the terminal spawner is not running" });
+    return new Promise<LayerResult>((resolve) => {
+      const timer = setTimeout(() => {
+        helper.layers.delete(id);
+        this.log.error({ id }, "the terminal spawner did not answer a layer request in time");
+        resolve({ ok: false, message: `the terminal spawner did not answer within ${REPLY_TIMEOUT_MS / 1000} s` });
+        this.updateRef(helper);
+      }, REPLY_TIMEOUT_MS);
+      helper.layers.set(id, { resolve, timer });
+      this.updateRef(helper);
+      this.send(helper, payload, []);
     });
   }
 
@@ -598,7 +657,7 @@ export class Spawner {
     this.closed = true;
     const helper = this.helper;
     if (helper && !helper.down) {
-      for (const item of helper.outbox.splice(0)) if (item.passFd !== null) fs.closeSync(item.passFd);
+      closeOutbox(helper);
       helper.socket.close();
       // An idle helper holds no reference on the event loop; one that is closing does, so that
       // a caller awaiting helperExited() (and its clean-up after it) is not cut short by the
@@ -637,6 +696,7 @@ export class Spawner {
       outbox: [],
       flushTimer: null,
       pending: new Map(),
+      layers: new Map(),
       terminals: new Map(),
       abandoned: new Set(),
       exited: new Promise((resolve) => {
@@ -676,7 +736,7 @@ export class Spawner {
    *  `nslab run`) from exiting. */
   private updateRef(helper: Helper): void {
     // Closing counts as busy until it has exited (close()).
-    const busy = !helper.down && (this.closed || helper.pending.size > 0 || helper.terminals.size > 0 || !helper.ready);
+    const busy = !helper.down && (this.closed || helper.pending.size > 0 || helper.layers.size > 0 || helper.terminals.size > 0 || !helper.ready);
     const stdout = helper.child.stdout as net.Socket | null;
     if (busy) {
       helper.child.ref();
@@ -687,8 +747,8 @@ export class Spawner {
     }
   }
 
-  private send(helper: Helper, payload: Buffer, passFd: number | null): void {
-    helper.outbox.push({ payload, passFd });
+  private send(helper: Helper, payload: Buffer, passFds: number[]): void {
+    helper.outbox.push({ payload, passFds });
     this.flush(helper);
   }
 
@@ -699,7 +759,7 @@ export class Spawner {
       if (!item) break;
       let sent: "sent" | "again";
       try {
-        sent = helper.socket.send(item.payload, item.passFd);
+        sent = helper.socket.send(item.payload, item.passFds);
       } catch (err) {
         // The helper is gone; its exit event fails what waits.
         this.log.warn({ err: (err as Error).message }, "terminal spawner socket closed");
@@ -710,7 +770,7 @@ export class Spawner {
         return;
       }
       helper.outbox.shift();
-      if (item.passFd !== null) fs.closeSync(item.passFd);
+      for (const fd of item.passFds) fs.closeSync(fd);
     }
   }
 
@@ -762,7 +822,7 @@ export class Spawner {
           if (masterFd !== undefined) fs.closeSync(masterFd);
           if (pending) this.settle(helper, reply.id, { ok: false, reason: "failed", message: "the terminal spawner sent no terminal" });
           // A start that timed out here: its child is not wanted.
-          this.send(helper, encodeFields(["kill", String(reply.id), String(SIGKILL)]), null);
+          this.send(helper, encodeFields(["kill", String(reply.id), String(SIGKILL)]), []);
           return;
         }
         let terminal: SpawnedTerminal;
@@ -770,7 +830,7 @@ export class Spawner {
           terminal = new SpawnedTerminal(masterFd, reply.pid, (signal) => this.signal(helper, reply.id, signal), this.log);
         } catch (err) {
           helper.abandoned.add(reply.id);
-          this.send(helper, encodeFields(["kill", String(reply.id), String(SIGKILL)]), null);
+          this.send(helper, encodeFields(["kill", String(reply.id), String(SIGKILL)]), []);
           this.settle(helper, reply.id, { ok: false, reason: "failed", message: `cannot read the new terminal: ${(err as Error).message}` });
           return;
         }
@@ -794,14 +854,39 @@ export class Spawner {
       case "signalled":
         closeFds();
         return;
-      case "refused":
+      case "layer-made":
+      case "layer-failed": {
+        const mountFd = reply.type === "layer-made" ? fds.shift() : undefined;
+        closeFds();
+        const waiting = helper.layers.get(reply.id);
+        if (!waiting) {
+          // Asked for by a preparation that gave up waiting: nobody holds it but this.
+          if (mountFd !== undefined) fs.close(mountFd, () => undefined);
+          return;
+        }
+        helper.layers.delete(reply.id);
+        clearTimeout(waiting.timer);
+        this.updateRef(helper);
+        if (reply.type === "layer-failed") waiting.resolve({ ok: false, message: reply.message });
+        else if (mountFd === undefined) waiting.resolve({ ok: false, message: "the terminal spawner sent no layer" });
+        else waiting.resolve({ ok: true, fd: mountFd });
+        return;
+      }
+      case "refused": {
         closeFds();
         // Every request is built here and checked before it is sent: a refusal is our bug.
         this.log.error({ id: reply.id, reason: reply.message }, "terminal spawner refused a request");
-        if (reply.id !== null && helper.pending.has(reply.id)) {
-          this.settle(helper, reply.id, { ok: false, reason: "failed", message: `the terminal spawner refused the request: ${reply.message}` });
+        const message = `the terminal spawner refused the request: ${reply.message}`;
+        if (reply.id !== null && helper.pending.has(reply.id)) this.settle(helper, reply.id, { ok: false, reason: "failed", message });
+        const layer = reply.id !== null ? helper.layers.get(reply.id) : undefined;
+        if (reply.id !== null && layer) {
+          helper.layers.delete(reply.id);
+          clearTimeout(layer.timer);
+          layer.resolve({ ok: false, message });
+          this.updateRef(helper);
         }
         return;
+      }
     }
   }
 
@@ -816,7 +901,7 @@ export class Spawner {
 
   private signal(helper: Helper, id: number, signal: number): void {
     if (helper.down || !helper.terminals.has(id)) return;
-    this.send(helper, encodeFields(["kill", String(id), String(signal)]), null);
+    this.send(helper, encodeFields(["kill", String(id), String(signal)]), []);
   }
 
   private helperDown(helper: Helper, code: number | null, signal: NodeJS.Signals | null, err?: Error): void {
@@ -825,12 +910,17 @@ export class Spawner {
     helper.down = true;
     clearTimeout(helper.readyTimer);
     if (helper.flushTimer) clearTimeout(helper.flushTimer);
-    for (const item of helper.outbox.splice(0)) if (item.passFd !== null) fs.closeSync(item.passFd);
+    closeOutbox(helper);
     helper.socket.close();
     if (this.helper === helper) this.helper = null;
     for (const id of [...helper.pending.keys()]) {
       this.settle(helper, id, { ok: false, reason: "failed", message: "the terminal spawner stopped before it started the terminal" });
     }
+    for (const { resolve, timer } of helper.layers.values()) {
+      clearTimeout(timer);
+      resolve({ ok: false, message: "the terminal spawner stopped before it mounted the layer" });
+    }
+    helper.layers.clear();
     // Their launchers die with the helper (their parent-death signal); the sandboxes with them.
     const lost = [...helper.terminals.values()];
     helper.terminals.clear();

@@ -32,6 +32,10 @@ const MAX_WAITING_STARTS = 256;
 const HELPER_CGROUP_REMOVE_MS = 2_000;
 /** After a failed preparation ahead of time, starts make their own for this long. */
 const READY_RETRY_MS = 10_000;
+/** How long after a start the sandboxes prepared ahead are topped up: a shell's login start-up
+ *  takes some tens of ms of CPU on a small host, and on two cores a preparation beside it
+ *  slowed a start by 10-20 % (bench/startup.ts, measured both ways). */
+const PREPARE_AFTER_START_MS = 250;
 
 export interface SandboxHostOptions extends Omit<SandboxHostSettings, "sessionsDir" | "spawner" | "layers"> {
   /** NSLAB_DATA_DIR: the layers' images go in its layers/ (layer-disk.ts). Absent: tmpfs layers. */
@@ -150,7 +154,10 @@ export class SandboxHost {
       }
       throw err;
     } finally {
-      setImmediate(() => this.prepareAhead());
+      // The sandbox just started has the machine to itself for a moment: its shell's own
+      // start-up, not the next one's preparation (image, mount, cgroup), is what a learner waits
+      // for. Unref'd: a short-lived process need not stay for it.
+      setTimeout(() => this.prepareAhead(), PREPARE_AFTER_START_MS).unref();
     }
   }
 

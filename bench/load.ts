@@ -26,6 +26,8 @@
 //   memory        server RSS and host MemAvailable at each level, per idle session
 //   teardown      every socket closes (grace 0: each session ends with its page), until no
 //                 session cgroup and no sandbox process is left
+import fs from "node:fs";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
 
 import {
@@ -117,6 +119,21 @@ function levelsOf(list: string, max: number): number[] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sessions = (n: number) => `${n} session${n === 1 ? "" : "s"}`;
+
+/** CPU time the sandboxes under the bench's cgroup parent have used so far, in milliseconds
+ *  (cpuacct.usage on cgroup v1, usage_usec of cpu.stat on v2); null where neither is found. */
+function sandboxesCpuMs(parentDirs: readonly string[]): number | null {
+  for (const dir of parentDirs) {
+    try {
+      return Number(fs.readFileSync(path.join(dir, "cpuacct.usage"), "utf8")) / 1e6;
+    } catch {
+      // not the cpuacct hierarchy
+    }
+    const usec = /^usage_usec (\d+)$/m.exec(fs.existsSync(path.join(dir, "cpu.stat")) ? fs.readFileSync(path.join(dir, "cpu.stat"), "utf8") : "")?.[1];
+    if (usec !== undefined) return Number(usec) / 1000;
+  }
+  return null;
+}
 
 /** A server's CPU time over a stretch of wall time, as % of one core. */
 function cpuMeter(pid: number): () => number {
@@ -299,13 +316,24 @@ async function measure(lab: LabServerProcess, all: BenchClient[], leftovers: Rec
   // The join wave: a class opens the lesson at once while the typers go on typing.
   const before = await echoWindow(lab.pid, typers, args.measureS * 1000);
   let waveDone = false;
+  // What the wave costs the machine: the new sandboxes' own start (launcher, bash --login)
+  // against the server's work for it, both against the two cores the typers' echo shares.
+  const waveServerCpu = cpuMeter(lab.pid);
+  const waveSandboxCpu0 = sandboxesCpuMs(lab.parentDirs);
   const waveStart = performance.now();
   const waveEcho = typeAndTime(typers, { durationMs: 600_000, periodMs: periodFor(typers), stop: () => waveDone });
   const waveClients = await open(lab.url, args.wave, args.wave, performance.now() + WAVE_TIMEOUT_MS);
   const waveSeconds = (performance.now() - waveStart) / 1000;
+  const waveCpu = {
+    serverPercent: waveServerCpu(),
+    sandboxesPercent: waveSandboxCpu0 === null ? null : ((sandboxesCpuMs(lab.parentDirs) ?? waveSandboxCpu0) - waveSandboxCpu0) / (waveSeconds * 10),
+  };
   waveDone = true;
   const during = await waveEcho;
-  console.log(`load: join wave of ${waveClients.length} in ${waveSeconds.toFixed(1)} s: echo p99 ${summarize(during.samples).p99.toFixed(2)} ms against ${summarize(before.samples).p99.toFixed(2)} before`);
+  console.log(
+    `load: join wave of ${waveClients.length} in ${waveSeconds.toFixed(1)} s: echo p99 ${summarize(during.samples).p99.toFixed(2)} ms against ${summarize(before.samples).p99.toFixed(2)} before; ` +
+      `CPU meanwhile: server ${waveCpu.serverPercent.toFixed(0)} %, sandboxes ${waveCpu.sandboxesPercent?.toFixed(0) ?? "?"} % of a core`,
+  );
 
   // Teardown: every page closes; with no grace period every session ends with its page.
   const sessionsOpen = typers.length + idle.length + waveClients.length;
@@ -340,7 +368,7 @@ async function measure(lab: LabServerProcess, all: BenchClient[], leftovers: Rec
     settings: args,
     levels: results,
     watched: watchedResult,
-    wave: { seconds: waveSeconds, sessions: waveClients.length, before: summarize(before.samples), during: summarize(during.samples) },
+    wave: { seconds: waveSeconds, sessions: waveClients.length, before: summarize(before.samples), during: summarize(during.samples), cpu: waveCpu },
     rampTimes,
     startFailures: failures.slice(0, 10),
     startFailureCount: failures.length,

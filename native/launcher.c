@@ -16,7 +16,9 @@
  *          stdio for `nslab run`). With --status-fd N, one JSON line per step with a monotonic
  *          timestamp in nanoseconds, from both the parent and the child, on the pipe the caller
  *          handed over as descriptor N (the page draws it; the step names are the closed list
- *          of common/launch-events.ts). It is the only descriptor above 2 we keep.
+ *          of common/launch-events.ts). With --layer-fd, the layer mounted ahead (a directory,
+ *          moved onto the mount directory and closed at once). No other descriptor above 2
+ *          is kept.
  *          Exit status: the command's own status, 128+N if signal N killed it, 125 if the
  *          launcher itself failed (the reason is on stderr and in the status report), 126/127
  *          when the command cannot be executed / found, as a shell does.
@@ -43,7 +45,9 @@
  *
  * Mounts made by the parent live only in its private mount namespace, and the child's in its
  * own: when the last process of a sandbox dies the kernel frees every one of them, so a killed
- * launcher cannot leave a mount behind on the host.
+ * launcher cannot leave a mount behind on the host. A layer mounted ahead (--layer-fd) was in
+ * no namespace before it was moved into the parent's; the server's descriptor of it keeps the
+ * filesystem until the server closes it, or dies.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -582,9 +586,9 @@ static void mnt_prepared_layer(void) {
 }
 
 /* The writable layer: bounded in bytes and inodes, so that filling the disk or creating
- * millions of files ends in ENOSPC for this learner alone. On disk (--layer-image), or where
- * the host has no loop devices a tmpfs, which the server then sizes well below the memory
- * limit (layer-disk.ts). */
+ * millions of files ends in ENOSPC for this learner alone. On disk (mounted ahead, --layer-fd,
+ * or here, --layer-image), or where the host has no loop devices a tmpfs, which the server then
+ * sizes well below the memory limit (layer-disk.ts). */
 static void mnt_writable_layer(void) {
   char data[128], path[PATH_MAX];
   if (opt.layer_fd >= 0) {

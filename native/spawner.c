@@ -16,7 +16,7 @@
  * Inputs:  argv: --parent-pid PID, the server's pid (to notice a server that died before the
  *          parent-death signal was armed). Descriptor 3: a SOCK_SEQPACKET unix socket to the
  *          server, one request per packet; a spawn request carries the launcher's status-pipe
- *          end with SCM_RIGHTS. Descriptor 0 is /dev/null.
+ *          end, and a layer mounted ahead, with SCM_RIGHTS. Descriptor 0 is /dev/null.
  * Outputs: replies on descriptor 3, one per packet, a new terminal's master attached with
  *          SCM_RIGHTS; after each reply a "\n" on descriptor 1, the doorbell: the server reads
  *          that pipe as an ordinary stream and only then drains the socket, without blocking.
@@ -51,8 +51,8 @@
  *
  * Each child, between fork and exec: default signal dispositions and an empty mask, a
  * parent-death signal towards this helper, a new session with the terminal as its
- * controlling terminal and as 0, 1 and 2, the status pipe at the number the launcher is told,
- * every other descriptor closed, "/" as working directory, and only the environment given.
+ * controlling terminal and as 0, 1 and 2, the status pipe and the layer at the numbers the
+ * launcher is told, every other descriptor closed, "/" as working directory, and only the environment given.
  * The launcher arms its own parent-death signal again (native/launcher.c, main), so a dead
  * helper takes every launcher, and with it every sandbox, down; the server removes their
  * cgroups as for any exit.
@@ -93,7 +93,7 @@
 #define MAX_FIELD_BYTES 8192
 #define MAX_ARGS 256
 #define MAX_ENV 256
-#define MAX_FIELDS (8 + MAX_ARGS + MAX_ENV)
+#define MAX_FIELDS (9 + MAX_ARGS + MAX_ENV)
 /* As many as a host has uid ranges for sandboxes (server/sandbox/uid-slots.ts, MAX_SLOTS). */
 #define MAX_CHILDREN 4096
 #define MAX_FDS_PER_REQUEST 4
@@ -427,8 +427,9 @@ static void child_exec(int slave, struct passed_fd status, struct passed_fd laye
 /* ---------------------------------------------------------------------------------------- */
 /* Requests                                                                                 */
 
-/* The root directory of a mounted ext4 filesystem: what `layer-made` hands out, and the only
- * directory this helper passes to a child (the launcher checks it again, and more). */
+/* The root directory of a mounted ext4 filesystem, as `layer-made` hands out: the only kind of
+ * directory this helper passes to a child. It does not track which ones it made; the launcher
+ * checks further that the mount is detached and the layer fresh (mnt_prepared_layer). */
 static bool is_layer_mount(int fd) {
   struct statfs fs;
   struct statx st;
@@ -679,6 +680,10 @@ static void handle_layer(const struct fields *r) {
     layer_workers++;
     return;
   }
+  /* No longer than the spawner: a worker left mounting for a server that gave up on it (its
+   * answer timed out, or the spawner died) must not go on to mount an image the server may
+   * by then have handed elsewhere. The check after the prctl catches a spawner already gone. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self_pid) _exit(1);
   int mount_fd = -1;
   const char *failed = layer_mount(r->f[2], &mount_fd);
   if (failed) {

@@ -250,7 +250,10 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
   // A file, not a pipe: a pipe nobody drains would stop the server at its next log line.
   // What production runs, built first if a source changed since the last build.
   if (!serverBuildIsFresh()) compileServer();
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), "--enable-source-maps", path.join(SERVER_DIST, "server.mjs")], {
+  // NSLAB_BENCH_SERVER_NODE_ARGS (space-separated) reaches the server of any bench without a
+  // change to the script: `--cpu-prof --cpu-prof-dir=/tmp/prof`, an `--import` of a monitor.
+  const extraNodeArgs = (process.env.NSLAB_BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...extraNodeArgs, ...(options.nodeArgs ?? []), "--enable-source-maps", path.join(SERVER_DIST, "server.mjs")], {
     cwd: PROJECT_ROOT,
     stdio: ["ignore", logFd, logFd],
     env: {

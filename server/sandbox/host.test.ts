@@ -170,11 +170,11 @@ describe.skipIf(unavailable !== null)(`the sandbox host${unavailable ? ` (skippe
     expect(sessions()).toEqual([]);
   });
 
-  it.skipIf(layersHere.mode !== "disk")(`has the launcher mount the layer itself where the spawner could not${layersHere.mode === "disk" ? "" : ` (skipped: ${layersHere.reason})`}`, async () => {
+  it.skipIf(layersHere.mode !== "disk")(`has the launcher mount the layer itself where the spawner surely did not, and starts none where it may have${layersHere.mode === "disk" ? "" : ` (skipped: ${layersHere.reason})`}`, async () => {
     if (!("driver" in found)) return;
     // As a kernel without fsopen, or a container's /dev without loop device nodes, answers.
     const makeLayer = Spawner.prototype.makeLayer;
-    Spawner.prototype.makeLayer = () => Promise.resolve({ ok: false, message: "fsopen ext4: Function not implemented" });
+    Spawner.prototype.makeLayer = () => Promise.resolve({ ok: false, message: "fsopen ext4: Function not implemented", surely: true });
     const host = new SandboxHost(found.driver, { ...OPTIONS, dataDir: DATA_DIR, layerStorage: "disk" });
     try {
       const sandbox = await host.start({ limits: { ...DEFAULT_LIMITS }, cols: 200, rows: 24, command: ["/bin/sh", "-c", "echo layer-ok > /root/file && cat /root/file && exec sleep 30"] });
@@ -186,6 +186,11 @@ describe.skipIf(unavailable !== null)(`the sandbox host${unavailable ? ` (skippe
       } finally {
         await sandbox.destroy();
       }
+      // No answer (a helper that died, or did not answer in time) may still mean a mount to
+      // come: the image is not given to the launcher too, the start fails and leaves nothing.
+      Spawner.prototype.makeLayer = () => Promise.resolve({ ok: false, message: "the terminal spawner stopped before it answered a layer request", surely: false });
+      await expect(host.start({ limits: { ...DEFAULT_LIMITS }, cols: 80, rows: 24, command: ["/bin/true"] })).rejects.toThrow(/the writable layer was not mounted/);
+      expect(host.layers.mode === "disk" ? fs.readdirSync(host.layers.dir).filter((f) => f.endsWith(".img")) : ["not on disk"]).toEqual([]);
     } finally {
       Spawner.prototype.makeLayer = makeLayer;
       await host.close();

@@ -179,9 +179,11 @@ export class SandboxHost {
     this.preparing = prepareSandbox(this.settings, this.driver, this.slots, { ...want.limits }).then(
       (prepared) => {
         this.preparing = null;
-        if (this.closed) this.discard(prepared);
-        else this.prepared.push(prepared);
+        // Part of this preparation, so that close() (which awaits it) waits for the removal.
+        if (this.closed) return this.discard(prepared);
+        this.prepared.push(prepared);
         this.prepareAhead();
+        return undefined;
       },
       (err: unknown) => {
         this.preparing = null;
@@ -201,7 +203,7 @@ export class SandboxHost {
   async close(): Promise<void> {
     this.closed = true;
     await this.preparing;
-    for (const prepared of this.prepared.splice(0)) this.discard(prepared);
+    await Promise.all(this.prepared.splice(0).map((prepared) => this.discard(prepared)));
     if (!this.spawner) return;
     this.spawner.close();
     await this.spawner.helperExited();
@@ -212,9 +214,9 @@ export class SandboxHost {
 
   /** A prepared sandbox no start will take. A cgroup that cannot be removed keeps its uid range
    *  claimed, so that no other sandbox is given the ids it was delegated to. */
-  private discard(prepared: PreparedSandbox): void {
+  private async discard(prepared: PreparedSandbox): Promise<void> {
     try {
-      if (!discardPrepared(this.driver, this.slots, prepared)) log.error({ sessionId: prepared.sessionId }, "a sandbox prepared ahead could not be removed");
+      if (!(await discardPrepared(this.driver, this.slots, prepared))) log.error({ sessionId: prepared.sessionId }, "a sandbox prepared ahead could not be removed");
     } catch (err) {
       log.error({ sessionId: prepared.sessionId, err: (err as Error).message }, "a sandbox prepared ahead could not be removed");
     }

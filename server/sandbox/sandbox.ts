@@ -156,8 +156,9 @@ export interface PreparedSandbox {
 /** Why layers are mounted by each launcher rather than ahead, each reason logged once. */
 const layerFallbacks = new Set<string>();
 
-/** Close a prepared layer's descriptor on the thread pool: the last reference to its mount, so
- *  the close unmounts the filesystem (a few ms) and the loop device detaches itself. */
+/** Close a prepared layer's descriptor on the thread pool. Once no sandbox's mount namespace
+ *  holds the mount any more, this is its last reference: the close then unmounts the
+ *  filesystem (a few ms) and the loop device detaches itself. */
 function closeLayerMount(fd: number): Promise<void> {
   return new Promise((resolve) => fs.close(fd, () => resolve()));
 }
@@ -187,6 +188,9 @@ export async function prepareSandbox(settings: SandboxHostSettings, driver: Cgro
       if (layerImage && spawner?.ready) {
         const made = await spawner.makeLayer(layerImage);
         if (made.ok) layerMount = made.fd;
+        // The spawner may still mount it: a launcher's mount beside that one would corrupt the
+        // layer. This preparation fails, and its clean-up removes the image.
+        else if (!made.surely) throw new Error(`the writable layer was not mounted: ${made.message}`);
         else if (layerFallbacks.size < 16 && !layerFallbacks.has(made.message)) {
           layerFallbacks.add(made.message);
           rootLog.warn({ reason: made.message }, "layers are mounted by each launcher as its sandbox starts: the spawner could not mount one ahead");
@@ -210,12 +214,10 @@ export async function prepareSandbox(settings: SandboxHostSettings, driver: Cgro
 }
 
 /** Undo prepareSandbox for one that no sandbox was started in. True when nothing is left. */
-export function discardPrepared(driver: CgroupDriver, slots: UidSlots, prepared: PreparedSandbox): boolean {
+export async function discardPrepared(driver: CgroupDriver, slots: UidSlots, prepared: PreparedSandbox): Promise<boolean> {
   const removed = driver.remove(prepared.created.cgroup);
   removeSessionDir(prepared.sessionDir);
-  // At once, though the unmount takes a few ms of this thread: this is a host closing, or a
-  // preparation nobody will take, and the image's removal follows.
-  if (prepared.layerMount !== null) fs.closeSync(prepared.layerMount);
+  if (prepared.layerMount !== null) await closeLayerMount(prepared.layerMount);
   // Nothing was written to it: a truncated file and the template's few hundred KiB.
   if (prepared.layerImage) fs.rmSync(prepared.layerImage, { force: true });
   slots.release(prepared.slot);
@@ -586,8 +588,9 @@ export class Sandbox {
   /**
    * End the sandbox: kill every process in its cgroup, wait for them to be gone, remove the
    * cgroup (and any the learner created below it), the session directory and the uid range.
-   * The mounts need no work: they live only in the launcher's and the sandbox's own mount
-   * namespaces, which the kernel frees with their last process.
+   * The mounts live in the launcher's and the sandbox's own mount namespaces, which the kernel
+   * frees with their last process; a layer mounted ahead is then unmounted as this closes its
+   * descriptor.
    */
   destroy(): Promise<void> {
     this.destroying ??= this.teardown();

@@ -208,6 +208,24 @@ class RawHelper {
 }
 
 describe("the spawner's requests", () => {
+  it("takes a request at its bounds: the most arguments and environment entries the client sends", async () => {
+    const spawner = new Spawner(HELPER);
+    try {
+      const env = Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`V${i}`, "x"]));
+      const args = ["-c", 'echo "$# $V255"', "sh", ...Array.from({ length: 252 }, () => "a")];
+      const t = await open(spawner, "", { args, env: { ...env, PATH: "/usr/bin:/bin" }, file: "/bin/sh" }).catch((err: Error) => err);
+      // PATH makes 257 entries: one past the bound, refused by the client before anything is sent.
+      expect(t).toBeInstanceOf(Error);
+      const atBound = await open(spawner, "", { args, env, file: "/bin/sh" });
+      expect(await atBound.exit).toEqual({ exitCode: 0, signal: null });
+      atBound.terminal.close();
+      expect(atBound.output.trim()).toBe("252 x");
+    } finally {
+      spawner.close();
+      await spawner.helperExited();
+    }
+  });
+
   it("refuses malformed requests one by one, and the child it runs is unharmed", async () => {
     const raw = new RawHelper();
     await raw.reply((r) => r.type === "ready");
@@ -357,12 +375,11 @@ describe.skipIf(layersHere.mode !== "disk")(`layers mounted ahead${layersHere.mo
   it("fails a layer whose image is not root's alone, or missing, with nothing attached, and still serves", async () => {
     const open644 = await image("2");
     fs.chmodSync(open644, 0o644);
-    const before = loopBackingInodes();
     const loose = await spawner.makeLayer(open644);
-    expect(loose).toEqual({ ok: false, message: expect.stringContaining("not a regular file of root's that only root can read") });
+    expect(loose).toEqual({ ok: false, message: expect.stringContaining("not a regular file of root's that only root can read"), surely: true });
     const missing = await spawner.makeLayer(path.join(LAYERS_TEST_DIR, "none.img"));
-    expect(missing).toEqual({ ok: false, message: expect.stringMatching(/^open_tree IMAGE: No such file/) });
-    expect(loopBackingInodes()).toEqual(before);
+    expect(missing).toEqual({ ok: false, message: expect.stringMatching(/^open_tree IMAGE: No such file/), surely: true });
+    expect(loopBackingInodes()).not.toContain(fs.statSync(open644).ino);
     const t = await open(spawner, "echo still here");
     expect(await t.exit).toEqual({ exitCode: 0, signal: null });
     t.terminal.close();

@@ -496,8 +496,11 @@ interface Pending {
 }
 
 /** A session's layer, mounted by the helper (its `layer` request): the mount's root directory,
- *  which holds the filesystem for as long as it is open. */
-export type LayerResult = { ok: true; fd: number } | { ok: false; message: string };
+ *  which holds the filesystem for as long as it is open. On failure, `surely` tells whether
+ *  nothing is mounted for certain (the helper said it failed, or was never asked), or whether
+ *  the helper may still be at it (no answer in time, or it died meanwhile): then the image must
+ *  not be mounted again by anyone else, since two mounts of one ext4 corrupt it. */
+export type LayerResult = { ok: true; fd: number } | { ok: false; message: string; surely: boolean };
 
 /** One running helper: replaced by a new one when it dies. */
 interface Helper {
@@ -637,12 +640,12 @@ export class Spawner {
     // As for a spawn: a helper that has not said "ready" yet reads the request once it has.
     if (!this.helper && !this.closed && !this.unavailable && Date.now() >= this.restartAt) this.startHelper();
     const helper = this.helper;
-    if (this.closed || !helper || helper.down) return Promise.resolve({ ok: false, message: "the terminal spawner is not running" });
+    if (this.closed || !helper || helper.down) return Promise.resolve({ ok: false, message: "the terminal spawner is not running", surely: true });
     return new Promise<LayerResult>((resolve) => {
       const timer = setTimeout(() => {
         helper.layers.delete(id);
         this.log.error({ id }, "the terminal spawner did not answer a layer request in time");
-        resolve({ ok: false, message: `the terminal spawner did not answer within ${REPLY_TIMEOUT_MS / 1000} s` });
+        resolve({ ok: false, message: `the terminal spawner did not answer within ${REPLY_TIMEOUT_MS / 1000} s`, surely: false });
         this.updateRef(helper);
       }, REPLY_TIMEOUT_MS);
       helper.layers.set(id, { resolve, timer });
@@ -867,8 +870,8 @@ export class Spawner {
         helper.layers.delete(reply.id);
         clearTimeout(waiting.timer);
         this.updateRef(helper);
-        if (reply.type === "layer-failed") waiting.resolve({ ok: false, message: reply.message });
-        else if (mountFd === undefined) waiting.resolve({ ok: false, message: "the terminal spawner sent no layer" });
+        if (reply.type === "layer-failed") waiting.resolve({ ok: false, message: reply.message, surely: true });
+        else if (mountFd === undefined) waiting.resolve({ ok: false, message: "the terminal spawner sent no layer", surely: false });
         else waiting.resolve({ ok: true, fd: mountFd });
         return;
       }
@@ -882,7 +885,7 @@ export class Spawner {
         if (reply.id !== null && layer) {
           helper.layers.delete(reply.id);
           clearTimeout(layer.timer);
-          layer.resolve({ ok: false, message });
+          layer.resolve({ ok: false, message, surely: true });
           this.updateRef(helper);
         }
         return;
@@ -918,7 +921,7 @@ export class Spawner {
     }
     for (const { resolve, timer } of helper.layers.values()) {
       clearTimeout(timer);
-      resolve({ ok: false, message: "the terminal spawner stopped before it mounted the layer" });
+      resolve({ ok: false, message: "the terminal spawner stopped before it answered a layer request", surely: false });
     }
     helper.layers.clear();
     // Their launchers die with the helper (their parent-death signal); the sandboxes with them.

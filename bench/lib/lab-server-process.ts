@@ -141,7 +141,9 @@ export async function terminate(child: ChildProcess, graceMs: number): Promise<{
 /** Where session cgroups of `parent` go on this host, one directory per hierarchy. */
 export function cgroupParentDirs(parent: string): string[] {
   const layout = hostCgroupLayout();
-  if (layout.version === 1) return Object.values(new CgroupV1Driver(layout.hierarchies, parent).parents);
+  // With the hierarchies it only joins (cpuset, freezer, name=systemd, ...): their parents are
+  // the server's too.
+  if (layout.version === 1) return Object.values(new CgroupV1Driver(layout.hierarchies, parent, layout.unmanaged).parents);
   if (layout.version === 2) return Object.values(new CgroupV2Driver(layout.mountPoint, layout.ownPath, parent).parents);
   throw new Error(`no cgroups to run sandboxes in: ${layout.reason}`);
 }

@@ -57,7 +57,9 @@ const STALE_OUTPUT_MS = 60_000;
 export function serverBuildIsFresh(outdir = SERVER_DIST) {
   try {
     const { inputs } = JSON.parse(fs.readFileSync(path.join(outdir, INPUTS_FILE), "utf8"));
-    const sources = [fileURLToPath(import.meta.url), ...inputs.map((input) => path.join(root, input))];
+    // Joined as text: esbuild's inputs are normalized relative paths, and path.join, run some
+    // eighty times on every start before it is optimized, cost 0.6 ms of it.
+    const sources = [fileURLToPath(import.meta.url), ...inputs.map((input) => `${root}/${input}`)];
     const newest = Math.max(...sources.map((file) => fs.statSync(file).mtimeMs));
     return ENTRY_OUTPUTS.every((name) => fs.statSync(path.join(outdir, name)).mtimeMs >= newest);
   } catch {

@@ -285,7 +285,7 @@ export class SandboxHost {
       }
       while (!this.driver.remove(cg) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       removeSessionDir(path.join(sessionsDir, id));
-      if (this.layers.mode === "disk") await removeLayerImage(layerImageOf(this.layers.dir, id));
+      if (this.layers.mode === "disk") await removeLayerImage(layerImageOf(this.layers.dir, id), false);
     }
     // Images whose session is gone but whose removal was cut short. An image is made after its
     // slot is claimed and removed before it is released, so the slots, read after the images
@@ -298,7 +298,7 @@ export class SandboxHost {
         const owner = claimed.get(id);
         const live = owner !== undefined && isOwnerAlive(owner) && ownerPid(owner) !== process.pid;
         if (live || mine.has(id) || orphaned.has(id)) continue;
-        await removeLayerImage(layerImageOf(this.layers.dir, id));
+        await removeLayerImage(layerImageOf(this.layers.dir, id), false);
         strayImages++;
       }
     }

@@ -74,9 +74,13 @@ describe("layer storage", () => {
     expect(again.mode).toBe("disk");
     expect(fs.statSync(path.join(storage.dir, templateFile ?? "")).mtimeMs).toBe(made);
 
-    await removeLayerImage(image);
-    await removeLayerImage(image);
+    await removeLayerImage(image, false);
+    await removeLayerImage(image, false);
     expect(listLayerImages(storage.dir)).toEqual(["fedcba9876543210"]);
+    // At once (nslab run), alike: content with an image already gone.
+    await removeLayerImage(other, true);
+    await removeLayerImage(other, true);
+    expect(listLayerImages(storage.dir)).toEqual([]);
   });
 
   it.skipIf(support.mode !== "disk")("about 256 MiB free in the default layer's image", () => {

@@ -10,8 +10,8 @@
  * Inputs:  argv (see usage()); the server builds it from a typed options object in
  *          server/sandbox/launcher-args.ts, and that module is the only one that knows these
  *          flags. With --layer-fd N, descriptor N is the writable layer, mounted ahead of the
- *          start and detached (mnt_prepared_layer). The session cgroups are created and limited by the server before we run;
- *          we only move the sandbox's init into them.
+ *          start and detached (mnt_prepared_layer). The session cgroups are created and
+ *          limited by the server before we run; we only move the sandbox's init into them.
  * Outputs: stdin/stdout/stderr are the learner's terminal (a pty from node-pty, or the caller's
  *          stdio for `nslab run`). With --status-fd N, one JSON line per step with a monotonic
  *          timestamp in nanoseconds, from both the parent and the child, on the pipe the caller
@@ -115,9 +115,9 @@ struct options {
   const char *hostname;
   const char *layer_image; /* the session's ext4 image (disk layer), or NULL */
   int layer_fd;           /* or that image already mounted (--layer-fd), detached, or -1 */
-  uint64_t layer_bytes;   /* size of the writable layer's tmpfs (no --layer-image) */
+  uint64_t layer_bytes;   /* size of the writable layer's tmpfs (no disk layer) */
   uint64_t layer_inodes;
-  uint64_t tmp_bytes;     /* /tmp's tmpfs (no --layer-image: /tmp is then part of the layer) */
+  uint64_t tmp_bytes;     /* /tmp's tmpfs (no disk layer; on one, /tmp is part of the layer) */
   uint64_t shm_bytes;     /* /dev/shm's tmpfs */
   int cgroup_version;     /* 1 or 2 */
   struct cgroup_dir cgroups[MAX_CGROUPS];
@@ -545,6 +545,9 @@ static void mnt_layer_image(void) {
  * an ext4 mount; detached (move_mount moves no mount that belongs to another namespace); and
  * fresh, nothing in it but lost+found and the layer's empty directories, so no other session's
  * layer and no host filesystem passes. */
+static void mnt_prepared_layer(void);
+
+/* Whether `dir` holds no entry but `allowed` ones. */
 static bool dir_holds_only(const char *dir, const char *const allowed[], size_t count) {
   DIR *d = opendir(dir);
   if (!d) die_errno("opendir %s", dir);

@@ -52,7 +52,8 @@
  * Each child, between fork and exec: default signal dispositions and an empty mask, a
  * parent-death signal towards this helper, a new session with the terminal as its
  * controlling terminal and as 0, 1 and 2, the status pipe and the layer at the numbers the
- * launcher is told, every other descriptor closed, "/" as working directory, and only the environment given.
+ * launcher is told, every other descriptor closed, "/" as working directory, and only the
+ * environment given.
  * The launcher arms its own parent-death signal again (native/launcher.c, main), so a dead
  * helper takes every launcher, and with it every sandbox, down; the server removes their
  * cgroups as for any exit.

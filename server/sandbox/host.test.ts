@@ -1,6 +1,5 @@
 // The sandbox host's start gate and the sandboxes it prepares ahead, with real cgroups and
 // launchers (as root on a host that can make sandboxes).
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -13,7 +12,7 @@ import { Spawner } from "./spawner";
 import { UID_SLOTS_DIR } from "./uid-slots";
 import { DEFAULT_LIMITS } from "./limits";
 import type { Sandbox } from "./sandbox";
-import { sandboxUnavailable, testHostOptions } from "../testing/kernel";
+import { loopBackingInodes, sandboxUnavailable, testHostOptions } from "../testing/kernel";
 
 const unavailable = sandboxUnavailable();
 const RUN_DIR = `/run/nslab-test-host-${process.pid}`;
@@ -24,12 +23,6 @@ const OPTIONS = testHostOptions(RUN_DIR);
 const DATA_DIR = `/var/tmp/nslab-test-host-${process.pid}`;
 const layersHere = layerSupport("/var/tmp");
 if (process.env.CI === "true" && layersHere.mode !== "disk") throw new Error(`CI: layers cannot go on disk here: ${layersHere.reason}`);
-
-/** The loop devices attached now, by the inode of their backing file. */
-function loopBackingInodes(): number[] {
-  const listed = spawnSync("losetup", ["--list", "--noheadings", "--raw", "--output", "BACK-INO"], { encoding: "utf8" });
-  return listed.stdout.split("\n").filter(Boolean).map(Number);
-}
 
 /** The launcher of a running sandbox (the parent of its pid 1) and its command line. */
 function launcherArgsOf(sandbox: Sandbox): string[] {

@@ -2,7 +2,7 @@
 // node-pty's do, exits and signals reported, requests checked, descriptors kept out of the
 // child, and a helper that ends with the server and comes back after it dies. The last tests
 // start real sandboxes through it, and measure what it saves the event loop.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { PerformanceObserver, monitorEventLoopDelay } from "node:perf_hooks";
@@ -30,7 +30,7 @@ import {
   parseReply,
   startHelper,
 } from "./spawner";
-import { PROJECT_ROOT, sandboxUnavailable, testHostOptions } from "../testing/kernel";
+import { PROJECT_ROOT, loopBackingInodes, sandboxUnavailable, testHostOptions } from "../testing/kernel";
 
 const pipe2 = koffi.load("libc.so.6").func("int pipe2(_Out_ int *fds, int flags)");
 
@@ -324,12 +324,6 @@ describe("the spawner's requests", () => {
     expect(() => encodeFields(["a\0b"])).toThrow(/NUL/);
   });
 });
-
-/** The loop devices attached now, by the inode of their backing file. */
-function loopBackingInodes(): number[] {
-  const listed = spawnSync("losetup", ["--list", "--noheadings", "--raw", "--output", "BACK-INO"], { encoding: "utf8" });
-  return listed.stdout.split("\n").filter(Boolean).map(Number);
-}
 
 const LAYERS_TEST_DIR = `/var/tmp/nslab-test-spawner-${process.pid}`;
 const layersHere = layerSupport(LAYERS_TEST_DIR.replace(/[^/]+$/, ""));

@@ -1,5 +1,7 @@
 // Test gate for tests that need real kernel features. Elsewhere such a test skips and says
 // why; under CI=true a missing feature fails the run, so CI can never pass by skipping.
+import { spawnSync } from "node:child_process";
+
 import { checkHostFeatures } from "../kernel/features";
 import { projectRoot } from "../project-root";
 
@@ -30,4 +32,10 @@ export function testHostOptions(runDir: string) {
     layerInodes: 16384,
     tmpBytes: 16 * 1024 * 1024,
   };
+}
+
+/** The loop devices attached now, by the inode of their backing file (a layer image's). */
+export function loopBackingInodes(): number[] {
+  const listed = spawnSync("losetup", ["--list", "--noheadings", "--raw", "--output", "BACK-INO"], { encoding: "utf8" });
+  return listed.stdout.split("\n").filter(Boolean).map(Number);
 }

@@ -11,17 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostCgroupDriver } from "../server/sandbox/cgroup";
 import type { CreatedCgroup } from "../server/sandbox/cgroup";
 import { launcherArgv, sandboxEnv } from "../server/sandbox/launcher-args";
-import { layerSupport, openLayerStorage, writeLayerImage } from "../server/sandbox/layer-disk";
+import { openLayerStorage, writeLayerImage } from "../server/sandbox/layer-disk";
 import { DEFAULT_LIMITS } from "../server/sandbox/limits";
 import { Spawner } from "../server/sandbox/spawner";
-import { LAUNCHER, ROOTFS, sandboxUnavailable } from "../server/testing/kernel";
+import { LAUNCHER, ROOTFS, diskLayersUnavailable, sandboxUnavailable } from "../server/testing/kernel";
 
 const unavailable = sandboxUnavailable();
 const WORK_DIR = `/var/tmp/nslab-test-launcher-layer-${process.pid}`;
 const CGROUP_PARENT = `/nslab-test-launcher-layer-${process.pid}`;
-const layersHere = layerSupport("/var/tmp");
-if (process.env.CI === "true" && layersHere.mode !== "disk") throw new Error(`CI: layers cannot go on disk here: ${layersHere.reason}`);
-const skipped = unavailable ?? (layersHere.mode === "disk" ? null : layersHere.reason);
+const skipped = unavailable ?? diskLayersUnavailable();
 
 /** The launcher with `layerFd` as its descriptor 3 and --layer-fd 3: its exit status and what it
  *  printed. */

@@ -585,8 +585,7 @@ export class Spawner {
 
   /** Start `file` in a new terminal. Throws only for options the helper would refuse. */
   spawn(options: SpawnOptions): Promise<SpawnResult> {
-    const id = this.nextId;
-    this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
+    const id = this.takeId();
     const payload = encodeSpawn(id, options);
     if (this.closed) return Promise.resolve({ ok: false, reason: "failed", message: "the terminal spawner is closed" });
     if (this.unavailable) return Promise.resolve({ ok: false, reason: "unavailable", message: this.unavailable });
@@ -634,8 +633,7 @@ export class Spawner {
    * exits. Failure is not an error: the launcher mounts the image itself (--layer-image).
    */
   makeLayer(image: string): Promise<LayerResult> {
-    const id = this.nextId;
-    this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
+    const id = this.takeId();
     const payload = encodeFields(["layer", String(id), image]);
     // As for a spawn: a helper that has not said "ready" yet reads the request once it has.
     if (!this.helper && !this.closed && !this.unavailable && Date.now() >= this.restartAt) this.startHelper();
@@ -667,6 +665,13 @@ export class Spawner {
       // process exiting with nothing else to do.
       this.updateRef(helper);
     }
+  }
+
+  /** The next request's ID: spawns and layers share one sequence, as IDs in replies. */
+  private takeId(): number {
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
+    return id;
   }
 
   private giveUp(why: string): void {

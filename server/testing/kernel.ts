@@ -3,6 +3,7 @@
 import { spawnSync } from "node:child_process";
 
 import { checkHostFeatures } from "../kernel/features";
+import { layerSupport } from "../sandbox/layer-disk";
 import { projectRoot } from "../project-root";
 
 export const PROJECT_ROOT = projectRoot;
@@ -38,4 +39,13 @@ export function testHostOptions(runDir: string) {
 export function loopBackingInodes(): number[] {
   const listed = spawnSync("losetup", ["--list", "--noheadings", "--raw", "--output", "BACK-INO"], { encoding: "utf8" });
   return listed.stdout.split("\n").filter(Boolean).map(Number);
+}
+
+/** Null when writable layers can go on disk under `dir` (loop devices, ext4, not a tmpfs);
+ *  otherwise the reason (and it throws under CI, where a run on tmpfs layers tests nothing). */
+export function diskLayersUnavailable(dir = "/var/tmp"): string | null {
+  const support = layerSupport(dir);
+  if (support.mode === "disk") return null;
+  if (process.env.CI === "true") throw new Error(`CI: layers cannot go on disk here: ${support.reason}`);
+  return support.reason;
 }

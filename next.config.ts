@@ -5,7 +5,16 @@ import type { NextConfig } from "next";
 // covers `next build` and the custom server alike.
 process.env.NEXT_TELEMETRY_DISABLED ??= "1";
 
+// NSLAB_NEXT_DIR: where the build goes, relative to the project (default .next). `npm test`
+// builds into .next-test, so that a test run never rebuilds the pages under a running
+// `npm start` of the same checkout. The server reads the same setting when it loads the build.
+const distDir = process.env.NSLAB_NEXT_DIR || ".next";
+if (!/^\.?[\w-]+$/.test(distDir)) {
+  throw new Error(`NSLAB_NEXT_DIR must be a directory name in the project, such as .next-test (it is ${JSON.stringify(distDir)})`);
+}
+
 const nextConfig: NextConfig = {
+  distDir,
   reactStrictMode: true,
   poweredByHeader: false,
   // Native addons the custom server loads; Next must not try to bundle them if a server

@@ -1,11 +1,16 @@
 import { defineConfig, devices } from "@playwright/test";
 
+import { freePort } from "./e2e/free-port";
+
 // Browser journeys against the real server: Next pages and real sandboxes behind /ws, on one
 // port. The server is the compiled one and serves the production build, so dist/ and
 // `next build` must exist first (the test script makes both). The browser is the
 // distribution's Chromium; Playwright's own browser downloads are never used.
 
-const PORT = 3107;
+// Found once, by the runner that reads this file first: the workers it starts read it again
+// with this variable inherited, and must reach the same server.
+process.env.NSLAB_E2E_PORT ??= String(freePort());
+const PORT = Number(process.env.NSLAB_E2E_PORT);
 const BASE_URL = `http://127.0.0.1:${PORT}`;
 
 export default defineConfig({

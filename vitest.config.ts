@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config";
 // them asserts a wall-clock duration.
 export default defineConfig({
   test: {
-    include: ["common/**/*.test.ts", "server/**/*.test.ts", "components/**/*.test.ts", "lessons/**/*.test.ts", "bin/**/*.test.ts", "native/**/*.test.ts"],
+    include: ["common/**/*.test.ts", "server/**/*.test.ts", "components/**/*.test.ts", "lessons/**/*.test.ts", "bin/**/*.test.ts", "native/**/*.test.ts", "scripts/**/*.test.ts"],
     environment: "node",
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -70,7 +70,7 @@ export const closeReason: Record<CloseCode, string> = {
   [CloseCode.SandboxFailed]: "Your sandbox could not be started. Try again; if it keeps failing, tell the lab's operator.",
   [CloseCode.TooManyErrors]: "The lab closed the connection after too many bad messages. Reload the page.",
   [CloseCode.OriginRejected]: "This page is not allowed to use the lab. Open the lesson from the lab's own address.",
-  [CloseCode.ServerShutdown]: "The lab server is restarting. Reconnect in a moment.",
+  [CloseCode.ServerShutdown]: "The lab server is restarting; your progress is kept. Reconnect in a moment for a fresh sandbox.",
   [CloseCode.SessionGone]: "Your sandbox was ended. Start a new one to continue.",
   [CloseCode.FellBehind]: "This view fell too far behind the sandbox's output and was closed. Reconnect to watch again.",
   [CloseCode.TakenOver]: "This sandbox is now used in another tab. Reconnect here to use it in this one.",

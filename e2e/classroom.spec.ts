@@ -2,6 +2,7 @@ import { type Browser, type BrowserContext, type Locator, type Page, expect, tes
 
 import { joinRefusalText } from "../common/classroom";
 import { ClassroomServer, memoryLimitFile } from "./classroom-server";
+import { freePort } from "./free-port";
 
 // The classroom as its people use it: an instructor who logs in, makes a class and runs it from
 // the dashboard, and three learners who join it by code or by link and work in real sandboxes.
@@ -23,7 +24,7 @@ const MiB = 1024 * 1024;
 /** Something no earlier screen could already hold. */
 const run = Math.random().toString(36).slice(2, 8);
 
-const server = new ClassroomServer({ port: 3117, instructorSecret: SECRET });
+const server = new ClassroomServer({ port: freePort(), instructorSecret: SECRET });
 const contexts: BrowserContext[] = [];
 let teacher: Page;
 let ada: Page;
@@ -266,8 +267,8 @@ test("after a restart of the server the class, its learners and their progress a
   const before = (await ada.getByTestId("sandbox-hostname").textContent()) ?? "";
   expect(await server.stop(), `the server's exit code after SIGTERM; its log:\n${server.log()}`).toBe(0);
   expect(server.leftovers(), "sandboxes the stopped server left behind").toEqual([]);
+  await expect(ada.getByTestId("lab-status")).toContainText("The lab server is restarting; your progress is kept.");
   await server.start();
-  await expect(ada.getByTestId("lab-status")).toContainText("The lab server is restarting.");
 
   // The login is kept in the database, so the cookie may still be good; if not, log in again.
   await teacher.goto("/teach");
@@ -287,9 +288,10 @@ test("after a restart of the server the class, its learners and their progress a
   for (const name of [ADA, BO, EVE]) await expect(card(name)).toBeVisible();
   await expect(card(ADA).getByTestId("card-steps")).toHaveText(/^1 \/ \d+$/);
 
-  // Ada's page was told the server went; she reconnects, to a sandbox of the new server.
-  await ada.getByRole("button", { name: "Reconnect" }).click();
+  // Ada's page was told the server went; it reconnects by itself, to a sandbox of the new
+  // server, and says why the sandbox is a fresh one.
   await ready(ada);
+  await expect(ada.getByTestId("lab-status")).toContainText("The lab restarted, so this is a fresh sandbox.");
   await expect(ada.getByTestId("sandbox-hostname")).not.toHaveText(before);
   await expect(ada.getByTestId("class-banner")).toHaveText(`Class: ${CLASS_NAME} · you are ${ADA}`);
   await expect(card(ADA)).toHaveAttribute("data-status", "connected");

@@ -6,9 +6,10 @@
 //
 // Only `npm test` calls this, never setup.mjs: setup runs at `npm ci` in the production image,
 // which talks to a PostgreSQL elsewhere and needs no server of its own.
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+
+import { aptInstall } from "./apt.mjs";
 
 /** What a throwaway cluster runs, all from one directory so that their versions match. */
 const PROGRAMS = ["initdb", "pg_ctl", "postgres"];
@@ -52,22 +53,11 @@ export function findPostgresqlBin() {
 export function ensurePostgresql() {
   const found = findPostgresqlBin();
   if (found) return found;
-  if (process.getuid?.() === 0 && fs.existsSync("/usr/bin/apt-get")) {
-    console.log("nslab test: installing the distribution's PostgreSQL server for the store's tests (apt-get install -y postgresql)");
-    // Debian's package also makes and starts a cluster of its own ("main"); the tests never use
-    // it, and start their own on a free port.
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    const install = () => spawnSync("apt-get", ["install", "-y", "-qq", "postgresql"], { stdio: "inherit", env }).status === 0;
-    // The package lists are refreshed only when the install fails without them: a machine
-    // whose lists are current spends no time, and no network, on it.
-    let installed = install();
-    if (!installed) {
-      console.log("nslab test: apt-get install failed; updating the package lists and trying again");
-      installed = spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit", env }).status === 0 && install();
-    }
+  // Debian's package also makes and starts a cluster of its own ("main"); the tests never use
+  // it, and start their own on a free port.
+  if (aptInstall(["postgresql"], "the store's PostgreSQL tests start a server of their own", (line) => console.log(`nslab test: ${line}`))) {
     const bin = findPostgresqlBin();
-    if (installed && bin) return bin;
-    console.log("nslab test: the PostgreSQL server could not be installed (see apt-get's output above)");
+    if (bin) return bin;
   }
   const consequence = process.env.CI === "true" ? "so the store's PostgreSQL tests will fail (CI=true)" : "so the store's PostgreSQL tests will skip";
   console.log(`nslab test: no PostgreSQL server (initdb, pg_ctl, postgres) found, ${consequence}. To run them, install it:\n${INSTALL_HINT}`);

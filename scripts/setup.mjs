@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { buildRootfs } from "../native/rootfs.mjs";
+import { aptInstall } from "./apt.mjs";
 import { SERVER_DIST, compileServer, serverBuildIsFresh } from "./build-server.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -25,14 +26,6 @@ function which(cmd) {
     }
   }
   return null;
-}
-
-function aptInstall(packages, why) {
-  if (!isRoot || !which("apt-get")) return false;
-  say(`installing ${packages.join(" ")} (${why})`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
-  return spawnSync("apt-get", ["install", "-y", "-qq", ...packages], { stdio: "inherit", env }).status === 0;
 }
 
 export const LAUNCHER_CFLAGS = [
@@ -89,7 +82,7 @@ function buildNative(name, sources) {
   const newest = Math.max(...paths.map((f) => fs.statSync(f).mtimeMs));
   if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest && stampHolds(stampFile)) return out;
   let cc = process.env.CC ?? which("cc") ?? which("gcc") ?? which("clang");
-  if (!cc && aptInstall(["gcc", "libc6-dev"], `${sources[0]} is written in C`)) cc = which("cc") ?? which("gcc");
+  if (!cc && aptInstall(["gcc", "libc6-dev"], `${sources[0]} is written in C`, say)) cc = which("cc") ?? which("gcc");
   if (!cc) {
     throw new Error(
       `no C compiler found. ${sources[0]} is built with one:\n` +
@@ -128,7 +121,7 @@ export function ensureImage() {
   const missing = ["iproute2", "procps", "psmisc", "util-linux", "less"].filter(
     (p) => spawnSync("dpkg-query", ["-W", "-f=${db:Status-Abbrev}", p], { encoding: "utf8" }).stdout?.startsWith("ii") !== true,
   );
-  if (missing.length) aptInstall(missing, "tools the lessons use inside the sandbox");
+  if (missing.length) aptInstall(missing, "tools the lessons use inside the sandbox", say);
   return buildRootfs(dest, { log: say });
 }
 
@@ -147,11 +140,19 @@ export function buildServer() {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // Each step named before it runs: `npm install` shows this script's output as it comes
+  // (.npmrc's foreground-scripts), and some steps take a while on a small machine.
+  const steps = [
+    ["compile server/ and the CLI into dist/", buildServer],
+    ["build the sandbox launcher (native/launcher.c)", buildLauncher],
+    ["build the terminal spawner (native/spawner.c)", buildSpawner],
+    ["build the sandbox image from this host's packages", ensureImage],
+  ];
   try {
-    buildServer();
-    buildLauncher();
-    buildSpawner();
-    ensureImage();
+    for (const [index, [what, run]] of steps.entries()) {
+      say(`step ${index + 1}/${steps.length}: ${what}`);
+      run();
+    }
   } catch (err) {
     console.error(`nslab setup failed: ${err.message}`);
     process.exit(1);

@@ -37,7 +37,7 @@ function newestSource() {
   return newest;
 }
 
-const buildId = path.join(root, ".next", "BUILD_ID");
+const buildId = path.join(root, process.env.NSLAB_NEXT_DIR || ".next", "BUILD_ID");
 if (!fs.existsSync(buildId) || fs.statSync(buildId).mtimeMs < newestSource()) {
   console.log("nslab: building the web app (next build)…");
   const r = spawnSync(path.join(root, "node_modules/.bin/next"), ["build"], { cwd: root, stdio: "inherit" });

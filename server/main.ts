@@ -7,8 +7,10 @@ import { loadConfig } from "./config";
 import { startLabNode } from "./lab-node";
 import { log } from "./log";
 import { projectRoot } from "./project-root";
+import { ShutdownOnSignal } from "./shutdown";
 
 async function main(): Promise<void> {
+  const shutdown = new ShutdownOnSignal();
   const config = loadConfig(process.env, projectRoot);
   const dev = config.NODE_ENV === "development";
 
@@ -30,22 +32,12 @@ async function main(): Promise<void> {
     log.info({ loginUrl: `${baseUrl}/teach`, secretFrom: node.secret.source }, "instructors log in here");
   }
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "shutting down");
-    // (The stop's timers are not unref'd: the process must stay until the store is closed.)
-    await node.stop();
-    process.exit(0);
-  };
+  shutdown.ready(() => node.stop());
   // Every path that awaits is meant to catch what it can fail with; should one be missed, the
   // lab logs it rather than end every learner's session with the process.
   process.on("unhandledRejection", (reason) => {
     log.error({ err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) }, "unhandled promise rejection");
   });
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  process.on("SIGINT", () => void stop("SIGINT"));
 }
 
 main().catch((err: unknown) => {

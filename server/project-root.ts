@@ -7,12 +7,19 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-function findProjectRoot(from: string): string {
+function findProject(from: string): { root: string; version: string } {
   for (let dir = from; ; dir = path.dirname(dir)) {
     const manifest = path.join(dir, "package.json");
-    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: unknown }).name === "nslab") return dir;
+    if (fs.existsSync(manifest)) {
+      const { name, version } = JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: unknown; version?: unknown };
+      if (name === "nslab") return { root: dir, version: String(version) };
+    }
     if (path.dirname(dir) === dir) throw new Error(`no nslab package.json in ${from} or above it`);
   }
 }
 
-export const projectRoot = findProjectRoot(path.dirname(fileURLToPath(import.meta.url)));
+const project = findProject(path.dirname(fileURLToPath(import.meta.url)));
+export const projectRoot = project.root;
+/** package.json's version, taken from the read that finds the root: `--version` costs nothing
+ *  more, and `nslab run` reads package.json no more than it did. */
+export const projectVersion = project.version;

@@ -156,6 +156,33 @@ function firstFrame(intent: Intent, lesson: string, size: TerminalSize): ClientM
     : { type: "session.watch", version: PROTOCOL_VERSION, sessionId, token };
 }
 
+/** How long a page whose lab went away to restart (4006) looks for it to come back, and how
+ *  often: a restart takes seconds; a server that is gone for good is not asked forever. */
+const RESTART_WAIT_MS = 10 * 60_000;
+const RESTART_POLL_MS = 2_000;
+const RESTARTED_NOTICE = "The lab restarted, so this is a fresh sandbox. Your progress is kept.";
+
+/** Asks /healthz every RESTART_POLL_MS until the lab says it is ready, then calls `back`; the
+ *  pending timer is kept in `timer`, so that whatever stops the page's retries stops this too. */
+function whenLabIsBack(timer: { current: ReturnType<typeof setTimeout> | null }, giveUpAt: number, back: () => void): void {
+  const ask = () => {
+    timer.current = setTimeout(() => {
+      const asked = timer.current;
+      void fetch("/healthz?scope=process", { cache: "no-store" })
+        .then(async (res) => res.ok && ((await res.json()) as { ready?: unknown }).ready === true)
+        .catch(() => false)
+        .then((ready) => {
+          // Stopped (a click on Reconnect, the page closed) while the request was out.
+          if (timer.current !== asked) return;
+          timer.current = null;
+          if (ready) back();
+          else if (Date.now() < giveUpAt) ask();
+        });
+    }, RESTART_POLL_MS);
+  };
+  ask();
+}
+
 /** Detach a socket's handlers and close it: a close the page asked for is not news. */
 function silence(connection: Connection): void {
   connection.acks.dispose();
@@ -413,6 +440,15 @@ export function useLabSocket(lesson: string, events: LabSocketEvents, observe: O
         const ended = event.code === CloseCode.SessionEnded || event.code === CloseCode.SessionGone || event.code === CloseCode.ServerShutdown;
         if (ended && connection.session) clearStoredSession(lesson, connection.session.sessionId);
         setState(closedState(event.code, connection.lastError, connection.exit));
+        // The lab is restarting: the page that typed starts a fresh sandbox by itself once the
+        // server answers again (the Reconnect button stays for the impatient).
+        if (event.code === CloseCode.ServerShutdown && connection.role === "owner" && intent.kind !== "observe") {
+          whenLabIsBack(againRef, Date.now() + RESTART_WAIT_MS, () => {
+            openRef.current(connection.wantedSize, { kind: "start" });
+            const opened = connectionRef.current as Connection | null;
+            if (opened) opened.notice = RESTARTED_NOTICE;
+          });
+        }
       };
     },
     [lesson, disconnect, retryOrGiveUp, stopRetrying],

@@ -15,7 +15,7 @@ import { PROJECT_ROOT, sandboxUnavailable } from "../testing/kernel";
 import { LabClient, learnerCookie } from "../testing/lab-client";
 
 const unavailable = sandboxUnavailable();
-const nextBuilt = fs.existsSync(path.join(PROJECT_ROOT, ".next", "BUILD_ID"));
+const nextBuilt = fs.existsSync(path.join(PROJECT_ROOT, process.env.NSLAB_NEXT_DIR || ".next", "BUILD_ID"));
 const NAME = `compiled-${process.pid}`;
 const RUN_DIR = `/run/nslab-test-${NAME}`;
 const CGROUP_PARENT = `/nslab-test-${NAME}`;

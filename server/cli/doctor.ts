@@ -11,16 +11,22 @@ import { DEFAULT_UID_BASE, IDS_PER_SANDBOX, MAX_SLOTS, hostUidRangeConflicts } f
  *  shown with its fix but does not stop sandboxes. */
 type DoctorCheck = FeatureCheck & { warn?: boolean };
 
-export function doctor(projectRoot: string, out: (line: string) => void = console.log): number {
+export interface DoctorReport {
+  /** Whether this host can run sandboxes: every check passes (a warning is a pass). */
+  ok: boolean;
+  kernel: string;
+  cgroupVersion: 1 | 2 | null;
+  checks: DoctorCheck[];
+}
+
+export function doctorReport(projectRoot: string): DoctorReport {
   const config = loadConfig(process.env, projectRoot);
   const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS });
-  out(`nslab doctor — kernel ${features.kernel}, cgroup ${features.cgroupVersion ? `v${features.cgroupVersion}` : "unusable"}`);
   // The sandboxes' host ids against /etc/subuid, /etc/subgid and other services' ranges: the
   // server refuses to start on an overlap, so it is one more check here.
   const uidConflicts = hostUidRangeConflicts(config.NSLAB_UID_BASE);
   const uidLast = config.NSLAB_UID_BASE + MAX_SLOTS * IDS_PER_SANDBOX - 1;
-  const checks: DoctorCheck[] = [
-    ...features.checks,
+  const hostChecks: DoctorCheck[] = [
     {
       name: "uid ranges",
       ok: uidConflicts.length === 0,
@@ -30,15 +36,38 @@ export function doctor(projectRoot: string, out: (line: string) => void = consol
     ptyPoolCheck(config.NSLAB_MAX_SESSIONS),
     layersCheck(config),
   ];
-  // Every check of this host beyond the kernel's features counts.
-  const ok = features.ok && checks.slice(features.checks.length).every((c) => c.ok);
-  const width = Math.max(...checks.map((c) => c.name.length));
-  for (const c of checks) {
-    out(`  ${!c.ok ? "FAIL" : c.warn ? "warn" : "ok  "}  ${c.name.padEnd(width)}  ${c.detail}`);
-    if ((!c.ok || c.warn) && c.fix) out(`        ${" ".repeat(width)}  fix: ${c.fix}`);
-  }
-  out(ok ? "This host can run nslab sandboxes." : "This host cannot run nslab sandboxes yet; lessons are still served.");
-  return ok ? 0 : 1;
+  return {
+    // Every check of this host beyond the kernel's features counts.
+    ok: features.ok && hostChecks.every((c) => c.ok),
+    kernel: features.kernel,
+    cgroupVersion: features.cgroupVersion,
+    // A fix is shown where it applies: on a check that passes it would read as advice to act.
+    checks: [...features.checks, ...hostChecks].map(({ fix, warn, ...c }: DoctorCheck) => ({
+      ...c,
+      ...(warn ? { warn } : {}),
+      ...((!c.ok || warn) && fix ? { fix } : {}),
+    })),
+  };
+}
+
+export function formatDoctorReport(report: DoctorReport): string[] {
+  const width = Math.max(...report.checks.map((c) => c.name.length));
+  return [
+    `nslab doctor — kernel ${report.kernel}, cgroup ${report.cgroupVersion ? `v${report.cgroupVersion}` : "unusable"}`,
+    ...report.checks.flatMap((c) => [
+      `  ${!c.ok ? "FAIL" : c.warn ? "warn" : "ok  "}  ${c.name.padEnd(width)}  ${c.detail}`,
+      ...(c.fix ? [`        ${" ".repeat(width)}  fix: ${c.fix}`] : []),
+    ]),
+    report.ok ? "This host can run nslab sandboxes." : "This host cannot run nslab sandboxes yet; lessons are still served.",
+  ];
+}
+
+/** The report as text, or as one JSON object (`json`); 0 if this host can run sandboxes, else 1. */
+export function doctor(projectRoot: string, { json = false } = {}, out: (line: string) => void = console.log): number {
+  const report = doctorReport(projectRoot);
+  if (json) out(JSON.stringify(report));
+  else for (const line of formatDoctorReport(report)) out(line);
+  return report.ok ? 0 : 1;
 }
 
 /** Where the sandboxes' writable layers go (layer-disk.ts): in memory is a fallback, not a

@@ -86,4 +86,10 @@ describe("nslab run flags", () => {
   it("answers --help", () => {
     expect(parseRunArgs(["--help"], host)).toEqual({ ok: "help" });
   });
+
+  it("answers --version and -V before the command, and passes them on after it", () => {
+    expect(parseRunArgs(["--version"], host)).toEqual({ ok: "version" });
+    expect(parseRunArgs(["-m", "64m", "-V", "--", "true"], host)).toEqual({ ok: "version" });
+    expect(parseRunArgs(["--", "node", "--version"], host)).toMatchObject({ ok: true, options: { command: ["node", "--version"] } });
+  });
 });

@@ -10,12 +10,11 @@ export interface RunOptions {
   command: string[];
 }
 
-export type RunArgsResult = { ok: true; options: RunOptions } | { ok: false; error: string } | { ok: "help" };
+export type RunArgsResult = { ok: true; options: RunOptions } | { ok: false; error: string } | { ok: "help" } | { ok: "version" };
 
 export const RUN_USAGE = `usage: nslab run [FLAGS] -- CMD [ARG...]
 
-Run one command in a fresh sandbox, exactly as a lab session does. Exits with CMD's status
-(128+N if signal N killed it; 125 for nslab's own errors; 126/127 as a shell uses them).
+Run one command in a fresh sandbox, exactly as a lab session does.
 
   -m, --memory SIZE        memory limit, e.g. 256m, 1g (default 256m)
       --memory-swap SIZE   memory plus swap: equal to --memory means no swap, -1 unlimited;
@@ -24,6 +23,11 @@ Run one command in a fresh sandbox, exactly as a lab session does. Exits with CM
       --pids-limit N       process and thread limit, -1 for none (default 100)
       --hostname NAME      the sandbox's hostname (default lab-<id>)
       --timeline FILE      write the launcher's steps with timestamps as JSON lines
+  -h, --help               this text
+  -V, --version            print nslab's version
+
+Exit codes: CMD's own status; 128+N if signal N killed it; 125 nslab itself failed, or a flag
+is wrong (as docker run, so that no status of CMD's is taken for it); 126/127 as a shell uses them.
 `;
 
 const MIN_MEMORY = MIN_MEMORY_BYTES;
@@ -51,6 +55,7 @@ export function parseRunArgs(argv: string[], host: { cpus: number; memoryBytes: 
       break;
     }
     if (arg === "-h" || arg === "--help") return { ok: "help" };
+    if (arg === "-V" || arg === "--version") return { ok: "version" };
     if (!arg.startsWith("-")) break; // the command, docker-style, without "--"
     let inline: string | undefined;
     const eq = arg.indexOf("=");

@@ -7,6 +7,7 @@ import { isatty } from "node:tty";
 
 import { loadConfig } from "../config";
 import { checkHostFeatures, unsupportedReason } from "../kernel/features";
+import { projectVersion } from "../project-root";
 import { hostCgroupDriver, hostCgroupLayout } from "../sandbox/cgroup";
 import { SandboxHost, serverHostOptions } from "../sandbox/host";
 import { SandboxStartFailure } from "../sandbox/sandbox";
@@ -29,6 +30,10 @@ export async function runCommand(argv: string[], projectRoot: string): Promise<n
   const parsed = parseRunArgs(argv, { cpus: os.cpus().length, memoryBytes: os.totalmem() });
   if (parsed.ok === "help") {
     process.stdout.write(RUN_USAGE);
+    return 0;
+  }
+  if (parsed.ok === "version") {
+    process.stdout.write(`nslab ${projectVersion}\n`);
     return 0;
   }
   if (!parsed.ok) return fail(parsed.error);

@@ -4,7 +4,7 @@
 // sandbox is gone rather than that it never existed.
 import type { LabStep } from "../../common/lab-steps";
 import type { Limits } from "../../common/limits";
-import { CloseCode, type TerminalSize } from "../../common/protocol";
+import { CloseCode, type TerminalSize, closeReason } from "../../common/protocol";
 import type { LessonCatalog } from "../lessons/lesson-steps";
 import { log } from "../log";
 import type { SandboxHost, StartCounts } from "../sandbox/host";
@@ -312,10 +312,11 @@ export class SessionRegistry {
     return { ok: false, code: "resume_refused", message: REFUSED };
   }
 
-  /** End every session (server shutdown) and wait for sandboxes still starting. */
+  /** End every session (server shutdown) and wait for sandboxes still starting. New starts are
+   *  refused from here on. */
   async endAll(): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.sessions.values()].map((s) => s.end("The lab server shut down.", CloseCode.ServerShutdown)));
+    await Promise.all([...this.sessions.values()].map((s) => s.end(closeReason[CloseCode.ServerShutdown], CloseCode.ServerShutdown)));
     while (this.starting > 0 || this.destroying > 0) await new Promise((r) => setTimeout(r, 10));
   }
 

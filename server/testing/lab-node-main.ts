@@ -7,14 +7,14 @@ import type http from "node:http";
 import { loadConfig } from "../config";
 import { startLabNode } from "../lab-node";
 import { projectRoot } from "../project-root";
+import { ShutdownOnSignal } from "../shutdown";
 
 function notFound(_req: http.IncomingMessage, res: http.ServerResponse): void {
   res.writeHead(404);
   res.end();
 }
 
+const shutdown = new ShutdownOnSignal();
 const node = await startLabNode(loadConfig(process.env, projectRoot), { handleRequest: notFound, dev: false });
 process.stdout.write(`${JSON.stringify({ port: node.port })}\n`);
-process.on("SIGTERM", () => {
-  void node.stop().then(() => process.exit(0));
-});
+shutdown.ready(() => node.stop());

@@ -17,8 +17,9 @@ export interface LabNodeOptions {
   /** What the caller's nodes' names begin with: the data directory is
    *  `<tmpdir>/<namePrefix>-<id>-XXXXXX`, the cgroup parent `/<namePrefix>-<id>`. */
   namePrefix: string;
-  /** NSLAB_DATABASE_URL: the PostgreSQL database the cluster shares. */
-  databaseUrl: string;
+  /** NSLAB_DATABASE_URL: the PostgreSQL database the cluster shares; absent, a node of its own
+   *  on SQLite in its data directory. */
+  databaseUrl?: string;
   /** NSLAB_MAX_SESSIONS. */
   maxSessions: number;
   /** NSLAB_RUN_DIR: one for every node on a host, as the uid ranges are the host's. */
@@ -35,6 +36,8 @@ export interface LabNodeOptions {
   logLevel: "debug" | "info" | "warn" | "error";
   /** NODE_ENV. */
   nodeEnv: "production" | "test";
+  /** More of its environment (settings no other option covers). */
+  env?: Record<string, string>;
   /** How long it may take to listen before it is killed and the start fails (default 60 s). */
   startTimeoutMs?: number;
 }
@@ -90,12 +93,13 @@ export async function startLabNodeProcess(options: LabNodeOptions): Promise<LabN
       NSLAB_CGROUP_PARENT: cgroupParent,
       NSLAB_MAX_SESSIONS: String(options.maxSessions),
       NSLAB_RECONNECT_GRACE_S: String(options.reconnectGraceS),
-      NSLAB_DATABASE_URL: options.databaseUrl,
+      ...(options.databaseUrl === undefined ? {} : { NSLAB_DATABASE_URL: options.databaseUrl }),
       NSLAB_NODE_ID: id,
       NSLAB_NODE_ADDRESS: `http://127.0.0.1:${port}`,
       NSLAB_NODE_SECRET: options.nodeSecret,
       NSLAB_INSTRUCTOR_SECRET: options.instructorSecret,
       ...(options.heartbeatMs === undefined ? {} : { NSLAB_NODE_HEARTBEAT_MS: String(options.heartbeatMs) }),
+      ...options.env,
     },
   });
   fs.closeSync(logFd);

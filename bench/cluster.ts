@@ -88,7 +88,7 @@ const Health = z.object({
 type Health = z.infer<typeof Health>;
 
 async function health(node: LabNodeProcess): Promise<Health> {
-  const response = await fetch(`${node.base}/healthz`);
+  const response = await fetch(`${node.base}/healthz`, { headers: node.operator });
   return Health.parse(await response.json());
 }
 

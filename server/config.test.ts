@@ -101,4 +101,24 @@ describe("loadConfig", () => {
     }
     expect(() => loadConfig(env({ NSLAB_ALLOWED_ORIGINS: "https://course.example.org/page" }), "/opt/nslab")).toThrow(/NSLAB_ALLOWED_ORIGINS: comma-separated origins/);
   });
+  it("takes an operator token of at least 24 characters, none by default, and says how long one must be", () => {
+    expect(loadConfig(env(), "/opt/nslab").NSLAB_OPERATOR_TOKEN).toBeUndefined();
+    const token = "0123456789abcdef01234567";
+    expect(loadConfig(env({ NSLAB_OPERATOR_TOKEN: token }), "/opt/nslab").NSLAB_OPERATOR_TOKEN).toBe(token);
+    expect(() => loadConfig(env({ NSLAB_OPERATOR_TOKEN: token.slice(1) }), "/opt/nslab")).toThrow(/^invalid environment:\n {2}NSLAB_OPERATOR_TOKEN: the operator token must be at least 24 characters/);
+  });
+
+  it("takes LOG_LEVEL as one of pino's levels or silent, and names it in one line otherwise", () => {
+    for (const level of ["trace", "debug", "info", "warn", "error", "fatal", "silent"]) {
+      expect(loadConfig(env({ LOG_LEVEL: level }), "/opt/nslab").LOG_LEVEL).toBe(level);
+    }
+    expect(loadConfig(env(), "/opt/nslab").LOG_LEVEL).toBeUndefined();
+    let message = "";
+    try {
+      loadConfig(env({ LOG_LEVEL: "verbose" }), "/opt/nslab");
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message.split("\n").slice(1)).toEqual([expect.stringMatching(/^ {2}LOG_LEVEL: .*"trace".*"silent"/)]);
+  });
 });

@@ -111,6 +111,10 @@ const EnvSchema = z.object({
   /** The classroom's instructor secret (at least 12 characters). Unset: one is made on the
    *  first start, printed once to the log, and kept as a hash in the data directory. */
   NSLAB_INSTRUCTOR_SECRET: z.optional(z.string().check(z.minLength(12, "the instructor secret must be at least 12 characters"))),
+  /** Shows /healthz in full (the kernel, its features, the readings, the starts, the cluster's
+   *  nodes) to a request with `Authorization: Bearer TOKEN`; at least 24 characters. Unset:
+   *  /healthz says only whether the node is ready and how many sessions it has, to everyone. */
+  NSLAB_OPERATOR_TOKEN: z.optional(z.string().check(z.minLength(24, "the operator token must be at least 24 characters (e.g. `openssl rand -hex 16`)"))),
   /** postgres://… : classes, progress and the cluster's nodes in PostgreSQL, shared by every
    *  node of a lab on several machines. Unset: an embedded SQLite in NSLAB_DATA_DIR. */
   NSLAB_DATABASE_URL: z.optional(z.string().check(z.regex(/^postgres(ql)?:\/\/\S+$/, "a PostgreSQL URL such as postgres://nslab:PASSWORD@db:5432/nslab"))),
@@ -130,6 +134,9 @@ const EnvSchema = z.object({
    *  refusing to start where the host cannot), "tmpfs" (memory, sized below the memory limit),
    *  "auto" (disk where the host can; the server logs which and why). */
   NSLAB_LAYER_STORAGE: z._default(z.enum(["auto", "disk", "tmpfs"]), "auto"),
+  /** The log's threshold. server/log.ts reads it as it loads (pino refuses an unknown one
+   *  there first); checked here too, so that every caller of loadConfig names it like the rest. */
+  LOG_LEVEL: z.optional(z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"])),
 });
 
 export type Config = z.infer<typeof EnvSchema> & {

@@ -97,7 +97,7 @@ export async function startLabNode(config: Config, web: { handleRequest: Request
         nodeId,
         secret: config.NSLAB_NODE_SECRET ?? "",
         route: (message, page) => routeFor(node, registry, message, page),
-        // Not the nodes' addresses: /healthz is public through the ingress.
+        // Not the nodes' addresses: /healthz goes out through the ingress, the operator's too.
         health: async () => (await node.nodes()).map(({ address: _address, ...rest }) => rest),
       },
     };
@@ -151,6 +151,7 @@ export async function startLabNode(config: Config, web: { handleRequest: Request
     classroom: { classrooms, secret, sessions: new InstructorSessions(store.instructorSessions) },
     cluster: cluster?.lab ?? null,
     trustedProxies: new TrustedProxies(splitList(config.NSLAB_TRUSTED_PROXIES)),
+    operatorToken: config.NSLAB_OPERATOR_TOKEN ?? null,
   });
   const port = await lab.listen(config.PORT, config.HOST);
   log.info(

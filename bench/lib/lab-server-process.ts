@@ -8,6 +8,7 @@
 // its run directory or running below the server when it was told to stop. What it finds is
 // reported, then removed, so one failed run does not spoil the next.
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -73,7 +74,7 @@ export interface LabServerProcess extends ServerProcess {
 const Healthz = z.object({
   ready: z.boolean(),
   sessions: z.object({ live: z.number(), attached: z.number(), detached: z.number(), capacity: z.number() }),
-  starts: z.object({ ready: z.number() }).nullable().optional(),
+  starts: z.object({ ready: z.number() }).nullable(),
 });
 export type Healthz = z.infer<typeof Healthz>;
 
@@ -90,9 +91,9 @@ export interface LabServerOptions {
 
 /** GET a JSON body on a connection of its own: a kept-alive one that the server closed while
  *  idle (its keep-alive timeout is 5 s) would fail the next request now and then. */
-function getJson(url: string): Promise<unknown> {
+function getJson(url: string, headers: Record<string, string>): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: 30_000 }, (res) => {
+    const req = http.get(url, { agent: false, timeout: 30_000, headers }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => (body += chunk));
@@ -249,6 +250,8 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
   const logFile = path.join(dataDir, "server.log");
   const port = await freePort();
   const logFd = fs.openSync(logFile, "a");
+  // /healthz tells the sandboxes prepared ahead (`starts`) only to the operator.
+  const operatorToken = randomBytes(24).toString("hex");
   // A file, not a pipe: a pipe nobody drains would stop the server at its next log line.
   // What production runs, built first if a source changed since the last build.
   if (!serverBuildIsFresh()) compileServer();
@@ -272,6 +275,7 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
       NSLAB_SESSIONS_PER_LEARNER: "0",
       NSLAB_RECONNECT_GRACE_S: "0",
       NSLAB_DATA_DIR: dataDir,
+      NSLAB_OPERATOR_TOKEN: operatorToken,
       ...options.env,
     },
   });
@@ -280,7 +284,7 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
   if (pid === undefined) throw new Error("the nslab server could not be spawned");
   const base = `http://127.0.0.1:${port}`;
 
-  const healthz = async () => Healthz.parse(await getJson(`${base}/healthz`));
+  const healthz = async () => Healthz.parse(await getJson(`${base}/healthz`, { authorization: `Bearer ${operatorToken}` }));
 
   // A server that never became ready may still have made its run directory and cgroups (it
   // prepares sandboxes ahead before it loads the pages): gone with it, with its data directory,

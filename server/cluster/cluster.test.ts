@@ -50,7 +50,7 @@ interface Health {
 }
 
 async function health(node: LabNodeProcess): Promise<Health> {
-  return (await (await fetch(`${node.base}/healthz`)).json()) as Health;
+  return (await (await fetch(`${node.base}/healthz`, { headers: node.operator })).json()) as Health;
 }
 
 describe.skipIf(unavailable !== null)(`two nodes sharing PostgreSQL${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
@@ -301,7 +301,11 @@ describe.skipIf(unavailable !== null)(`two nodes sharing PostgreSQL${unavailable
     await postgres.stop();
     const cut = await fetch(`${a.base}/healthz`);
     expect(cut.status).toBe(503);
-    expect(await cut.json()).toMatchObject({ ready: false, cluster: { node: "node-a", error: "the database cannot be read" } });
+    expect(await cut.json()).toMatchObject({ ready: false, cluster: { ready: false } });
+    // Why, to the operator only.
+    const told = await fetch(`${a.base}/healthz`, { headers: a.operator });
+    expect(told.status).toBe(503);
+    expect(await told.json()).toMatchObject({ ready: false, cluster: { node: "node-a", error: "the database cannot be read" } });
     const process = await fetch(`${a.base}/healthz?scope=process`);
     expect(process.status).toBe(200);
     expect(await process.json()).not.toHaveProperty("cluster");

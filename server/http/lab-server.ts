@@ -26,6 +26,7 @@ import { LabConnection } from "../ws/lab-connection";
 import { createClassesApi } from "./classes-api";
 import { NO_TRUSTED_PROXIES, type TrustedProxies, clientAddress } from "./client-address";
 import { cookieValue, overHttps } from "./cookies";
+import { healthAccess } from "./operator-token";
 import { progressResponse } from "./progress-api";
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
@@ -57,6 +58,8 @@ export interface LabServerOptions {
   cluster?: LabCluster | null;
   /** Reverse proxies whose X-Forwarded-For names the client (NSLAB_TRUSTED_PROXIES); none by default. */
   trustedProxies?: TrustedProxies;
+  /** NSLAB_OPERATOR_TOKEN: a request bearing it is shown /healthz in full. None by default. */
+  operatorToken?: string | null;
 }
 
 export interface LabCluster {
@@ -286,36 +289,47 @@ export function createLabServer(options: LabServerOptions) {
       return;
     }
     if (url.pathname === "/healthz") {
-      const body = {
-        ready: options.registry !== null,
-        kernel: options.features.kernel,
-        cgroupVersion: options.features.cgroupVersion,
-        features: Object.fromEntries(options.features.checks.map((c) => [c.name, c.ok])),
-        sessions: sessionCounts(options.registry),
-        // Sessions being read, and how far the readings are slowed to stay in their budget.
-        readings: { sessions: hostProbeScheduler.size, stretch: Number(hostProbeScheduler.stretch.toFixed(2)) },
-        // Sandboxes starting now, waiting for a turn, and how many may start at once.
-        starts: options.registry?.starts ?? null,
+      const access = healthAccess(req.headers.authorization, options.operatorToken ?? null);
+      const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
+        res.end(JSON.stringify(body));
       };
+      if (access.kind === "refused") {
+        json(401, { error: access.error }, { "www-authenticate": "Bearer" });
+        return;
+      }
+      const ready = options.registry !== null;
+      const sessions = sessionCounts(options.registry);
+      // To anyone: whether to send learners here. The host's kernel and its missing features
+      // are for the operator (they tell an attacker which kernel to aim at).
+      const body =
+        access.kind === "operator"
+          ? {
+              ready,
+              kernel: options.features.kernel,
+              cgroupVersion: options.features.cgroupVersion,
+              features: Object.fromEntries(options.features.checks.map((c) => [c.name, c.ok])),
+              sessions,
+              // Sessions being read, and how far the readings are slowed to stay in their budget.
+              readings: { sessions: hostProbeScheduler.size, stretch: Number(hostProbeScheduler.stretch.toFixed(2)) },
+              // Sandboxes starting now, waiting for a turn, and how many may start at once.
+              starts: options.registry?.starts ?? null,
+            }
+          : { ready, sessions };
       // ?scope=process: this process alone, never the database (a liveness probe: a node whose
       // database is away still serves its open terminals, and restarting it would end them).
       const cluster = url.searchParams.get("scope") === "process" ? null : options.cluster;
       if (!cluster) {
-        res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-        res.end(JSON.stringify(body));
+        json(200, body);
         return;
       }
       // The nodes as the database has them: a node that cannot read it answers 503, so that a
       // readiness probe takes it out of the ingress until it can.
       void cluster.health().then(
-        (nodes) => {
-          res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-          res.end(JSON.stringify({ ...body, cluster: { node: cluster.nodeId, nodes } }));
-        },
+        (nodes) => json(200, { ...body, cluster: access.kind === "operator" ? { node: cluster.nodeId, nodes } : { ready: true } }),
         (err: unknown) => {
           log.error({ err: (err as Error).message }, "health check could not read the cluster's nodes");
-          res.writeHead(503, { "content-type": "application/json", "cache-control": "no-store" });
-          res.end(JSON.stringify({ ...body, ready: false, cluster: { node: cluster.nodeId, error: "the database cannot be read" } }));
+          json(503, { ...body, ready: false, cluster: access.kind === "operator" ? { node: cluster.nodeId, error: "the database cannot be read" } : { ready: false } });
         },
       );
       return;

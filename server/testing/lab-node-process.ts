@@ -4,6 +4,7 @@
 // data directory: a pipe nobody drains would stop the node at its next log line. Stopping it,
 // and removing what it left, are the caller's: a test kills one on purpose.
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -55,6 +56,8 @@ export interface LabNodeProcess {
   /** Where the node's stdout and stderr go. */
   logFile: string;
   child: ChildProcess;
+  /** Its NSLAB_OPERATOR_TOKEN, as request headers: /healthz in full (the cluster's nodes). */
+  operator: { authorization: string };
   /** The last lines of the log, for an error message. */
   logTail(lines?: number): string;
 }
@@ -77,6 +80,7 @@ export async function startLabNodeProcess(options: LabNodeOptions): Promise<LabN
   const logFile = path.join(dataDir, "node.log");
   const cgroupParent = `/${options.namePrefix}-${id}`;
   const logFd = fs.openSync(logFile, "a");
+  const operatorToken = randomBytes(24).toString("hex");
   // stderr straight to the file; stdout through this process, which looks for the port line in
   // it and appends all of it to the same file (O_APPEND: neither writer overwrites the other).
   const child = spawn(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "server/testing/lab-node-main.ts")], {
@@ -98,6 +102,7 @@ export async function startLabNodeProcess(options: LabNodeOptions): Promise<LabN
       NSLAB_NODE_ADDRESS: `http://127.0.0.1:${port}`,
       NSLAB_NODE_SECRET: options.nodeSecret,
       NSLAB_INSTRUCTOR_SECRET: options.instructorSecret,
+      NSLAB_OPERATOR_TOKEN: operatorToken,
       ...(options.heartbeatMs === undefined ? {} : { NSLAB_NODE_HEARTBEAT_MS: String(options.heartbeatMs) }),
       ...options.env,
     },
@@ -140,5 +145,5 @@ export async function startLabNodeProcess(options: LabNodeOptions): Promise<LabN
     stdout.on("data", onData);
     child.once("exit", onExit);
   });
-  return { id, port, base: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws`, cgroupParent, dataDir, logFile, child, logTail };
+  return { id, port, base: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws`, cgroupParent, dataDir, logFile, child, operator: { authorization: `Bearer ${operatorToken}` }, logTail };
 }

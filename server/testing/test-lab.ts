@@ -31,6 +31,8 @@ export interface TestLabOptions {
   limits?: SessionLimits;
   /** NSLAB_TRUSTED_PROXIES, as loadConfig would take it (default: none). */
   trustedProxies?: string[];
+  /** NSLAB_OPERATOR_TOKEN: shows /healthz in full (default: none). */
+  operatorToken?: string;
 }
 
 export interface TestLab {
@@ -84,6 +86,7 @@ export async function startTestLab(options: TestLabOptions): Promise<TestLab> {
     store: options.store ?? null,
     classroom,
     trustedProxies: new TrustedProxies(options.trustedProxies ?? []),
+    operatorToken: options.operatorToken ?? null,
   });
   const port = await lab.listen(0, "127.0.0.1");
   return {

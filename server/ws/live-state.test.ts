@@ -31,6 +31,9 @@ function lastProgress(client: LabClient): Array<{ id: string; done: boolean }> {
   return (progress.at(-1)?.steps ?? []).map(({ id, done }) => ({ id, done }));
 }
 
+/** /healthz's readings and starts are the operator's. */
+const OPERATOR_TOKEN = "live-state-operator-token-0123456789";
+
 describe.skipIf(unavailable !== null)(`live state, limits and progress${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
   let server: TestLab;
   let store: Store;
@@ -45,6 +48,7 @@ describe.skipIf(unavailable !== null)(`live state, limits and progress${unavaila
       capacity: 4,
       store,
       lessons: new LessonCatalog(path.join(import.meta.dirname, "../lessons/fixtures")),
+      operatorToken: OPERATOR_TOKEN,
     });
     url = server.url;
   });
@@ -74,7 +78,7 @@ describe.skipIf(unavailable !== null)(`live state, limits and progress${unavaila
       "the shell in the stream",
     );
     const first = liveState(client)!;
-    const health = (await (await fetch(`${url.replace("ws://", "http://").replace("/ws", "")}/healthz`)).json()) as { readings: { sessions: number; stretch: number }; starts: { active: number; waiting: number; concurrency: number; ready: number } };
+    const health = (await (await fetch(`${url.replace("ws://", "http://").replace("/ws", "")}/healthz`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } })).json()) as { readings: { sessions: number; stretch: number }; starts: { active: number; waiting: number; concurrency: number; ready: number } };
     expect(health.readings.sessions).toBeGreaterThanOrEqual(1);
     expect(health.readings.stretch).toBeGreaterThanOrEqual(1);
     // The start is over (its turn handed back), nobody waits, and this lab prepares none ahead.

@@ -1,0 +1,26 @@
+// Who asks /healthz: anyone, or the operator with NSLAB_OPERATOR_TOKEN. Behind a reverse proxy
+// every request comes from the proxy's address, so where a request comes from proves nothing;
+// only the token does.
+import { createHash, timingSafeEqual } from "node:crypto";
+
+/** Whether `presented` is `expected`, in a time that depends on neither: both are hashed first,
+ *  so that a wrong token's length tells nothing either. */
+export function tokenMatches(expected: string, presented: string): boolean {
+  const digest = (value: string) => createHash("sha256").update(value, "utf8").digest();
+  return timingSafeEqual(digest(expected), digest(presented));
+}
+
+export type HealthAccess = { kind: "anonymous" } | { kind: "operator" } | { kind: "refused"; error: string };
+
+/** The access an Authorization header gives: none sent is anonymous; a Bearer token is the
+ *  operator's if it matches `token`, refused otherwise (and refused when no token is set, so
+ *  that a client that believes it has one is told, not shown the anonymous answer). */
+export function healthAccess(authorization: string | undefined, token: string | null): HealthAccess {
+  if (authorization === undefined) return { kind: "anonymous" };
+  if (token === null) return { kind: "refused", error: "This server has no operator token: set NSLAB_OPERATOR_TOKEN to see /healthz in full, or send no Authorization header." };
+  const presented = /^Bearer +(\S+) *$/i.exec(authorization)?.[1];
+  if (presented === undefined || !tokenMatches(token, presented)) {
+    return { kind: "refused", error: "Wrong operator token: send Authorization: Bearer NSLAB_OPERATOR_TOKEN, or no Authorization header for the short answer." };
+  }
+  return { kind: "operator" };
+}

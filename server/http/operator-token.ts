@@ -12,11 +12,13 @@ export function tokenMatches(expected: string, presented: string): boolean {
 
 export type HealthAccess = { kind: "anonymous" } | { kind: "operator" } | { kind: "refused"; error: string };
 
-/** The access an Authorization header gives: none sent is anonymous; a Bearer token is the
+/** The access an Authorization header gives: none, or one of another scheme, is anonymous (a
+ *  reverse proxy's Basic login reaches the lab too, on every request its browsers make,
+ *  learners' pages asking whether the lab is back among them); a Bearer token is the
  *  operator's if it matches `token`, refused otherwise (and refused when no token is set, so
  *  that a client that believes it has one is told, not shown the anonymous answer). */
 export function healthAccess(authorization: string | undefined, token: string | null): HealthAccess {
-  if (authorization === undefined) return { kind: "anonymous" };
+  if (authorization === undefined || !/^bearer(\s|$)/i.test(authorization)) return { kind: "anonymous" };
   if (token === null) return { kind: "refused", error: "This server has no operator token: set NSLAB_OPERATOR_TOKEN to see /healthz in full, or send no Authorization header." };
   const presented = /^Bearer +(\S+) *$/i.exec(authorization)?.[1];
   if (presented === undefined || !tokenMatches(token, presented)) {

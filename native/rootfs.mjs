@@ -56,11 +56,27 @@ function dpkgQuery(args) {
   return execFileSync("dpkg-query", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
+/** Whether a ${db:Status-Abbrev} (desired, status, error flags) means the package's files are
+ *  on disk. Another apt run leaves packages in triggers-awaited (W) or triggers-pending (t):
+ *  installed all the same, and counting them out would rebuild the image without them. */
+export function statusMeansInstalled(abbrev) {
+  return /^[ih][itW]/.test(abbrev);
+}
+
+/** Whether the host has `pkg` installed, by statusMeansInstalled. */
+export function hostHasPackage(pkg) {
+  try {
+    return statusMeansInstalled(dpkgQuery(["-W", "-f=${db:Status-Abbrev}", pkg]));
+  } catch {
+    return false;
+  }
+}
+
 function installedVersion(pkg) {
   try {
     const out = dpkgQuery(["-W", "-f=${db:Status-Abbrev}\t${Version}\t${Pre-Depends}\t${Depends}", pkg]).trim();
     const [status, version, pre, deps] = out.split("\t");
-    if (!status.startsWith("ii")) return null;
+    if (!statusMeansInstalled(status)) return null;
     return { version, depends: `${pre}, ${deps}` };
   } catch {
     return null;

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { buildRootfs } from "../native/rootfs.mjs";
+import { buildRootfs, hostHasPackage } from "../native/rootfs.mjs";
 import { aptInstall } from "./apt.mjs";
 import { SERVER_DIST, compileServer, serverBuildIsFresh } from "./build-server.mjs";
 
@@ -118,9 +118,7 @@ export function ensureImage() {
     say(`not root: skipped the sandbox image (${dest}); run as root: node native/rootfs.mjs`);
     return null;
   }
-  const missing = ["iproute2", "procps", "psmisc", "util-linux", "less"].filter(
-    (p) => spawnSync("dpkg-query", ["-W", "-f=${db:Status-Abbrev}", p], { encoding: "utf8" }).stdout?.startsWith("ii") !== true,
-  );
+  const missing = ["iproute2", "procps", "psmisc", "util-linux", "less"].filter((p) => !hostHasPackage(p));
   if (missing.length) aptInstall(missing, "tools the lessons use inside the sandbox", say);
   return buildRootfs(dest, { log: say });
 }

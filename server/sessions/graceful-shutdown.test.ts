@@ -35,6 +35,11 @@ function exited(node: LabNodeProcess): Promise<{ code: number | null; signal: No
   return new Promise((resolve) => node.child.once("exit", (code, signal) => resolve({ code, signal })));
 }
 
+/** The cgroups left below a node's cgroup parents (every hierarchy's). */
+function cgroupsBelow(parents: string[]): string[] {
+  return parents.flatMap((parent) => (fs.existsSync(parent) ? fs.readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `${parent}/${e.name}`) : []));
+}
+
 describe.skipIf(unavailable !== null)(`a lab stopped by SIGTERM${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
   const nodes: LabNodeProcess[] = [];
   const clients: LabClient[] = [];
@@ -79,10 +84,7 @@ describe.skipIf(unavailable !== null)(`a lab stopped by SIGTERM${unavailable ? `
     expect(await Promise.all(clients.map((c) => c.closed()))).toEqual(ids.map(() => CloseCode.ServerShutdown));
     for (const id of ids) expect(sessionTraces(driver, RUN_DIR, id)).toEqual(NO_TRACES);
     // The sandboxes it had prepared ahead went too: nothing is left under its cgroup parent.
-    for (const parent of Object.values(driver.parents)) {
-      const left = fs.existsSync(parent) ? fs.readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [];
-      expect(left).toEqual([]);
-    }
+    expect(cgroupsBelow(Object.values(driver.parents))).toEqual([]);
     expect(fs.readdirSync(`${RUN_DIR}/sessions`)).toEqual([]);
     expect(fs.readFileSync(node.logFile, "utf8")).toMatch(/"msg":"shutting down"/);
   }, 120_000);
@@ -114,9 +116,6 @@ describe.skipIf(unavailable !== null)(`a lab stopped by SIGTERM${unavailable ? `
     // listened and then stopped by itself; either way with status 0 and nothing left.
     if ("startError" in outcome) expect(outcome.startError).toMatch(/exited \(0\) before it listened/);
     else expect(outcome).toEqual({ code: 0, signal: null });
-    for (const parent of parents) {
-      const left = fs.existsSync(parent) ? fs.readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [];
-      expect(left).toEqual([]);
-    }
+    expect(cgroupsBelow(parents)).toEqual([]);
   }, 120_000);
 });

@@ -217,6 +217,35 @@ describe.skipIf(unavailable !== null)(`the sandbox host${unavailable ? ` (skippe
     expect(sessions()).toEqual([]);
   });
 
+  it("opens a run directory left private, so its sandboxes start; a private parent is refused by name", async () => {
+    if (!("driver" in found)) return;
+    // The shape a run directory had when something else (the uid slots' directory) made it
+    // first with mode 0700: every launcher then failed at its root's bind mount with EACCES.
+    const privateRunDir = `${RUN_DIR}-private`;
+    fs.mkdirSync(path.join(privateRunDir, "sessions"), { recursive: true, mode: 0o700 });
+    fs.chmodSync(privateRunDir, 0o700);
+    fs.chmodSync(path.join(privateRunDir, "sessions"), 0o700);
+    const host = new SandboxHost(found.driver, testHostOptions(privateRunDir));
+    try {
+      expect(fs.statSync(privateRunDir).mode & 0o001).toBe(0o001);
+      const sandbox = await host.start({ limits: { ...DEFAULT_LIMITS }, cols: 80, rows: 24, command: ["/bin/true"] });
+      await sandbox.destroy();
+    } finally {
+      await host.close();
+      fs.rmSync(privateRunDir, { recursive: true, force: true });
+    }
+    const operatorDir = `${RUN_DIR}-operator`;
+    fs.mkdirSync(operatorDir, { mode: 0o700 });
+    fs.chmodSync(operatorDir, 0o700);
+    try {
+      expect(() => new SandboxHost(found.driver, testHostOptions(path.join(operatorDir, "lab")))).toThrow(
+        `${operatorDir} (mode 0700) does not let other users through; run chmod o+x ${operatorDir}`,
+      );
+    } finally {
+      fs.rmSync(operatorDir, { recursive: true, force: true });
+    }
+  });
+
   it("gives two servers with different run directories different uid ranges", async () => {
     if (!("driver" in found)) return;
     const otherRunDir = `${RUN_DIR}-other`;

@@ -37,6 +37,32 @@ const READY_RETRY_MS = 10_000;
  *  slowed a start by 10-20 % (bench/startup.ts, measured both ways). */
 const PREPARE_AFTER_START_MS = 250;
 
+/**
+ * The launcher's child looks its new root up by path after it has become the sandbox's root: a
+ * host uid of the sandbox's range, with no rights over host root's directories. Every directory
+ * on the way to the session directories must therefore let others pass (x for others), or every
+ * start fails with EACCES at that mount. The run directory and its sessions/ are the lab's own
+ * and are opened up here; a directory above them is the operator's, so it is refused by name.
+ */
+export function openPathToSessions(runDir: string, sessionsDir: string): void {
+  const ours = new Set([path.resolve(runDir), path.resolve(sessionsDir)]);
+  for (let dir = path.resolve(sessionsDir); ; dir = path.dirname(dir)) {
+    const { mode } = fs.statSync(dir);
+    if ((mode & 0o001) === 0) {
+      const shown = (mode & 0o7777).toString(8).padStart(4, "0");
+      if (!ours.has(dir)) {
+        throw new Error(
+          `sandboxes cannot reach ${sessionsDir}: ${dir} (mode ${shown}) does not let other users through; ` +
+            `run chmod o+x ${dir}, or set NSLAB_RUN_DIR to a directory whose parents do`,
+        );
+      }
+      fs.chmodSync(dir, (mode & 0o7777) | 0o011);
+      log.warn({ dir, mode: shown }, "opened the run directory to the sandboxes' users (it was private)");
+    }
+    if (dir === path.dirname(dir)) return;
+  }
+}
+
 export interface SandboxHostOptions extends Omit<SandboxHostSettings, "sessionsDir" | "spawner" | "layers"> {
   /** NSLAB_DATA_DIR: the layers' images go in its layers/ (layer-disk.ts). Absent: tmpfs layers. */
   dataDir?: string;
@@ -115,6 +141,7 @@ export class SandboxHost {
   ) {
     const sessionsDir = path.join(options.runDir, "sessions");
     fs.mkdirSync(sessionsDir, { recursive: true, mode: 0o711 });
+    openPathToSessions(options.runDir, sessionsDir);
     // Refused before anything is made: ids shared with another service's users would let a
     // learner's root own their files, and theirs drain a learner's per-uid pools.
     const uidBase = options.uidBase ?? DEFAULT_UID_BASE;
@@ -218,7 +245,7 @@ export class SandboxHost {
     try {
       if (!(await discardPrepared(this.driver, this.slots, prepared))) log.error({ sessionId: prepared.sessionId }, "a sandbox prepared ahead could not be removed");
     } catch (err) {
-      log.error({ sessionId: prepared.sessionId, err: (err as Error).message }, "a sandbox prepared ahead could not be removed");
+      log.error({ sessionId: prepared.sessionId, err }, "a sandbox prepared ahead could not be removed");
     }
   }
 

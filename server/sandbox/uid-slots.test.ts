@@ -34,6 +34,14 @@ function claimOrFail(slots: UidSlots, sessionId: string): UidSlot {
 }
 
 describe("UidSlots", () => {
+  it("makes its directory private and the run directory above it passable", () => {
+    const nested = path.join(dir, "run", "uid-slots");
+    new UidSlots({ dir: nested });
+    expect(fs.statSync(nested).mode & 0o777).toBe(0o700);
+    // Sandboxes look their roots up through the run directory as unprivileged uids.
+    expect(fs.statSync(path.dirname(nested)).mode & 0o011).toBe(0o011);
+  });
+
   it("hands out distinct ranges, each a file naming its owner and session", () => {
     const slots = new UidSlots({ dir });
     const claimed = Array.from({ length: 3 }, (_, i) => claimOrFail(slots, `session${i}`));

@@ -122,7 +122,14 @@ export class UidSlots {
     }
     this.base = base;
     this.dir = options.dir ?? UID_SLOTS_DIR;
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // The parent is the lab's run directory, which sandboxes' launchers look their roots up
+    // through as an unprivileged uid: made here first, it must not be made private.
+    fs.mkdirSync(path.dirname(this.dir), { recursive: true, mode: 0o711 });
+    try {
+      fs.mkdirSync(this.dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
   }
 
   /** Claim a free slot for `sessionId`, or null when all are in use. */

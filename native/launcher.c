@@ -69,6 +69,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -110,6 +111,7 @@ struct cgroup_dir {
 struct options {
   const char *rootfs;     /* read-only image, the lower layer */
   int rootfs_fd;          /* that directory, opened O_PATH (open_checked_dirs) */
+  int image_lock_fd;      /* that directory again, read-only, its shared flock held (hold_image) */
   const char *mount_dir;  /* empty host directory; the writable layer is mounted here */
   uint32_t uid_base;      /* first host uid/gid of this sandbox's range */
   const char *hostname;
@@ -133,7 +135,7 @@ struct options {
   char **argv;            /* the command */
 };
 
-static struct options opt = {.cwd = "/", .cgroup_version = 0, .status_fd = -1, .layer_fd = -1, .rootfs_fd = -1};
+static struct options opt = {.cwd = "/", .cgroup_version = 0, .status_fd = -1, .layer_fd = -1, .rootfs_fd = -1, .image_lock_fd = -1};
 /* Where a --layer-fd is kept once the descriptors are settled: beside the report's 3. */
 #define LAYER_FD 4
 static int status_fd = -1;
@@ -388,8 +390,30 @@ static int open_dir(const char *flag, const char *path, int nofollow) {
   return fd;
 }
 
+/* The image is shared by every sandbox, and a rebuild puts a new version beside it and removes
+ * the old one once no sandbox uses it (native/rootfs.mjs, removeImageVersion). What "uses" means
+ * is this shared flock, held by the launcher for as long as its sandbox lives (the descriptor is
+ * never closed in this process; the kernel drops the lock when it exits). The remover takes the
+ * exclusive lock without waiting, marks the directory, then empties it: a lock refused here, a
+ * mark, or a directory already unlinked means the image is on its way out, and the sandbox must
+ * not start on files that are being deleted under it. */
+static void hold_image(void) {
+  static const char removing[] = "this version of the sandbox image is being removed (a newer one replaced it); start the sandbox again";
+  opt.image_lock_fd = openat(opt.rootfs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (opt.image_lock_fd < 0) die_errno("--rootfs %s", opt.rootfs);
+  if (flock(opt.image_lock_fd, LOCK_SH | LOCK_NB) < 0) {
+    if (errno == EWOULDBLOCK) die("--rootfs %s: %s", opt.rootfs, removing);
+    die_errno("--rootfs %s: lock the image", opt.rootfs);
+  }
+  struct stat st;
+  if (fstat(opt.image_lock_fd, &st) < 0) die_errno("--rootfs %s", opt.rootfs);
+  if (st.st_nlink == 0 || faccessat(opt.rootfs_fd, ".nslab-removing", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+    die("--rootfs %s: %s", opt.rootfs, removing);
+}
+
 static void open_checked_dirs(void) {
   opt.rootfs_fd = open_dir("--rootfs", opt.rootfs, 0);
+  hold_image();
   for (int i = 0; i < opt.cgroup_count; i++)
     opt.cgroups[i].fd = open_dir(opt.cgroup_version == 1 ? "--cgroup-v1" : "--cgroup-v2", opt.cgroups[i].dir, 1);
 }
@@ -397,6 +421,9 @@ static void open_checked_dirs(void) {
 static void close_checked_dirs(void) {
   if (opt.rootfs_fd >= 0) close(opt.rootfs_fd);
   opt.rootfs_fd = -1;
+  /* The child's copy only: the lock belongs to the open file, which the launcher keeps. */
+  if (opt.image_lock_fd >= 0) close(opt.image_lock_fd);
+  opt.image_lock_fd = -1;
   for (int i = 0; i < opt.cgroup_count; i++) {
     if (opt.cgroups[i].fd >= 0) close(opt.cgroups[i].fd);
     opt.cgroups[i].fd = -1;

@@ -5,8 +5,11 @@
 //
 // Usage: node native/rootfs.mjs [DIR]   (default /var/lib/nslab/rootfs; NSLAB_ROOTFS)
 // Runs at `npm install` when root. Rebuilds only when the package set or versions changed.
+// Each build is a version of its own beside DIR (DIR.images/<stamp>), and DIR a link to the
+// newest: a rebuild never changes a file under a running sandbox, and an old version goes only
+// once no sandbox holds it (removeImageVersion).
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -206,9 +209,100 @@ function writeLinkerCache(root) {
   if (!fs.existsSync(path.join(root, LINKER_CACHE))) throw new Error(`ldconfig -r ${root} wrote no ${LINKER_CACHE}`);
 }
 
-export function buildRootfs(dest, { log = console.log } = {}) {
-  const { versions, missing } = packageClosure();
-  const essentials = ["bash", "coreutils", "util-linux"];
+/** Where the versions of the image at `dest` live: `<dest>.images/<first 16 hex of its stamp>`.
+ *  `dest` itself is a relative symbolic link to the newest, replaced by a rename. */
+export function imagesDirOf(dest) {
+  return `${dest}.images`;
+}
+
+/** The version `dest` names now: its directory under imagesDirOf(dest); null when there is no
+ *  image, or when `dest` is a directory of its own (the layout before versions). */
+function currentVersion(dest) {
+  try {
+    if (!fs.lstatSync(dest).isSymbolicLink()) return null;
+  } catch {
+    return null;
+  }
+  return path.basename(fs.readlinkSync(dest));
+}
+
+function stampOf(dir) {
+  try {
+    return fs.readFileSync(path.join(dir, ".nslab-image"), "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `pid` names a live process. */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === "EPERM";
+  }
+}
+
+// flock(1)'s exit status when the lock is held elsewhere (--conflict-exit-code).
+const IN_USE = 75;
+
+/**
+ * Remove one version of the image, unless a sandbox uses it. Every launcher holds a shared
+ * flock on the image directory it mounts for as long as its sandbox lives (native/launcher.c,
+ * hold_image): the exclusive lock taken here without waiting fails while any does. Under the
+ * lock the directory is marked first, so a launcher that opened it just before and locks it
+ * just after sees the mark (or the emptied directory) and refuses to start on it.
+ * True when it is gone.
+ */
+export function removeImageVersion(dir) {
+  const removed = spawnSync(
+    "flock",
+    ["--exclusive", "--nonblock", "--conflict-exit-code", String(IN_USE), dir, "sh", "-c", 'touch "$1/.nslab-removing" && rm -rf -- "$1"', "sh", dir],
+    { encoding: "utf8" },
+  );
+  if (removed.error) throw new Error(`cannot remove the old sandbox image ${dir}: flock: ${removed.error.message} (util-linux provides it)`);
+  if (removed.status === IN_USE) return false;
+  if (removed.status !== 0) throw new Error(`cannot remove the old sandbox image ${dir}: ${removed.stderr.trim() || `exit ${removed.status}`}`);
+  return true;
+}
+
+/** The versions other than `keep` that no sandbox uses any more are removed; a build that died
+ *  half way (`.new-<pid>` of a process gone) too. Returns the versions kept because in use. */
+export function pruneImages(dest, keep) {
+  const images = imagesDirOf(dest);
+  const inUse = [];
+  let names;
+  try {
+    names = fs.readdirSync(images);
+  } catch {
+    return inUse;
+  }
+  for (const name of names) {
+    if (keep.has(name)) continue;
+    const dir = path.join(images, name);
+    const building = /^\.new-(\d+)$/.exec(name);
+    if (building) {
+      if (!alive(Number(building[1]))) fs.rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
+    if (!removeImageVersion(dir)) inUse.push(name);
+  }
+  return inUse;
+}
+
+/** Point `dest` at `version` (a name under imagesDirOf(dest)) in one rename: a launcher opening
+ *  `dest` meanwhile gets the old version or the new one, never neither. */
+function switchTo(dest, version) {
+  const link = `${dest}.link-${process.pid}`;
+  fs.rmSync(link, { force: true });
+  fs.symlinkSync(path.join(path.basename(imagesDirOf(dest)), version), link);
+  fs.renameSync(link, dest);
+}
+
+export function buildRootfs(dest, { log = console.log, packages = ROOT_PACKAGES } = {}) {
+  const { versions, missing } = packageClosure(packages);
+  const essentials = ["bash", "coreutils", "util-linux"].filter((p) => packages.includes(p));
   const absent = essentials.filter((p) => !versions.has(p));
   if (absent.length) throw new Error(`host packages missing for the sandbox image: ${absent.join(", ")}`);
   const manifest = [...versions.entries()].sort().map(([p, v]) => `${p} ${v}`).join("\n");
@@ -225,12 +319,45 @@ export function buildRootfs(dest, { log = console.log } = {}) {
   // still hold hard links to host files.
   fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 });
   if (path.dirname(dest) === DEFAULT_DATA_DIR) fs.chmodSync(DEFAULT_DATA_DIR, 0o700);
-  const stampFile = path.join(dest, ".nslab-image");
-  if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, "utf8").trim() === stamp) {
-    log(`sandbox image up to date: ${dest} (${versions.size} packages)`);
+  const images = imagesDirOf(dest);
+  const version = stamp.slice(0, 16);
+  const summary = `${versions.size} packages${missing.length ? `; not on this host: ${missing.join(", ")}` : ""}`;
+  const keptInUse = (inUse) => {
+    if (inUse.length) log(`kept ${inUse.length} older sandbox image${inUse.length > 1 ? "s" : ""} that running sandboxes use (${inUse.join(", ")}); a later setup or start removes ${inUse.length > 1 ? "them" : "it"}`);
+  };
+
+  if (stampOf(dest) === stamp) {
+    // Up to date (in either layout). Older versions whose sandboxes have ended go now.
+    const current = currentVersion(dest);
+    if (current) keptInUse(pruneImages(dest, new Set([current])));
+    log(`sandbox image up to date: ${dest} (${summary})`);
     return { dest, packages: versions.size, missing, rebuilt: false };
   }
-  const tmp = `${dest}.new-${process.pid}`;
+
+  fs.mkdirSync(images, { recursive: true, mode: 0o755 });
+  // The layout before versions: the image was the directory `dest` itself, used by sandboxes
+  // whose launchers took no lock on it. It moves, whole, beside the versions (a rename: their
+  // mounts do not notice) and is not removed by this run, which cannot tell whether they ended.
+  const keep = new Set([version]);
+  if (!fs.lstatSync(dest, { throwIfNoEntry: false })?.isSymbolicLink() && fs.existsSync(dest)) {
+    const moved = `unversioned-${process.pid}`;
+    fs.renameSync(dest, path.join(images, moved));
+    keep.add(moved);
+  }
+
+  const target = path.join(images, version);
+  if (stampOf(target) === stamp) {
+    // Built before and still here (a return to an earlier package set): nothing to build.
+    switchTo(dest, version);
+    keptInUse(pruneImages(dest, keep));
+    log(`sandbox image switched back: ${dest} → ${version} (${summary})`);
+    return { dest, packages: versions.size, missing, rebuilt: true };
+  }
+  if (fs.existsSync(target) && !removeImageVersion(target)) {
+    throw new Error(`the sandbox image ${target} is incomplete and in use; stop the lab and run setup again`);
+  }
+
+  const tmp = path.join(images, `.new-${process.pid}`);
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true, mode: 0o755 });
   // Merged-/usr hosts have /bin, /lib... as symlinks into /usr: recreate them first so that
@@ -238,9 +365,9 @@ export function buildRootfs(dest, { log = console.log } = {}) {
   for (const top of ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]) {
     const hostTop = `/${top}`;
     if (!isLink(hostTop)) continue;
-    const target = fs.readlinkSync(hostTop);
-    fs.mkdirSync(path.resolve(tmp, target.replace(/^\//, "")), { recursive: true, mode: 0o755 });
-    fs.symlinkSync(target, path.join(tmp, top));
+    const linkTarget = fs.readlinkSync(hostTop);
+    fs.mkdirSync(path.resolve(tmp, linkTarget.replace(/^\//, "")), { recursive: true, mode: 0o755 });
+    fs.symlinkSync(linkTarget, path.join(tmp, top));
   }
   for (const pkg of versions.keys()) {
     const files = dpkgQuery(["-L", pkg]).split("\n").filter((f) => f.startsWith("/") && f !== "/.");
@@ -253,9 +380,9 @@ export function buildRootfs(dest, { log = console.log } = {}) {
   fs.chmodSync(path.join(tmp, "tmp"), 0o1777);
   fs.chmodSync(path.join(tmp, "var/tmp"), 0o1777);
   fs.chmodSync(path.join(tmp, "root"), 0o700);
-  for (const [rel, target] of Object.entries(ALTERNATIVES)) {
+  for (const [rel, linkTarget] of Object.entries(ALTERNATIVES)) {
     const link = path.join(tmp, rel);
-    if (!isLink(link) && !fs.existsSync(link) && fs.existsSync(path.join(path.dirname(link), target))) fs.symlinkSync(target, link);
+    if (!isLink(link) && !fs.existsSync(link) && fs.existsSync(path.join(path.dirname(link), linkTarget))) fs.symlinkSync(linkTarget, link);
   }
   for (const [rel, text] of Object.entries(ETC_FILES)) {
     const file = path.join(tmp, rel);
@@ -267,12 +394,12 @@ export function buildRootfs(dest, { log = console.log } = {}) {
   fs.writeFileSync(path.join(tmp, "etc/nslab-image"), `${manifest}\n`);
   fs.writeFileSync(path.join(tmp, ".nslab-image"), `${stamp}\n`);
   fs.chmodSync(tmp, 0o755);
-  // Swap in whole, so a running server never sees a half-built image.
-  const old = `${dest}.old-${process.pid}`;
-  if (fs.existsSync(dest)) fs.renameSync(dest, old);
-  fs.renameSync(tmp, dest);
-  fs.rmSync(old, { recursive: true, force: true });
-  log(`sandbox image built: ${dest} (${versions.size} packages${missing.length ? `; not on this host: ${missing.join(", ")}` : ""})`);
+  // Complete before it gets its name, and named before `dest` points at it: a server never
+  // sees a half-built image. Sandboxes on the previous version keep it until they end.
+  fs.renameSync(tmp, target);
+  switchTo(dest, version);
+  keptInUse(pruneImages(dest, keep));
+  log(`sandbox image built: ${dest} → ${path.relative(path.dirname(dest), target)} (${summary})`);
   return { dest, packages: versions.size, missing, rebuilt: true };
 }
 

@@ -3,7 +3,8 @@
 //   2. the web app's production build (the compiled server's test and the journeys serve it)
 //   3. unit and integration tests (vitest; integration tests start real sandboxes)
 //   4. browser journeys in the distribution's Chromium, against the compiled server
-// Prints one closing line: "N passed, N failed, N skipped".
+// Prints the tests that failed, each with its first line of failure, then one closing line:
+// "N passed, N failed, N skipped" (scripts/test-report.mjs reads the runners' reports).
 // Under CI=true a test that needs a kernel feature this machine lacks fails instead of skipping.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -13,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { ensureChromium } from "./ensure-chromium.mjs";
 import { ensurePostgresql } from "./ensure-postgresql.mjs";
 import { buildLauncher, buildServer, buildSpawner, ensureImage } from "./setup.mjs";
+import { playwrightReport, vitestReport } from "./test-report.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => path.join(root, "node_modules/.bin", name);
@@ -33,22 +35,14 @@ function step(name, cmd, args, env = {}) {
   return r.status === 0;
 }
 
-function countVitest(file) {
-  if (!fs.existsSync(file)) return;
-  const report = JSON.parse(fs.readFileSync(file, "utf8"));
-  totals.passed += report.numPassedTests ?? 0;
-  // A file that failed before running any test (an import error) counts as one failure.
-  const brokenFiles = (report.testResults ?? []).filter((f) => f.status === "failed" && (f.assertionResults ?? []).length === 0);
-  totals.failed += (report.numFailedTests ?? 0) + brokenFiles.length;
-  totals.skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
-}
+/** "file › test: first line of the failure", for the closing summary. */
+const failures = [];
 
-function countPlaywright(file) {
-  if (!fs.existsSync(file)) return;
-  const s = JSON.parse(fs.readFileSync(file, "utf8")).stats ?? {};
-  totals.passed += (s.expected ?? 0) + (s.flaky ?? 0);
-  totals.failed += s.unexpected ?? 0;
-  totals.skipped += s.skipped ?? 0;
+function count(report) {
+  totals.passed += report.passed;
+  totals.failed += report.failed;
+  totals.skipped += report.skipped;
+  failures.push(...report.failures);
 }
 
 try {
@@ -76,7 +70,7 @@ ensurePostgresql();
 const vitestJson = path.join(reports, "vitest.json");
 fs.rmSync(vitestJson, { force: true });
 step("unit and integration tests", bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${vitestJson}`]);
-countVitest(vitestJson);
+count(vitestReport(vitestJson, root));
 
 let chromium = null;
 try {
@@ -93,10 +87,11 @@ if (chromium && webBuilt) {
     CHROMIUM_PATH: chromium,
     PLAYWRIGHT_JSON_OUTPUT_NAME: playwrightJson,
   });
-  countPlaywright(playwrightJson);
+  count(playwrightReport(playwrightJson));
 }
 
 console.log("");
+if (failures.length > 0) console.log(`nslab test: failed:\n${failures.map((f) => `  ${f}`).join("\n")}`);
 if (failedStep) console.log(`nslab test: first failing step: ${failedStep}`);
 console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(failedStep || totals.failed ? 1 : 0);

@@ -146,15 +146,20 @@ export type Config = z.infer<typeof EnvSchema> & {
   publicOrigins: string[];
 };
 
+/** A setting refused: its message says what to change, and a stack would only bury it. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv, projectRoot: string): Config {
   // The old name would otherwise be ignored without a word, and sessions land in the default.
   if (env.NSLAB_STATE_DIR !== undefined && env.NSLAB_RUN_DIR === undefined) {
-    throw new Error("NSLAB_STATE_DIR was renamed NSLAB_RUN_DIR; set that instead");
+    throw new ConfigError("NSLAB_STATE_DIR was renamed NSLAB_RUN_DIR; set that instead");
   }
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new Error(`invalid environment:\n${lines.join("\n")}`);
+    throw new ConfigError(`invalid environment:\n${lines.join("\n")}`);
   }
   if (parsed.data.NSLAB_DATABASE_URL !== undefined) {
     // A lab on PostgreSQL is a cluster (of one, or of many): each node must be reachable by
@@ -162,7 +167,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, projectRoot: string): Config 
     // and each node would make an instructor secret of its own.
     const missing = (["NSLAB_NODE_ADDRESS", "NSLAB_NODE_SECRET", "NSLAB_INSTRUCTOR_SECRET"] as const).filter((name) => parsed.data[name] === undefined);
     if (missing.length > 0) {
-      throw new Error(`invalid environment:\n  NSLAB_DATABASE_URL is set, so the lab runs as a cluster of nodes sharing it; set ${missing.join(", ")} too, the same secrets on every node (see deploy/kubernetes/README.md)`);
+      throw new ConfigError(`invalid environment:\n  NSLAB_DATABASE_URL is set, so the lab runs as a cluster of nodes sharing it; set ${missing.join(", ")} too, the same secrets on every node (see deploy/kubernetes/README.md)`);
     }
   }
   return {

@@ -20,6 +20,7 @@ import { hostCgroupDriver } from "./sandbox/cgroup";
 import { SandboxHost, serverHostOptions } from "./sandbox/host";
 import { LAYER_INODES, layerDiskSpace } from "./sandbox/layer-disk";
 import { SessionRegistry } from "./sessions/session-registry";
+import { countStoreErrors } from "./store/counted-store";
 import { openPgStore } from "./store/pg-store";
 import { openSqliteStore } from "./store/sqlite-store";
 import type { Store } from "./store/store";
@@ -76,7 +77,7 @@ export async function startLabNode(config: Config, web: { handleRequest: Request
   const databaseUrl = config.NSLAB_DATABASE_URL;
   if (databaseUrl) {
     const pgStore = await openPgStore(databaseUrl);
-    store = pgStore;
+    store = countStoreErrors(pgStore);
     const nodeId = config.NSLAB_NODE_ID ?? `${os.hostname()}:${config.PORT}`;
     const node = new ClusterNode({
       pool: pgStore.pool,
@@ -102,7 +103,7 @@ export async function startLabNode(config: Config, web: { handleRequest: Request
       },
     };
   } else {
-    store = openSqliteStore(path.join(config.NSLAB_DATA_DIR, "nslab.db"));
+    store = countStoreErrors(openSqliteStore(path.join(config.NSLAB_DATA_DIR, "nslab.db")));
   }
 
   const clusterNode = cluster?.node ?? null;
@@ -178,7 +179,7 @@ export async function startLabNode(config: Config, web: { handleRequest: Request
     // has nothing left to start or reap (bounded: it exits with this process anyway).
     await Promise.race([host?.close(), new Promise((r) => setTimeout(r, 5_000))]);
     // After the sockets: the steps their last checks ticked are still in the write queue.
-    await store.close().catch((err: unknown) => log.error({ err: (err as Error).message }, "store did not close cleanly"));
+    await store.close().catch((err: unknown) => log.error({ err }, "store did not close cleanly"));
   };
   return {
     port,

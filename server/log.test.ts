@@ -62,11 +62,21 @@ log.fatal("stopped");`,
     ]);
   });
 
-  it("refuses a level pino does not know as the module loads, with pino's message", () => {
-    const r = withLogger(`process.stdout.write("loaded");`, { LOG_LEVEL: "loud" });
-    expect(r.status).not.toBe(0);
-    expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("default level:loud must be included in custom levels");
+  it("writes at info under a level pino does not know, so that the configuration's refusal of it gets out", () => {
+    const r = withLogger(`log.debug("below info"); log.fatal({ setting: "LOG_LEVEL" }, "refused");`, { LOG_LEVEL: "loud" });
+    expect(r.status).toBe(0);
+    expect(lines(r.stdout)).toEqual([expect.objectContaining({ level: 60, setting: "LOG_LEVEL", msg: "refused" })]);
+  });
+
+  it("writes an error with its type, message and stack", () => {
+    const r = withLogger(
+      `function failing() { throw new RangeError("the port is taken"); }
+try { failing(); } catch (err) { log.error({ err }, "start failed"); }`,
+      { LOG_LEVEL: "info" },
+    );
+    const [line] = lines(r.stdout);
+    expect(line).toMatchObject({ level: 50, msg: "start failed", err: { type: "RangeError", message: "the port is taken" } });
+    expect((line?.err as { stack: string }).stack).toMatch(/^RangeError: the port is taken\n {4}at failing /);
   });
 
   it("writes nothing at all at level silent", () => {

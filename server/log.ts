@@ -15,9 +15,12 @@ type Level = keyof typeof LEVELS;
 
 // Read now, as pino would have read them when this module loaded: `nslab run` sets both
 // before it imports the sandbox's modules.
-const level = process.env.LOG_LEVEL ?? (process.env.VITEST ? "silent" : "info");
+// A level that is none of these is written at info: the server's configuration refuses it in
+// one line (server/config.ts), and that line must get out.
+const asked = process.env.LOG_LEVEL ?? (process.env.VITEST ? "silent" : "info");
+const level = asked === "silent" || Object.hasOwn(LEVELS, asked) ? asked : "info";
 const fd = process.env.NSLAB_LOG_TO_STDERR ? 2 : 1;
-const threshold = level === "silent" ? Infinity : Object.hasOwn(LEVELS, level) ? LEVELS[level as Level] : null;
+const threshold = level === "silent" ? Infinity : LEVELS[level as Level];
 
 const requirePino = createRequire(import.meta.url);
 // Found now, loaded later: a missing pino stops the process here, not at its first line.
@@ -62,14 +65,11 @@ class Logger {
 
   private writer(at: Level): pino.LogFn {
     return ((...args: Parameters<pino.LogFn>) => {
-      if (threshold !== null && LEVELS[at] >= threshold) this.instance()[at](...args);
+      if (LEVELS[at] >= threshold) this.instance()[at](...args);
     }) as pino.LogFn;
   }
 }
 
 export type { Logger };
 
-// A level pino does not know: made now, so that pino refuses it as this module loads, as before.
-const eager = threshold === null ? createPino() : null;
-
-export const log = new Logger(() => eager ?? createPino());
+export const log = new Logger(createPino);

@@ -3,7 +3,7 @@
 //   node --import tsx server/main.ts      (npm run dev: the sources as they are)
 import path from "node:path";
 
-import { loadConfig } from "./config";
+import { ConfigError, loadConfig } from "./config";
 import { startLabNode } from "./lab-node";
 import { log } from "./log";
 import { projectRoot } from "./project-root";
@@ -36,11 +36,13 @@ async function main(): Promise<void> {
   // Every path that awaits is meant to catch what it can fail with; should one be missed, the
   // lab logs it rather than end every learner's session with the process.
   process.on("unhandledRejection", (reason) => {
-    log.error({ err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) }, "unhandled promise rejection");
+    log.error({ err: reason }, "unhandled promise rejection");
   });
 }
 
 main().catch((err: unknown) => {
-  log.fatal({ err: (err as Error).message }, "nslab failed to start");
+  // A refused setting is told in its own words; anything else comes with its stack.
+  if (err instanceof ConfigError) log.fatal(`nslab failed to start: ${err.message}`);
+  else log.fatal({ err }, "nslab failed to start");
   process.exit(1);
 });

@@ -63,7 +63,7 @@ export class ShutdownOnSignal {
     try {
       await stop();
     } catch (err) {
-      log.error({ err: (err as Error).stack ?? String(err) }, "shutdown failed");
+      log.error({ err }, "shutdown failed");
       this.exit(1);
       return;
     }

@@ -275,7 +275,7 @@ export class ClassHub {
   event(kind: ClassEventKind, memberId: string | null, detail: string): void {
     this.deps.store.classes
       .addEvent({ classId: this.classId, atMs: Date.now(), kind, memberId, detail: detail.slice(0, 1000) })
-      .catch((err: unknown) => this.deps.log.error({ kind, err: (err as Error).message }, "class event could not be stored"));
+      .catch((err: unknown) => this.deps.log.error({ kind, err }, "class event could not be stored"));
   }
 
   private addCard(member: MemberRecord): Card {

@@ -190,7 +190,7 @@ export class Classrooms {
     if (state === "archived") {
       // Every sandbox of the class, whether or not a card follows it.
       const sessions = this.options.registry?.byClass(classId) ?? hub.sessions();
-      await Promise.all(sessions.map((s) => s.end(ARCHIVED)));
+      await Promise.all(sessions.map((s) => s.end(ARCHIVED, { cause: "class_closed" })));
     }
     await hub.classChanged();
     this.options.cluster?.changed(classId, { what: "state" });
@@ -204,14 +204,14 @@ export class Classrooms {
     if (await this.askedElsewhere(classId, memberId, { op: "reset" })) return;
     const { hub, session } = await this.liveSession(classId, memberId);
     hub.event("reset", memberId, "");
-    await session.end("Your instructor gave you a fresh sandbox.", CloseCode.Reset);
+    await session.end("Your instructor gave you a fresh sandbox.", { cause: "instructor", code: CloseCode.Reset });
   }
 
   async endSession(classId: string, memberId: string): Promise<void> {
     if (await this.askedElsewhere(classId, memberId, { op: "end" })) return;
     const { hub, session } = await this.liveSession(classId, memberId);
     hub.event("end", memberId, "ended by the instructor");
-    await session.end("Your instructor ended this sandbox.");
+    await session.end("Your instructor ended this sandbox.", { cause: "instructor" });
   }
 
   /** With several nodes: a member whose sandbox is not here may have one on another node,
@@ -235,7 +235,7 @@ export class Classrooms {
       return { ok: true, value: null };
     } catch (err) {
       if (err instanceof ClassroomError) return { ok: false, status: err.status, message: err.message };
-      this.log.error({ classId, op: request.op, err: (err as Error).message }, "a request from another node failed");
+      this.log.error({ classId, op: request.op, err }, "a request from another node failed");
       return { ok: false, status: 500, message: "The server running this learner's sandbox could not do it." };
     }
   }
@@ -318,7 +318,7 @@ export class Classrooms {
     // Every sandbox that is theirs, whether or not their card follows it (one that is still
     // starting is caught by started()).
     const sessions = (this.options.registry?.byClass(classId) ?? hub.sessions()).filter((session) => session.classroom?.memberId === memberId);
-    await Promise.all(sessions.map((session) => session.end(REMOVED)));
+    await Promise.all(sessions.map((session) => session.end(REMOVED, { cause: "instructor" })));
     hub.memberRemoved(memberId);
     hub.event("remove", memberId, name);
     this.options.cluster?.changed(classId, { what: "remove", memberId });
@@ -460,13 +460,13 @@ export class Classrooms {
     const hub = await this.hub(classroom.classId);
     // Archived while this one was starting: it must not outlive the class.
     if ((await this.record(classroom.classId)).state === "archived") {
-      await session.end(ARCHIVED);
+      await session.end(ARCHIVED, { cause: "class_closed" });
       return;
     }
     // Removed while this one was starting (its start read the membership just before): it
     // must not run as the class's. The store, not the card, says who is a member.
     if (!(await this.options.store.classes.member(classroom.classId, classroom.memberId))) {
-      await session.end(REMOVED);
+      await session.end(REMOVED, { cause: "instructor" });
       return;
     }
     hub.sessionStarted(classroom.memberId, session);
@@ -536,7 +536,7 @@ export class Classrooms {
         if (record.state === "archived") await this.endHere(classId, ARCHIVED);
         await hub.classChanged();
       } catch (err) {
-        this.log.error({ classId, err: (err as Error).message }, "a class could not be brought in line with the store");
+        this.log.error({ classId, err }, "a class could not be brought in line with the store");
       }
     }
   }
@@ -544,7 +544,7 @@ export class Classrooms {
   /** Ends this node's sandboxes of the class (of one member, with `memberId`). */
   private async endHere(classId: string, reason: string, memberId?: string): Promise<void> {
     const sessions = (this.options.registry?.byClass(classId) ?? []).filter((s) => memberId === undefined || s.classroom?.memberId === memberId);
-    await Promise.all(sessions.map((s) => s.end(reason)));
+    await Promise.all(sessions.map((s) => s.end(reason, { cause: memberId === undefined ? "class_closed" : "instructor" })));
   }
 
   /** The card of a member whose sandbox runs on node `node`, for this node's dashboards. */

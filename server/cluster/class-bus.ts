@@ -141,7 +141,7 @@ export class ClassBus implements ClassroomCluster {
         return;
       case "class":
         classrooms.applyChange(message.classId, message.change).catch((err: unknown) => {
-          this.log.error({ classId: message.classId, what: message.change.what, err: (err as Error).message }, "a class change from another node could not be applied here");
+          this.log.error({ classId: message.classId, what: message.change.what, err }, "a class change from another node could not be applied here");
         });
         return;
       case "gone":
@@ -156,7 +156,7 @@ export class ClassBus implements ClassroomCluster {
         void (async () => {
           await classrooms.resync();
           classrooms.nodesGone((await this.node.nodes()).filter((n) => n.gone).map((n) => n.id));
-        })().catch((err: unknown) => this.log.error({ err: (err as Error).message }, "could not catch up with the other nodes"));
+        })().catch((err: unknown) => this.log.error({ err }, "could not catch up with the other nodes"));
         return;
       case "answer":
       case "echo":

@@ -269,7 +269,7 @@ export class ClusterNode {
       await this.beatPool.query(`UPDATE nodes SET gone_at_ms = ${NOW_MS}, live_sessions = 0 WHERE id = $1`, [nodeId]);
       await this.publishNow({ kind: "gone", nodes: [nodeId] });
     } catch (err) {
-      this.options.log.error({ err: (err as Error).message }, "could not leave the cluster cleanly; the others will find this node gone by its heartbeat");
+      this.options.log.error({ err }, "could not leave the cluster cleanly; the others will find this node gone by its heartbeat");
     }
     const listener = this.listener;
     this.listener = null;
@@ -305,7 +305,7 @@ export class ClusterNode {
       .then(write)
       .then(
         () => undefined,
-        (err: unknown) => this.options.log.error({ sessionId, err: (err as Error).message }, "the cluster's record of a session could not be written"),
+        (err: unknown) => this.options.log.error({ sessionId, err }, "the cluster's record of a session could not be written"),
       );
     this.rowWrites.set(sessionId, next);
     void next.finally(() => {
@@ -432,7 +432,7 @@ export class ClusterNode {
       this.publish(message);
       this.deliver({ ...message, from: nodeId });
     } catch (err) {
-      log.error({ err: (err as Error).message }, "the cluster heartbeat failed (is PostgreSQL reachable?)");
+      log.error({ err }, "the cluster heartbeat failed (is PostgreSQL reachable?)");
     }
   }
 
@@ -475,7 +475,7 @@ export class ClusterNode {
       this.options.log.warn({ kind: message.kind, pending: this.pending }, "cluster bus is backed up; a message was dropped");
       return;
     }
-    void this.publishNow(message).catch((err: unknown) => this.options.log.error({ kind: message.kind, err: (err as Error).message }, "a cluster message could not be sent"));
+    void this.publishNow(message).catch((err: unknown) => this.options.log.error({ kind: message.kind, err }, "a cluster message could not be sent"));
   }
 
   private publishNow(message: OutgoingMessage): Promise<void> {
@@ -544,7 +544,7 @@ export class ClusterNode {
     try {
       this.handler(message);
     } catch (err) {
-      this.options.log.error({ kind: message.kind, err: (err as Error).message }, "a cluster message could not be handled");
+      this.options.log.error({ kind: message.kind, err }, "a cluster message could not be handled");
     }
   }
 }

@@ -120,7 +120,7 @@ export function routeConnection(page: WebSocket, request: { cookie?: string; rem
         const lookup = options
           .route(message)
           .catch((err: unknown) => {
-            options.log.error({ err: (err as Error).message }, "could not find which node serves this page");
+            options.log.error({ err }, "could not find which node serves this page");
             return "unknown" as const;
           })
           .finally(() => routing--);
@@ -145,7 +145,7 @@ export function routeConnection(page: WebSocket, request: { cookie?: string; rem
     try {
       relay(target);
     } catch (err) {
-      options.log.error({ node: target.id, err: (err as Error).message }, "could not open a relay; serving the page here");
+      options.log.error({ node: target.id, err }, "could not open a relay; serving the page here");
       decided = true;
       here();
     }

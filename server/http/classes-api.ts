@@ -391,7 +391,7 @@ export function createClassesApi(options: ClassesApiOptions) {
           return true;
         },
         (err: unknown) => {
-          log.error({ err: (err as Error).message }, "instructor check failed");
+          log.error({ err }, "instructor check failed");
           res.writeHead(503, { "content-type": "text/plain" });
           res.end("The lab cannot check the instructor's login right now; try again in a moment.\n");
           return true;
@@ -431,7 +431,7 @@ export function createClassesApi(options: ClassesApiOptions) {
       }
       if (err instanceof HttpError) return sendError(res, err.status, err.message, err.field, err.headers);
       if (err instanceof ClassroomError) return sendError(res, err.status, err.message, err.field);
-      log.error({ path: pathname, err: (err as Error).stack ?? String(err) }, "classroom request failed");
+      log.error({ path: pathname, err }, "classroom request failed");
       sendError(res, 500, "The classroom could not do that because of an error on the server. Try again; if it keeps failing, tell the lab's operator.");
     });
     return true;

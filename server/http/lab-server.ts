@@ -1,5 +1,5 @@
-// The one HTTP server of nslab: Next's pages, /healthz, and the lab's WebSocket at /ws, all on
-// one port. Only /ws upgrades are ours; in development Next's hot reload upgrades under
+// The one HTTP server of nslab: Next's pages, /healthz, /metrics, and the lab's WebSocket at
+// /ws, all on one port. Only /ws upgrades are ours; in development Next's hot reload upgrades under
 // /_next/ are left to Next; every other upgrade is refused with 404 rather than left hanging.
 import { randomBytes } from "node:crypto";
 import http from "node:http";
@@ -18,6 +18,7 @@ import { canonicalOrigin } from "../config";
 import type { HostFeatures } from "../kernel/features";
 import { sendQueueBytes, socketFd } from "../kernel/socket-queue";
 import { log } from "../log";
+import { metricsText } from "../metrics";
 import type { LessonCatalog } from "../lessons/lesson-steps";
 import { hostProbeScheduler } from "../sessions/session-readings";
 import type { SessionRegistry } from "../sessions/session-registry";
@@ -26,7 +27,7 @@ import { LabConnection } from "../ws/lab-connection";
 import { createClassesApi } from "./classes-api";
 import { NO_TRUSTED_PROXIES, type TrustedProxies, clientAddress } from "./client-address";
 import { cookieValue, overHttps } from "./cookies";
-import { healthAccess } from "./operator-token";
+import { healthAccess, metricsAccess } from "./operator-token";
 import { progressResponse } from "./progress-api";
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
@@ -260,7 +261,7 @@ export function createLabServer(options: LabServerOptions) {
     // Pages hand out the learner cookie, so the page's WebSocket carries it.
     if (req.method === "GET" && !req.url?.startsWith("/_next/")) learner(req, res);
     Promise.resolve(options.handleRequest(req, res)).catch((err: unknown) => {
-      log.error({ url: req.url, err: (err as Error).message }, "request failed");
+      log.error({ url: req.url, err }, "request failed");
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
       res.end("Internal error\n");
     });
@@ -328,8 +329,28 @@ export function createLabServer(options: LabServerOptions) {
       void cluster.health().then(
         (nodes) => json(200, { ...body, cluster: access.kind === "operator" ? { node: cluster.nodeId, nodes } : { ready: true } }),
         (err: unknown) => {
-          log.error({ err: (err as Error).message }, "health check could not read the cluster's nodes");
+          log.error({ err }, "health check could not read the cluster's nodes");
           json(503, { ...body, ready: false, cluster: access.kind === "operator" ? { node: cluster.nodeId, error: "the database cannot be read" } : { ready: false } });
+        },
+      );
+      return;
+    }
+    if (url.pathname === "/metrics") {
+      const access = metricsAccess(req.headers.authorization, options.operatorToken ?? null);
+      if (!access.ok) {
+        res.writeHead(access.status, { "content-type": "text/plain", "cache-control": "no-store", ...(access.status === 401 ? { "www-authenticate": "Bearer" } : {}) });
+        res.end(`${access.error}\n`);
+        return;
+      }
+      void metricsText().then(
+        ({ contentType, body }) => {
+          res.writeHead(200, { "content-type": contentType, "cache-control": "no-store" });
+          res.end(body);
+        },
+        (err: unknown) => {
+          log.error({ err }, "metrics could not be collected");
+          res.writeHead(500, { "content-type": "text/plain" });
+          res.end("The metrics could not be collected; the server's log says why.\n");
         },
       );
       return;
@@ -339,7 +360,7 @@ export function createLabServer(options: LabServerOptions) {
         res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
         res.end(JSON.stringify(body));
       }, (err: unknown) => {
-        log.error({ err: (err as Error).message }, "progress request failed");
+        log.error({ err }, "progress request failed");
         res.writeHead(500, { "content-type": "application/json" });
         res.end(JSON.stringify({ error: "Progress is not available right now." }));
       });

@@ -1,4 +1,4 @@
-// Who asks /healthz: anyone, or the operator with NSLAB_OPERATOR_TOKEN. Behind a reverse proxy
+// Who asks /healthz and /metrics: anyone, or the operator with NSLAB_OPERATOR_TOKEN. Behind a reverse proxy
 // every request comes from the proxy's address, so where a request comes from proves nothing;
 // only the token does.
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -25,4 +25,16 @@ export function healthAccess(authorization: string | undefined, token: string | 
     return { kind: "refused", error: "Wrong operator token: send Authorization: Bearer NSLAB_OPERATOR_TOKEN, or no Authorization header for the short answer." };
   }
   return { kind: "operator" };
+}
+
+/** /metrics is the operator's alone (its series tell how busy the lab is, and what fails): the
+ *  token, or a refusal that says how to get in. */
+export function metricsAccess(authorization: string | undefined, token: string | null): { ok: true } | { ok: false; status: 401 | 403; error: string } {
+  if (token === null) {
+    return { ok: false, status: 403, error: "This server has no operator token, so /metrics is closed: set NSLAB_OPERATOR_TOKEN (24 characters or more) and have the scraper send it as Authorization: Bearer." };
+  }
+  const presented = /^Bearer +(\S+) *$/i.exec(authorization ?? "")?.[1];
+  if (presented === undefined) return { ok: false, status: 401, error: "/metrics needs the operator's token: send Authorization: Bearer NSLAB_OPERATOR_TOKEN." };
+  if (!tokenMatches(token, presented)) return { ok: false, status: 401, error: "Wrong operator token: send Authorization: Bearer NSLAB_OPERATOR_TOKEN." };
+  return { ok: true };
 }

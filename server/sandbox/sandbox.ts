@@ -646,7 +646,7 @@ export class Sandbox {
     // Off the event loop: a full layer is hundreds of MiB, a learner's 100 000 files included.
     // Before the uid range is released, so an image whose slot is free is a leftover (host.ts).
     if (this.layerImage) {
-      await removeLayerImage(this.layerImage, this.settings.setupFs === synchronousSetup).catch((err: unknown) => this.log.error({ err: (err as Error).message, file: this.layerImage }, "the sandbox's layer image could not be removed"));
+      await removeLayerImage(this.layerImage, this.settings.setupFs === synchronousSetup).catch((err: unknown) => this.log.error({ err, file: this.layerImage }, "the sandbox's layer image could not be removed"));
     }
     this.slots.release(this.slot);
     this.log.info({}, "sandbox removed");

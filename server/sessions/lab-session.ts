@@ -30,7 +30,8 @@ import {
   type TerminalSize,
 } from "../../common/protocol";
 import { type Logger, log as rootLog } from "../log";
-import { diffSnapshot, type SnapshotDelta } from "../probes";
+import { type EndCause, oomKills, pidsLimitHits, sessionsEnded } from "../metrics";
+import { type CgroupSnapshot, diffSnapshot, readCgroupSnapshot, type SnapshotDelta } from "../probes";
 import type { Sandbox } from "../sandbox/sandbox";
 import type { Store } from "../store/store";
 import { CHECK_INTERVAL_MS, SessionReadings, WATCHED_INTERVAL_MS } from "./session-readings";
@@ -39,6 +40,14 @@ import { TerminalMirror } from "./terminal-mirror";
 import { TokenBucket } from "./token-bucket";
 
 /** What the registry keeps of a session that ended. */
+/** How a session is ended: why (a label for the metrics; the sentence says it to people), and
+ *  how its pages are let go (4007 and a session_gone error unless given). */
+export interface SessionEnd {
+  cause: EndCause;
+  code?: CloseCode;
+  error?: { code: ErrorCode; message: string };
+}
+
 export interface EndedSession {
   readonly reason: string;
   verifyToken(token: string, learnerId: string): boolean;
@@ -201,6 +210,9 @@ export class LabSession {
   readonly address: string | null;
   /** The newest reading, for whoever needs a figure between streams (a dashboard card). */
   lastSnapshot: ProbeSnapshot | null = null;
+  /** This sandbox's OOM kills and pids-limit hits already added to the host's counters. */
+  private countedOomKills = 0;
+  private countedPidsHits = 0;
   private listener: SessionListener | null = null;
   private dashboardWatched = false;
   /** The most the owner's page may raise its limits to: what the sandbox started with, or
@@ -255,7 +267,7 @@ export class LabSession {
     this.readings = new SessionReadings({ cgroup: sandbox.cgroup }, (snapshot, change, fresh) => this.onReading(snapshot, change, fresh), { log: this.log });
     // Fail closed: a session whose page never attaches (it left while the sandbox started)
     // must not wait for ever. The first owner attach clears this like a grace period.
-    this.graceTimer = setTimeout(() => void this.end("No page attached to the sandbox after it started."), FIRST_ATTACH_TIMEOUT_MS);
+    this.graceTimer = setTimeout(() => void this.end("No page attached to the sandbox after it started.", { cause: "never_attached" }), FIRST_ATTACH_TIMEOUT_MS);
     this.graceTimer.unref();
     this.checkExpiry();
     sandbox.onData((chunk) => this.onOutput(chunk));
@@ -285,7 +297,7 @@ export class LabSession {
       this.tracker.restore(await this.options.store.progress.completed(this.learnerId, this.lesson));
     } catch (err) {
       // The store is unreadable right now: steps still tick; they are just not restored.
-      this.log.error({ err: (err as Error).message }, "progress could not be read");
+      this.log.error({ err }, "progress could not be read");
       return;
     }
     this.broadcastProgress();
@@ -535,10 +547,11 @@ export class LabSession {
    * End the session: every page is let go with `code` (after `error`, if given), the sandbox
    * is destroyed. The one teardown path: safe to call twice, the second call waits for the first.
    */
-  end(reason: string, code: CloseCode = CloseCode.SessionGone, error?: { code: ErrorCode; message: string }): Promise<void> {
+  end(reason: string, how: SessionEnd): Promise<void> {
+    const code = how.code ?? CloseCode.SessionGone;
     // Pages let go with 4007 are told why, as the learner's own page would be on a resume.
-    const told = error ?? (code === CloseCode.SessionGone ? { code: "session_gone" as const, message: `Your sandbox was ended: ${reason}` } : undefined);
-    this.ending ??= this.teardown(reason, code, told);
+    const told = how.error ?? (code === CloseCode.SessionGone ? { code: "session_gone" as const, message: `Your sandbox was ended: ${reason}` } : undefined);
+    this.ending ??= this.teardown(reason, how.cause, code, told);
     return this.ending;
   }
 
@@ -553,9 +566,12 @@ export class LabSession {
     };
   }
 
-  private async teardown(reason: string, code: CloseCode, error?: { code: ErrorCode; message: string }): Promise<void> {
+  private async teardown(reason: string, cause: EndCause, code: CloseCode, error?: { code: ErrorCode; message: string }): Promise<void> {
     this.stateValue = "ended";
     this.endReason = reason;
+    sessionsEnded.inc({ reason: cause });
+    // What the sandbox's limits stopped since the last reading, before its cgroup goes.
+    this.countLimitEvents(this.finalCgroupReading());
     this.clearGrace();
     if (this.budgetTimer) clearTimeout(this.budgetTimer);
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
@@ -569,7 +585,7 @@ export class LabSession {
     // Never rejects: a teardown that failed is logged, and the session counts as ended.
     const destroyed = this.sandbox
       .destroy()
-      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, "sandbox teardown failed"))
+      .catch((err: unknown) => this.log.error({ err }, "sandbox teardown failed"))
       .finally(() => this.mirror.dispose());
     this.options.onEnded(this, destroyed);
     this.listener?.changed();
@@ -612,7 +628,7 @@ export class LabSession {
     if (!next || !this.expiry || this.ending) return;
     const now = Date.now();
     if (now >= next.atMs) {
-      void this.end(this.expiryReason(next.reason, next.periodMs));
+      void this.end(this.expiryReason(next.reason, next.periodMs), { cause: next.reason });
       return;
     }
     const leadMs = Math.min(this.expiry.warningMs, next.periodMs / 2);
@@ -668,17 +684,17 @@ export class LabSession {
     this.stateValue = "detached";
     if (!this.everReady) {
       // No page ever got a resume token, so nobody can come back to it.
-      void this.end("The page left before its sandbox was ready.");
+      void this.end("The page left before its sandbox was ready.", { cause: "page_left" });
       return;
     }
     const graceMs = this.options.graceMs;
     if (graceMs <= 0) {
-      void this.end("The page closed, and this lab does not keep sandboxes for a reconnect.");
+      void this.end("The page closed, and this lab does not keep sandboxes for a reconnect.", { cause: "page_left" });
       return;
     }
     this.graceTimer = setTimeout(() => {
       this.graceTimer = null;
-      void this.end(`Nobody reconnected within ${Math.round(graceMs / 1000)} s of the page closing, so the sandbox was ended.`);
+      void this.end(`Nobody reconnected within ${Math.round(graceMs / 1000)} s of the page closing, so the sandbox was ended.`, { cause: "grace_expired" });
     }, graceMs);
     this.graceTimer.unref();
     this.log.info({ graceMs }, "owner left; waiting for a reconnect");
@@ -740,6 +756,33 @@ export class LabSession {
     member.attachment.release(code);
   }
 
+  /** Adds to the host's OOM-kill and pids-limit counters what this sandbox's cgroup counted
+   *  since the last time: the readings of a watched session count as they come, and its end
+   *  counts the rest (an unwatched session is read then only). */
+  private countLimitEvents(cgroup: CgroupSnapshot | null): void {
+    if (!cgroup) return;
+    const oom = cgroup.memory.oomKillCount.value;
+    if (oom !== null && oom > this.countedOomKills) {
+      oomKills.inc(oom - this.countedOomKills);
+      this.countedOomKills = oom;
+    }
+    const hits = cgroup.pids.limitHitCount.value;
+    if (hits !== null && hits > this.countedPidsHits) {
+      pidsLimitHits.inc(hits - this.countedPidsHits);
+      this.countedPidsHits = hits;
+    }
+  }
+
+  /** The cgroup's counters as the sandbox ends; null when they cannot be read (it is gone). */
+  private finalCgroupReading(): CgroupSnapshot | null {
+    try {
+      return readCgroupSnapshot(this.sandbox.cgroup);
+    } catch (err) {
+      this.log.debug({ err }, "the ended sandbox's cgroup could not be read for its counters");
+      return null;
+    }
+  }
+
   private onShellExit(info: { exitCode: number | null; signal: number | null }): void {
     const endReason = this.sandbox.endReason;
     for (const member of this.members.values()) {
@@ -747,7 +790,7 @@ export class LabSession {
       if (endReason) member.attachment.send({ type: "error", code: "resource_limit", message: endReason });
       member.attachment.send({ type: "session.exit", exitCode: info.exitCode, signal: info.signal || null });
     }
-    void this.end(endReason ?? "The shell exited.", CloseCode.SessionEnded);
+    void this.end(endReason ?? "The shell exited.", { cause: endReason ? "resource_limit" : "shell_exited", code: CloseCode.SessionEnded });
   }
 
   private onReading(snapshot: ProbeSnapshot, change: SnapshotDelta | null, fresh: boolean): void {
@@ -764,6 +807,7 @@ export class LabSession {
       }
     }
     this.lastSnapshot = snapshot;
+    if (fresh) this.countLimitEvents(snapshot.cgroup);
     if (fresh || change) this.listener?.reading(snapshot);
     for (const member of this.members.values()) {
       if (!member.watchingState || member.held !== null) continue;

@@ -52,7 +52,7 @@ function useLab(options: Omit<TestLabOptions, "name"> & { name: string }) {
     await closeAll(state.clients.splice(0));
     const lab = state.lab;
     if (!lab) return;
-    for (const session of lab.registry.all()) void session.end("the test is over");
+    for (const session of lab.registry.all()) void session.end("the test is over", { cause: "shutdown" });
     await waitUntil(() => lab.registry.size === 0, "every session ended");
   });
   afterAll(async () => {

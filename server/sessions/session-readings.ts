@@ -15,6 +15,7 @@
 //     cost more, every session's pace is stretched alike, and back when they cost less.
 import type { ProbeSnapshot } from "../../common/lab-state";
 import { type Logger, log as rootLog } from "../log";
+import { probeRoundSeconds, probeStretch } from "../metrics";
 import { QUIET_REFRESH_MS, type ProbeTarget, type SnapshotDelta, type SnapshotReader, createSnapshotReader, diffSnapshot, isUnchanged } from "../probes";
 import { kernelFiles } from "../probes/kernel-files";
 
@@ -50,6 +51,8 @@ export interface ProbeSchedulerOptions {
   elapsed?: () => number;
   budget?: number;
   log?: Logger;
+  /** Whether its rounds and stretch go to /metrics: the server's own scheduler only. */
+  measured?: boolean;
 }
 
 /** Reads every session that is due, within the server's budget. One per server. */
@@ -70,12 +73,14 @@ export class ProbeScheduler {
   private stretchFactor = 1;
   private warnedStretch = false;
   private roundCount = 0;
+  private readonly measured: boolean;
 
   constructor(options: ProbeSchedulerOptions = {}) {
     this.now = options.now ?? (() => Date.now());
     this.elapsed = options.elapsed ?? (() => performance.now());
     this.budget = options.budget ?? PROBE_BUDGET;
     this.log = options.log ?? rootLog;
+    this.measured = options.measured ?? false;
     this.windowStart = this.now();
   }
 
@@ -153,6 +158,7 @@ export class ProbeScheduler {
 
   /** Add a round's cost; once a second, set the stretch from the share of time it took. */
   private account(now: number, spentMs: number): void {
+    if (this.measured) probeRoundSeconds.observe(spentMs / 1000);
     this.busyMs += spentMs;
     const windowMs = now - this.windowStart;
     if (windowMs < 1_000 && windowMs >= 0) return;
@@ -160,6 +166,7 @@ export class ProbeScheduler {
     // Halfway towards what the last second asks for, so one slow second does not jerk the pace.
     const wanted = Math.min(MAX_STRETCH, Math.max(1, (this.stretchFactor * share) / this.budget));
     this.stretchFactor = Math.max(1, (this.stretchFactor + wanted) / 2);
+    if (this.measured) probeStretch.set(this.stretchFactor);
     if (this.stretchFactor >= 1.5 && !this.warnedStretch) {
       this.warnedStretch = true;
       this.log.warn({ share, stretch: this.stretchFactor, sessions: this.members.size }, "kernel readings over budget: every session is read less often");
@@ -170,7 +177,7 @@ export class ProbeScheduler {
 }
 
 /** The server's one scheduler. */
-export const hostProbeScheduler = new ProbeScheduler();
+export const hostProbeScheduler = new ProbeScheduler({ measured: true });
 
 export interface SessionReadingsOptions {
   /** Where a failed reading is logged (once per distinct message). */

@@ -3,10 +3,12 @@
 // that ended is remembered for a while, so a page that comes back too late is told why its
 // sandbox is gone rather than that it never existed.
 import type { LabStep } from "../../common/lab-steps";
+import type { LaunchStep } from "../../common/launch-events";
 import type { Limits } from "../../common/limits";
 import { CloseCode, type TerminalSize, closeReason } from "../../common/protocol";
 import type { LessonCatalog } from "../lessons/lesson-steps";
 import { log } from "../log";
+import { sandboxStartSeconds, sessionsLive, sessionsStarted } from "../metrics";
 import type { SandboxHost, StartCounts } from "../sandbox/host";
 import { DEFAULT_LIMITS } from "../sandbox/limits";
 import { SandboxStartFailure } from "../sandbox/sandbox";
@@ -213,7 +215,7 @@ export class SessionRegistry {
     };
     try {
       // One sandbox per member: a new start (not a reload, which resumes) replaces the old.
-      await Promise.all(own.map((s) => s.end("You started a new sandbox for this class; only the newest is kept.")));
+      await Promise.all(own.map((s) => s.end("You started a new sandbox for this class; only the newest is kept.", { cause: "replaced" })));
       // The learner's oldest beyond their bound are gone before the lab's room is counted.
       const perLearner = bounds.perLearner ?? 0;
       await Promise.all(
@@ -222,6 +224,7 @@ export class SessionRegistry {
             perLearner === 1
               ? "You started a new sandbox (in another tab or lesson), and the lab keeps one per learner, so this one was ended."
               : `You started a new sandbox (in another tab or lesson), and the lab keeps ${perLearner} per learner, so the oldest was ended.`,
+            { cause: "replaced" },
           ),
         ),
       );
@@ -240,7 +243,7 @@ export class SessionRegistry {
         try {
           steps = await this.options.lessons.steps(request.lesson);
         } catch (err) {
-          log.error({ lesson: request.lesson, err: (err as Error).message }, "lesson steps could not be loaded");
+          log.error({ lesson: request.lesson, err }, "lesson steps could not be loaded");
         }
       }
       const limits = classroom ? { ...classroom.limits } : { ...DEFAULT_LIMITS };
@@ -276,9 +279,12 @@ export class SessionRegistry {
         throw new SandboxStartFailure({ kind: "failed", message: `the shell ended as soon as it started: ${session.endReason ?? "no reason given"}` });
       }
       this.sessions.set(session.id, session);
+      sessionsLive.inc();
+      sessionsStarted.inc();
+      observeStartup(sandbox.startup);
       this.options.observer?.started(session);
       this.options.store?.learners.ensure(request.learnerId, session.startedAtMs).catch((err: unknown) => {
-        log.error({ err: (err as Error).message }, "learner could not be stored");
+        log.error({ err }, "learner could not be stored");
       });
       void session.restoreProgress();
       return session;
@@ -316,13 +322,14 @@ export class SessionRegistry {
    *  refused from here on. */
   async endAll(): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.sessions.values()].map((s) => s.end(closeReason[CloseCode.ServerShutdown], CloseCode.ServerShutdown)));
+    await Promise.all([...this.sessions.values()].map((s) => s.end(closeReason[CloseCode.ServerShutdown], { cause: "shutdown", code: CloseCode.ServerShutdown })));
     while (this.starting > 0 || this.destroying > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
   private forget(session: LabSession, destroyed: Promise<void>): void {
     if (this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
+      sessionsLive.dec();
       this.options.observer?.ended(session);
     }
     this.ended.set(session.id, session.tombstone());
@@ -334,6 +341,17 @@ export class SessionRegistry {
     // `destroyed` never rejects (LabSession.teardown logs a failed teardown).
     void destroyed.finally(() => this.destroying--);
   }
+}
+
+/** Each step of the launcher's start-up, as its own duration, and the whole of it. */
+function observeStartup(steps: readonly LaunchStep[]): void {
+  let previousMs = 0;
+  for (const { step, atMs } of steps) {
+    if (step === "start") continue;
+    sandboxStartSeconds.observe({ step }, Math.max(0, atMs - previousMs) / 1000);
+    previousMs = atMs;
+  }
+  if (steps.length > 0) sandboxStartSeconds.observe({ step: "total" }, previousMs / 1000);
 }
 
 function count(counts: Map<string, number>, key: string): number {

@@ -81,7 +81,7 @@ describe.skipIf(unavailable !== null)(`lab sessions that outlive the socket${una
 
   /** End what a test left (also when it failed), so the next one starts with room. */
   async function allEnded(): Promise<void> {
-    for (const session of server.registry.all()) void session.end("the test is over");
+    for (const session of server.registry.all()) void session.end("the test is over", { cause: "shutdown" });
     await waitUntil(() => server.registry.size === 0, "every session ended");
   }
   afterEach(allEnded);

@@ -53,7 +53,7 @@ export class StepTracker {
       this.log.info({ lesson: this.lesson, step: step.id }, "lab step done");
       // Not awaited: the write queues behind the reading and lands in the store's next batch.
       this.store?.progress.complete(this.learnerId, this.lesson, step.id, atMs).catch((err: unknown) => {
-        this.log.error({ lesson: this.lesson, step: step.id, err: (err as Error).message }, "progress could not be stored");
+        this.log.error({ lesson: this.lesson, step: step.id, err }, "progress could not be stored");
       });
     }
     return changed;

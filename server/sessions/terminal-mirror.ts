@@ -118,7 +118,7 @@ class MirrorWorker {
       worker = new Worker(new URL("./mirror-worker.mjs", import.meta.url));
     } catch (err) {
       this.downUntil = Date.now() + RESTART_BACKOFF_MS;
-      log.error({ err: (err as Error).message }, "terminal mirror thread could not start; replays are blank meanwhile");
+      log.error({ err }, "terminal mirror thread could not start; replays are blank meanwhile");
       return null;
     }
     // It never keeps the process alive by itself (a test, a server shutting down).
@@ -155,7 +155,7 @@ class MirrorWorker {
     if (this.worker !== worker) return;
     this.worker = null;
     this.downUntil = Date.now() + RESTART_BACKOFF_MS;
-    log.error({ err: err.message, mirrors: this.mirrors.size }, "terminal mirror thread lost; mirrors start again blank");
+    log.error({ err, mirrors: this.mirrors.size }, "terminal mirror thread lost; mirrors start again blank");
     for (const req of [...this.pending.keys()]) this.answer(req, null);
     for (const mirror of this.mirrors.values()) mirror.lost();
   }

@@ -17,6 +17,7 @@ import {
 } from "../../common/protocol";
 import type { Classrooms } from "../classroom/classrooms";
 import { log } from "../log";
+import { wsErrors, wsRateLimited } from "../metrics";
 import { SandboxStartFailure } from "../sandbox/sandbox";
 import { StartAbandoned } from "../sandbox/start-gate";
 import type { Attachment, LabSession } from "../sessions/lab-session";
@@ -123,7 +124,7 @@ export class LabConnection implements Attachment {
       try {
         this.onFrame(data as Buffer, isBinary);
       } catch (err) {
-        log.error({ remote, err: (err as Error).message }, "frame handling failed");
+        log.error({ remote, err }, "frame handling failed");
         this.badFrame("bad_message", "The lab could not handle that message.");
       }
     });
@@ -144,6 +145,7 @@ export class LabConnection implements Attachment {
   // --- Attachment: what the session calls -------------------------------------------------
 
   send(message: ServerMessage): void {
+    if (message.type === "error") wsErrors.inc({ code: message.code });
     this.sendFrame(JSON.stringify(message), false);
   }
 
@@ -224,11 +226,13 @@ export class LabConnection implements Attachment {
     // snapshot; write cgroup files; resize the pty) are budgeted; acks are not, and pings
     // have a budget of their own (answered before session.start too).
     if (message.type === "ping" && !this.pingBudget.take()) {
+      wsRateLimited.inc({ budget: "ping" });
       this.badFrame("rate_limited", "Too many pings; this one was not answered.");
       return;
     }
     const costly = message.type !== "pty.ack" && message.type !== "ping";
     if (costly && !this.takeControlBudget()) {
+      wsRateLimited.inc({ budget: "request" });
       const requestId = message.type === "limits.update" ? message.requestId : undefined;
       this.error("rate_limited", "Too many requests at once; one was dropped.", requestId);
       return;
@@ -255,7 +259,7 @@ export class LabConnection implements Attachment {
               ? this.resume(message.sessionId, message.token, "watcher")
               : this.observe(message.classId, message.memberId)
         ).catch((err: unknown) => {
-          log.error({ remote: this.remote, err: (err as Error).message }, "attaching failed");
+          log.error({ remote: this.remote, err }, "attaching failed");
           this.fail("sandbox_failed", "The lab could not attach this page to a sandbox. Reload to try again.", CloseCode.SandboxFailed);
         });
         return;
@@ -294,12 +298,15 @@ export class LabConnection implements Attachment {
       return;
     }
     if (!this.inputBudget.take(Math.max(data.length, INPUT_FRAME_MIN_COST))) {
+      wsRateLimited.inc({ budget: "input" });
       this.error("rate_limited", "Typing too fast: some input was dropped. Paste smaller pieces.");
       return;
     }
     const result = session.input(this, data);
-    if (result === "dropped") this.error("rate_limited", "The shell is not reading its input right now, so what you typed was dropped.");
-    else if (result === "read_only") this.error("read_only", "This page only watches the sandbox; typing goes to the learner's own page.");
+    if (result === "dropped") {
+      wsRateLimited.inc({ budget: "shell" });
+      this.error("rate_limited", "The shell is not reading its input right now, so what you typed was dropped.");
+    } else if (result === "read_only") this.error("read_only", "This page only watches the sandbox; typing goes to the learner's own page.");
   }
 
   /** The session, when this page is attached; otherwise answers `notReady` and gives null. */
@@ -329,7 +336,7 @@ export class LabConnection implements Attachment {
         const started = session;
         await this.ctx.classrooms?.started(started).catch(async (err: unknown) => {
           // A sandbox the class cannot follow is one the instructor could not see or stop.
-          await started.end("The class could not take this sandbox in.");
+          await started.end("The class could not take this sandbox in.", { cause: "class_closed" });
           throw err;
         });
       }
@@ -347,13 +354,13 @@ export class LabConnection implements Attachment {
           CloseCode.LabFull,
         );
       } else {
-        log.error({ remote: this.remote, err: (err as Error).message }, "sandbox failed to start");
+        log.error({ remote: this.remote, err }, "sandbox failed to start");
         this.fail("sandbox_failed", `Your sandbox could not be started: ${(err as Error).message}`, CloseCode.SandboxFailed);
       }
       return;
     }
     if (this.isClosed()) {
-      void session.end("The page left before its sandbox was ready.");
+      void session.end("The page left before its sandbox was ready.", { cause: "page_left" });
       return;
     }
     log.info({ sessionId: session.id, lesson, remote: this.remote, pid: session.sandbox.hostPid }, "session started");
@@ -481,11 +488,19 @@ export class LabConnection implements Attachment {
     if (requestId === undefined && !answersAttach) {
       const kind = `${code} ${message}`;
       const now = Date.now();
-      if (now - (this.lastErrorAt.get(kind) ?? Number.NEGATIVE_INFINITY) < COALESCE_MS) return;
+      // Coalesced errors are not sent, but they happened: the operator counts them (send()
+      // counts the rest).
+      if (now - (this.lastErrorAt.get(kind) ?? Number.NEGATIVE_INFINITY) < COALESCE_MS) {
+        wsErrors.inc({ code });
+        return;
+      }
       if (this.lastErrorAt.size >= MAX_ERROR_KINDS) {
         for (const [seen, at] of this.lastErrorAt) if (now - at >= COALESCE_MS) this.lastErrorAt.delete(seen);
         // Every kind sent within the second: this one waits for the next.
-        if (this.lastErrorAt.size >= MAX_ERROR_KINDS) return;
+        if (this.lastErrorAt.size >= MAX_ERROR_KINDS) {
+          wsErrors.inc({ code });
+          return;
+        }
       }
       this.lastErrorAt.set(kind, now);
     }

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   const runDir = `/run/nslab-bench-${process.pid}`;
   const cgroupParent = `/nslab-bench-${process.pid}`;
   const config = loadConfig({ ...process.env, NSLAB_RUN_DIR: runDir, NSLAB_CGROUP_PARENT: cgroupParent }, PROJECT_ROOT);
-  const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS });
+  const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS, cgroupParent: config.NSLAB_CGROUP_PARENT });
   if (!features.ok) throw new Error(unsupportedReason(features));
   const found = hostCgroupDriver(config.NSLAB_CGROUP_PARENT);
   if (!("driver" in found)) throw new Error(found.reason);

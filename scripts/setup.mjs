@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { buildRootfs, hostHasPackage } from "../native/rootfs.mjs";
+import { IMAGE_TOOL_PACKAGES, buildRootfs, hostHasPackage } from "../native/rootfs.mjs";
 import { aptInstall } from "./apt.mjs";
 import { SERVER_DIST, compileServer, serverBuildIsFresh } from "./build-server.mjs";
 
@@ -118,7 +118,7 @@ export function ensureImage() {
     say(`not root: skipped the sandbox image (${dest}); run as root: node native/rootfs.mjs`);
     return null;
   }
-  const missing = ["iproute2", "procps", "psmisc", "util-linux", "less"].filter((p) => !hostHasPackage(p));
+  const missing = IMAGE_TOOL_PACKAGES.filter((p) => !hostHasPackage(p));
   if (missing.length) aptInstall(missing, "tools the lessons use inside the sandbox", say);
   return buildRootfs(dest, { log: say });
 }

@@ -39,7 +39,7 @@ export async function startLabNode(config: Config, web: { handleRequest: Request
   // images: root's alone, whatever made it before.
   fs.mkdirSync(config.NSLAB_DATA_DIR, { recursive: true, mode: 0o700 });
   fs.chmodSync(config.NSLAB_DATA_DIR, 0o700);
-  const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS });
+  const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS, cgroupParent: config.NSLAB_CGROUP_PARENT });
   let host: SandboxHost | null = null;
   let reason = "";
   if (features.ok) {

@@ -21,7 +21,7 @@ export interface DoctorReport {
 
 export function doctorReport(projectRoot: string): DoctorReport {
   const config = loadConfig(process.env, projectRoot);
-  const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS });
+  const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS, cgroupParent: config.NSLAB_CGROUP_PARENT });
   // The sandboxes' host ids against /etc/subuid, /etc/subgid and other services' ranges: the
   // server refuses to start on an overlap, so it is one more check here.
   const uidConflicts = hostUidRangeConflicts(config.NSLAB_UID_BASE);
@@ -35,6 +35,7 @@ export function doctorReport(projectRoot: string): DoctorReport {
     },
     ptyPoolCheck(config.NSLAB_MAX_SESSIONS),
     layersCheck(config),
+    chromiumCheck(),
   ];
   return {
     // Every check of this host beyond the kernel's features counts.
@@ -68,6 +69,18 @@ export function doctor(projectRoot: string, { json = false } = {}, out: (line: s
   if (json) out(JSON.stringify(report));
   else for (const line of formatDoctorReport(report)) out(line);
   return report.ok ? 0 : 1;
+}
+
+/** The distribution's Chromium, which only `npm test`'s browser journeys drive: a warning. */
+function chromiumCheck(): DoctorCheck {
+  const found = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => p && fs.existsSync(p));
+  return {
+    name: "chromium",
+    ok: true,
+    warn: !found,
+    detail: found ? `${found} (for npm test's browser journeys)` : "not installed: npm test's browser journeys need it, the lab does not",
+    fix: "npm test installs it when run as root; or apt-get install -y chromium (Ubuntu: chromium-browser), or set CHROMIUM_PATH",
+  };
 }
 
 /** Where the sandboxes' writable layers go (layer-disk.ts): in memory is a fallback, not a

@@ -47,7 +47,7 @@ export async function runCommand(argv: string[], projectRoot: string): Promise<n
   }
   // Read once, for the checks and the driver both.
   const layout = hostCgroupLayout();
-  const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS }, layout);
+  const features = checkHostFeatures({ launcher: config.launcherPath, rootfs: config.NSLAB_ROOTFS, cgroupParent: config.NSLAB_CGROUP_PARENT }, layout);
   if (!features.ok) return fail(`nslab run: ${unsupportedReason(features)} Run nslab doctor for fixes.`);
   const found = hostCgroupDriver(config.NSLAB_CGROUP_PARENT, layout);
   if (!("driver" in found)) return fail(`nslab run: ${found.reason}`);

@@ -26,11 +26,12 @@ function read(file: string): string {
   }
 }
 
-export function hostCgroupLayout(): CgroupLayout {
+/** This host's cgroup layout; `root` is where the host's / is (a fixture tree in tests). */
+export function hostCgroupLayout(root = "/"): CgroupLayout {
   return detectCgroupLayout(
-    read("/proc/self/mountinfo"),
-    read("/proc/self/cgroup"),
-    read(path.join("/sys/fs/cgroup", "cgroup.controllers")),
+    read(path.join(root, "proc/self/mountinfo")),
+    read(path.join(root, "proc/self/cgroup")),
+    read(path.join(root, "sys/fs/cgroup", "cgroup.controllers")),
   );
 }
 

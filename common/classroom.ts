@@ -170,7 +170,8 @@ export const ClassDetail = z.object({
 });
 export type ClassDetail = z.infer<typeof ClassDetail>;
 
-export const ClassList = z.object({ classes: z.array(ClassSummary) });
+/** GET /api/classes: the classes, and the limits a new class starts from (the lab's own). */
+export const ClassList = z.object({ classes: z.array(ClassSummary), defaultLimits: Limits });
 
 /**
  * The dashboard's one stream (GET /api/classes/<id>/events, server-sent events): `detail`

@@ -25,6 +25,11 @@ export const Limits = z.object({
 });
 export type Limits = z.infer<typeof Limits>;
 
+/** A sandbox's limits where nobody chose others: the first lesson's own example (--memory 256m
+ *  --memory-swap 256m --cpus 0.5 --pids-limit 100), so that its numbers hold. The operator
+ *  may set others (NSLAB_MEMORY, NSLAB_MEMORY_SWAP, NSLAB_CPUS, NSLAB_PIDS_LIMIT). */
+export const LAB_DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({ memoryBytes: 256 * MiB, memorySwapBytes: 256 * MiB, cpus: 0.5, pids: 100 });
+
 /** What the host has, for the upper bounds. */
 export interface HostCapacity {
   cpus: number;
@@ -44,6 +49,35 @@ export function parseSize(text: string): number | null {
   const power = unit ? "kmgtp".indexOf(unit) + 1 : 0;
   const bytes = Math.floor(Number(m[1]) * 1024 ** power);
   return Number.isSafeInteger(bytes) ? bytes : null;
+}
+
+const NOT_A_SIZE = "Not a size: write a number with an optional unit, like 64m or 1g.";
+
+/** One limit as typed in docker's syntax ("256m", "-1", "0.5", "100") read into its number, or
+ *  the sentence that says why it is not one; the rules between limits are checkLimits'. The
+ *  limits panel, the class form and the server's NSLAB_MEMORY… settings read them alike. */
+export function parseLimitInput(field: LimitField, text: string): { ok: true; value: number } | { ok: false; message: string } {
+  const trimmed = text.trim();
+  switch (field) {
+    case "memoryBytes": {
+      const bytes = parseSize(trimmed);
+      return bytes === null ? { ok: false, message: NOT_A_SIZE } : { ok: true, value: bytes };
+    }
+    case "memorySwapBytes": {
+      if (trimmed === "-1") return { ok: true, value: -1 };
+      const bytes = parseSize(trimmed);
+      return bytes === null ? { ok: false, message: `${NOT_A_SIZE} -1 allows unlimited swap.` } : { ok: true, value: bytes };
+    }
+    case "cpus": {
+      if (!/^(\d+(\.\d*)?|\.\d+)$/.test(trimmed)) return { ok: false, message: "Not a number of CPUs: write one like 0.5 or 2." };
+      return { ok: true, value: Number(trimmed) };
+    }
+    case "pids": {
+      if (!/^-?\d+$/.test(trimmed)) return { ok: false, message: "Not a whole number: write one like 100, or -1 for no limit." };
+      const pids = Number(trimmed);
+      return pids < -1 ? { ok: false, message: "The pids limit is a number from 1 up, or -1 for no limit." } : { ok: true, value: pids };
+    }
+  }
 }
 
 /** 268435456 -> "256m", 1536 MiB -> "1536m", 1 GiB -> "1g": the shortest exact docker size. */

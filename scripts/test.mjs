@@ -21,7 +21,7 @@ const bin = (name) => path.join(root, "node_modules/.bin", name);
 const reports = path.join(root, "test-results");
 fs.mkdirSync(reports, { recursive: true });
 process.env.NEXT_TELEMETRY_DISABLED = "1";
-// The tests' web build goes to a directory of its own (next.config.ts), so that a test run on
+// The tests' web build goes to a directory of its own (next.config.mjs), so that a test run on
 // a checkout that also serves a lab (`npm start`) never rebuilds the pages under it.
 process.env.NSLAB_NEXT_DIR ??= ".next-test";
 

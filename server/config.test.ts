@@ -121,4 +121,41 @@ describe("loadConfig", () => {
     }
     expect(message.split("\n").slice(1)).toEqual([expect.stringMatching(/^ {2}LOG_LEVEL: .*"trace".*"silent"/)]);
   });
+
+  it("takes the lab's default limits in docker's syntax, memory alone bringing no swap", () => {
+    expect(loadConfig(env(), "/opt/nslab").defaultLimits).toEqual({ memoryBytes: 256 * 2 ** 20, memorySwapBytes: 256 * 2 ** 20, cpus: 0.5, pids: 100 });
+    expect(loadConfig(env({ NSLAB_MEMORY: "512m", NSLAB_CPUS: "1", NSLAB_PIDS_LIMIT: "-1" }), "/opt/nslab").defaultLimits).toEqual({
+      memoryBytes: 512 * 2 ** 20,
+      memorySwapBytes: 512 * 2 ** 20,
+      cpus: 1,
+      pids: -1,
+    });
+    expect(loadConfig(env({ NSLAB_MEMORY: "512m", NSLAB_MEMORY_SWAP: "1g" }), "/opt/nslab").defaultLimits).toMatchObject({ memorySwapBytes: 2 ** 30 });
+    expect(loadConfig(env({ NSLAB_MEMORY_SWAP: "-1" }), "/opt/nslab").defaultLimits).toMatchObject({ memoryBytes: 256 * 2 ** 20, memorySwapBytes: -1 });
+  });
+
+  it("names each bad limit setting in a line of its own, with the rest of the bad settings", () => {
+    const lines = (settings: Record<string, string>) => {
+      try {
+        loadConfig(env(settings), "/opt/nslab");
+      } catch (err) {
+        return (err as Error).message.split("\n");
+      }
+      return [];
+    };
+    expect(lines({ NSLAB_MEMORY: "lots", NSLAB_CPUS: "half", PORT: "70000" })).toEqual([
+      "invalid environment:",
+      expect.stringMatching(/^ {2}PORT: /),
+      "  NSLAB_MEMORY: 'lots': Not a size: write a number with an optional unit, like 64m or 1g.",
+      "  NSLAB_CPUS: 'half': Not a number of CPUs: write one like 0.5 or 2.",
+    ]);
+    // Each well formed, but not together, or not on this host.
+    expect(lines({ NSLAB_MEMORY: "1g", NSLAB_MEMORY_SWAP: "512m" })).toEqual([
+      "invalid environment:",
+      "  NSLAB_MEMORY_SWAP: --memory-swap is memory plus swap, so it cannot be below --memory (equal means no swap, -1 unlimited).",
+    ]);
+    expect(lines({ NSLAB_MEMORY: "4m" })).toEqual(["invalid environment:", "  NSLAB_MEMORY: The minimum memory limit is 6m."]);
+    expect(lines({ NSLAB_CPUS: "100000" })[1]).toMatch(/^ {2}NSLAB_CPUS: CPUs range from 0\.01 to \d+\.00 on this host\.$/);
+    expect(lines({ NSLAB_PIDS_LIMIT: "0" })[1]).toBe("  NSLAB_PIDS_LIMIT: The pids limit is a number from 1 to 4194304, or -1 for none.");
+  });
 });

@@ -3,10 +3,12 @@
 // zod's functional API (zod/mini), with its English messages: `nslab run` reads its settings
 // here too, and the chained API costs ≈ 100 ms to load (see ARCHITECTURE.md).
 import { isIP } from "node:net";
+import os from "node:os";
 
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 
+import { LAB_DEFAULT_LIMITS, type LimitField, type Limits, checkLimits, parseLimitInput } from "../common/limits";
 import { DEFAULT_UID_BASE, MAX_SLOTS, MAX_UID_BASE } from "./sandbox/uid-slots";
 
 z.config(en());
@@ -51,6 +53,39 @@ const ORIGIN_FORM = "origins such as https://lab.example.org or http://10.0.3.7:
 
 function isOriginList(value: string): boolean {
   return splitList(value).every((entry) => canonicalOrigin(entry) !== null);
+}
+
+/** The settings of a lab session's default limits, each in the syntax of its docker flag. */
+const LIMIT_SETTINGS: ReadonlyArray<readonly [name: string, field: LimitField]> = [
+  ["NSLAB_MEMORY", "memoryBytes"],
+  ["NSLAB_MEMORY_SWAP", "memorySwapBytes"],
+  ["NSLAB_CPUS", "cpus"],
+  ["NSLAB_PIDS_LIMIT", "pids"],
+];
+
+/**
+ * The limits a solo learner's sandbox gets and a new class starts from: the built-in ones
+ * (LAB_DEFAULT_LIMITS) but where NSLAB_MEMORY, NSLAB_MEMORY_SWAP, NSLAB_CPUS or
+ * NSLAB_PIDS_LIMIT say otherwise, checked by docker's rules and this host's size. NSLAB_MEMORY
+ * alone brings no swap: memory-swap follows it, as in the built-in defaults (docker's own rule,
+ * twice the memory, is what the first lesson warns of). `problems`: one line per bad value.
+ */
+export function defaultLimitsFrom(env: NodeJS.ProcessEnv): { limits: Limits; problems: string[] } {
+  const limits: Limits = { ...LAB_DEFAULT_LIMITS };
+  const problems: string[] = [];
+  for (const [name, field] of LIMIT_SETTINGS) {
+    const text = env[name];
+    if (text === undefined) continue;
+    const parsed = parseLimitInput(field, text);
+    if (parsed.ok) limits[field] = parsed.value;
+    else problems.push(`  ${name}: '${text}': ${parsed.message}`);
+  }
+  if (env.NSLAB_MEMORY !== undefined && env.NSLAB_MEMORY_SWAP === undefined) limits.memorySwapBytes = limits.memoryBytes;
+  if (problems.length === 0) {
+    const check = checkLimits(limits, { cpus: os.availableParallelism(), memoryBytes: os.totalmem() });
+    if (!check.ok) problems.push(`  ${LIMIT_SETTINGS.find(([, field]) => field === check.field)?.[0]}: ${check.message}`);
+  }
+  return { limits, problems };
 }
 
 const EnvSchema = z.object({
@@ -141,6 +176,8 @@ const EnvSchema = z.object({
 
 export type Config = z.infer<typeof EnvSchema> & {
   launcherPath: string;
+  /** NSLAB_MEMORY, NSLAB_MEMORY_SWAP, NSLAB_CPUS, NSLAB_PIDS_LIMIT over the built-in defaults. */
+  defaultLimits: Readonly<Limits>;
   projectRoot: string;
   /** NSLAB_PUBLIC_ORIGIN's origins; empty when unset. */
   publicOrigins: string[];
@@ -157,8 +194,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, projectRoot: string): Config 
     throw new ConfigError("NSLAB_STATE_DIR was renamed NSLAB_RUN_DIR; set that instead");
   }
   const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+  const limits = defaultLimitsFrom(env);
+  if (!parsed.success || limits.problems.length > 0) {
+    const lines = [...(parsed.success ? [] : parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`)), ...limits.problems];
     throw new ConfigError(`invalid environment:\n${lines.join("\n")}`);
   }
   if (parsed.data.NSLAB_DATABASE_URL !== undefined) {
@@ -174,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, projectRoot: string): Config 
     ...parsed.data,
     projectRoot,
     launcherPath: parsed.data.NSLAB_LAUNCHER ?? `${projectRoot}/build/nslab-launcher`,
+    defaultLimits: Object.freeze(limits.limits),
     publicOrigins: splitList(parsed.data.NSLAB_PUBLIC_ORIGIN).map((entry) => canonicalOrigin(entry) ?? entry),
   };
 }

@@ -112,6 +112,7 @@ export async function startLabNode(config: Config, web: { handleRequest: Request
         host,
         capacity: config.NSLAB_MAX_SESSIONS,
         graceMs: config.NSLAB_RECONNECT_GRACE_S * 1000,
+        defaultLimits: config.defaultLimits,
         limits: {
           perLearner: config.NSLAB_SESSIONS_PER_LEARNER,
           perAddress: config.NSLAB_SESSIONS_PER_ADDRESS,
@@ -135,7 +136,7 @@ export async function startLabNode(config: Config, web: { handleRequest: Request
           : null,
       })
     : null;
-  const classrooms = new Classrooms({ store, registry, lessons, cluster: cluster?.bus ?? null });
+  const classrooms = new Classrooms({ store, registry, lessons, cluster: cluster?.bus ?? null, defaultLimits: config.defaultLimits });
   cluster?.bus.attach(classrooms);
   await cluster?.node.start();
   const secret = await loadInstructorSecret({ fromEnvironment: config.NSLAB_INSTRUCTOR_SECRET, dataDir: config.NSLAB_DATA_DIR });

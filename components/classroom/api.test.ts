@@ -15,8 +15,9 @@ function answering(status: number, body: string, seen: Array<{ input: string; in
 describe("calling the classroom API", () => {
   it("parses a good answer with the contract's schema", async () => {
     const summary = makeDetail().class;
-    const result = await callApi("/api/classes", ClassList, { fetch: answering(200, JSON.stringify({ classes: [summary] })) });
-    expect(result).toEqual({ ok: true, value: { classes: [summary] } });
+    const defaultLimits = { memoryBytes: 512 * 2 ** 20, memorySwapBytes: 512 * 2 ** 20, cpus: 1, pids: 200 };
+    const result = await callApi("/api/classes", ClassList, { fetch: answering(200, JSON.stringify({ classes: [summary], defaultLimits })) });
+    expect(result).toEqual({ ok: true, value: { classes: [summary], defaultLimits } });
   });
 
   it("sends JSON bodies as POST with the cookie's credentials", async () => {

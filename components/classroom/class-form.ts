@@ -3,7 +3,7 @@
 // for limits), and which control a message belongs to, whether the page or the server found it.
 
 import { CLASS_DEFAULTS, ClassCreateRequest, MAX_CLASS_CAPACITY } from "../../common/classroom";
-import type { LimitField } from "../../common/limits";
+import type { LimitField, Limits } from "../../common/limits";
 import { type LimitInputs, LAB_DEFAULT_LIMITS, limitFieldFromApi, limitInputs, readAllLimits } from "./limits-change";
 
 export interface ClassFormInputs {
@@ -52,11 +52,11 @@ function minutesText(seconds: number): string {
   return String(Math.round((seconds / 60) * 100) / 100);
 }
 
-export function defaultClassInputs(lesson: string): ClassFormInputs {
+export function defaultClassInputs(lesson: string, limits: Readonly<Limits> = LAB_DEFAULT_LIMITS): ClassFormInputs {
   return {
     name: "",
     lesson,
-    limits: limitInputs(LAB_DEFAULT_LIMITS),
+    limits: limitInputs(limits),
     capacity: String(CLASS_DEFAULTS.capacity),
     reconnectGraceMin: minutesText(CLASS_DEFAULTS.reconnectGraceS),
     sessionLifetimeMin: minutesText(CLASS_DEFAULTS.sessionLifetimeS),
@@ -73,10 +73,10 @@ export function asSentence(text: string): string {
 
 export type ClassFormRead = { ok: true; request: ClassCreateRequest } | { ok: false; errors: ClassFormErrors };
 
-export function readClassForm(inputs: ClassFormInputs): ClassFormRead {
+export function readClassForm(inputs: ClassFormInputs, defaults: Readonly<Limits> = LAB_DEFAULT_LIMITS): ClassFormRead {
   const errors: ClassFormErrors = {};
 
-  const limits = readAllLimits(inputs.limits);
+  const limits = readAllLimits(inputs.limits, defaults);
   if (!limits.ok) Object.assign(errors, limits.errors);
 
   const capacityText = inputs.capacity.trim();

@@ -9,7 +9,7 @@ import { useRouter } from "next/navigation";
 import { type FormEvent, useId, useState } from "react";
 
 import { CLASS_NAME_MAX, ClassDetail, MAX_CLASS_CAPACITY } from "../../common/classroom";
-import type { LimitField } from "../../common/limits";
+import type { LimitField, Limits } from "../../common/limits";
 import { Button } from "../ui/button";
 import { callApi, fieldMessage } from "./api";
 import {
@@ -37,10 +37,11 @@ const LIMIT_HINTS: Record<LimitField, string> = {
   pids: "Processes and threads at once; -1 for no limit.",
 };
 
-export function CreateClassForm({ lessons }: { lessons: readonly LessonChoice[] }) {
+/** `defaults`: the lab's own limits, which the form starts from (GET /api/classes gives them). */
+export function CreateClassForm({ lessons, defaults }: { lessons: readonly LessonChoice[]; defaults: Limits }) {
   const id = useId();
   const router = useRouter();
-  const [inputs, setInputs] = useState<ClassFormInputs>(() => defaultClassInputs(lessons[0]?.slug ?? ""));
+  const [inputs, setInputs] = useState<ClassFormInputs>(() => defaultClassInputs(lessons[0]?.slug ?? "", defaults));
   // Memory + swap follows memory (no swap, as in the solo lab) until someone changes it.
   const [swapEdited, setSwapEdited] = useState(false);
   const [errors, setErrors] = useState<ClassFormErrors>({});
@@ -73,7 +74,7 @@ export function CreateClassForm({ lessons }: { lessons: readonly LessonChoice[] 
     event.preventDefault();
     if (sending) return;
     setFormError(null);
-    const read = readClassForm(inputs);
+    const read = readClassForm(inputs, defaults);
     if (!read.ok) {
       setErrors(read.errors);
       focusFirst(read.errors);

@@ -4,15 +4,14 @@
 // the field at fault, and a sandbox that cannot take a change says so in the result.
 
 import { type LimitsChangeResult } from "../../common/classroom";
-import { type LimitField, type Limits, MAX_PIDS, MIN_MEMORY_BYTES, MiB, formatSize } from "../../common/limits";
+import { LAB_DEFAULT_LIMITS, type LimitField, type Limits, MAX_PIDS, MIN_MEMORY_BYTES, formatSize } from "../../common/limits";
 import { LIMIT_CONTROLS, parseLimitInput } from "../limits/limits-form";
 
 export type LimitInputs = Record<LimitField, string>;
 export type LimitErrors = Partial<Record<LimitField, string>>;
 
-/** A solo learner's sandbox: 256 MiB, no swap (memory-swap equal to memory), half a CPU, 100
- *  processes. A class starts from the same, so that the lesson's numbers hold in class too. */
-export const LAB_DEFAULT_LIMITS: Limits = { memoryBytes: 256 * MiB, memorySwapBytes: 256 * MiB, cpus: 0.5, pids: 100 };
+/** The built-in defaults, where the server has not said its own (GET /api/classes does). */
+export { LAB_DEFAULT_LIMITS };
 
 /** The controls, in the order the lab's own limits panel shows them, with their docker flags. */
 export const LIMIT_FIELDS = LIMIT_CONTROLS.map(({ field, label, flag, syntax }) => ({ field, label, flag, syntax }));
@@ -50,13 +49,14 @@ export function checkLimitRules(limits: Limits): { field: LimitField; message: s
   return null;
 }
 
-/** Every control read, all of them required (a new class's limits). */
-export function readAllLimits(inputs: LimitInputs): { ok: true; limits: Limits } | { ok: false; errors: LimitErrors } {
+/** Every control read, all of them required (a new class's limits); `defaults`, the lab's own,
+ *  are named where a control was left empty. */
+export function readAllLimits(inputs: LimitInputs, defaults: Readonly<Limits> = LAB_DEFAULT_LIMITS): { ok: true; limits: Limits } | { ok: false; errors: LimitErrors } {
   const errors: LimitErrors = {};
   const limits: Partial<Limits> = {};
   for (const { field } of LIMIT_FIELDS) {
     if (inputs[field].trim() === "") {
-      errors[field] = "Give a value; the lab's default is " + limitText(field, LAB_DEFAULT_LIMITS[field]) + ".";
+      errors[field] = "Give a value; the lab's default is " + limitText(field, defaults[field]) + ".";
       continue;
     }
     const parsed = parseLimitInput(field, inputs[field]);

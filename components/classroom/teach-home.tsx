@@ -10,6 +10,7 @@ import Link from "next/link";
 import { useCallback, useEffect, useState } from "react";
 
 import { ClassList, type ClassSummary } from "../../common/classroom";
+import type { Limits } from "../../common/limits";
 import { Button } from "../ui/button";
 import { callApi } from "./api";
 import { CreateClassForm, type LessonChoice } from "./create-class-form";
@@ -17,14 +18,14 @@ import { FormAlert } from "./form-field";
 import { type LoginError, LoginForm, LogoutButton } from "./login-form";
 import { ClassStateBadge } from "./status-badge";
 
-type View = { kind: "checking" } | { kind: "login" } | { kind: "classes"; classes: ClassSummary[] } | { kind: "failed"; message: string };
+type View = { kind: "checking" } | { kind: "login" } | { kind: "classes"; classes: ClassSummary[]; defaultLimits: Limits } | { kind: "failed"; message: string };
 
 export function TeachHome({ lessons, loginError, mayBeLoggedIn }: { lessons: LessonChoice[]; loginError: LoginError | null; mayBeLoggedIn: boolean }) {
   const [view, setView] = useState<View>(mayBeLoggedIn && !loginError ? { kind: "checking" } : { kind: "login" });
 
   const load = useCallback(async (signal?: AbortSignal) => {
     const result = await callApi("/api/classes", ClassList, { signal });
-    if (result.ok) setView({ kind: "classes", classes: result.value.classes });
+    if (result.ok) setView({ kind: "classes", classes: result.value.classes, defaultLimits: result.value.defaultLimits });
     else if (result.status === 401 || result.status === 403) setView({ kind: "login" });
     else setView({ kind: "failed", message: result.message });
   }, []);
@@ -78,7 +79,7 @@ export function TeachHome({ lessons, loginError, mayBeLoggedIn }: { lessons: Les
             {lessons.length === 0 ? (
               <p>The course has no lessons, so there is nothing a class could work through yet.</p>
             ) : (
-              <CreateClassForm lessons={lessons} />
+              <CreateClassForm lessons={lessons} defaults={view.defaultLimits} />
             )}
           </section>
         </>

@@ -2,7 +2,9 @@
 // text becomes a limit (docker's syntax: "64m", "-1"), and which message goes to which control
 // when it is not one. Nothing is sent until every control reads and docker's checks pass.
 
-import { type HostCapacity, type LimitField, type Limits, checkLimits, formatSize, parseSize } from "../../common/limits";
+import { type HostCapacity, type LimitField, type Limits, checkLimits, formatSize, parseLimitInput } from "../../common/limits";
+
+export { parseLimitInput };
 import type { CgroupFileWrite } from "../../common/protocol";
 
 export type LimitInputs = Record<LimitField, string>;
@@ -57,33 +59,6 @@ export function inputsFromLimits(limits: Limits): LimitInputs {
     cpus: String(limits.cpus),
     pids: String(limits.pids),
   };
-}
-
-const NOT_A_SIZE = "Not a size: write a number with an optional unit, like 64m or 1g.";
-
-/** One control's text as a number, or the sentence that says why it is not one. */
-export function parseLimitInput(field: LimitField, text: string): { ok: true; value: number } | { ok: false; message: string } {
-  const trimmed = text.trim();
-  switch (field) {
-    case "memoryBytes": {
-      const bytes = parseSize(trimmed);
-      return bytes === null ? { ok: false, message: NOT_A_SIZE } : { ok: true, value: bytes };
-    }
-    case "memorySwapBytes": {
-      if (trimmed === "-1") return { ok: true, value: -1 };
-      const bytes = parseSize(trimmed);
-      return bytes === null ? { ok: false, message: `${NOT_A_SIZE} -1 allows unlimited swap.` } : { ok: true, value: bytes };
-    }
-    case "cpus": {
-      if (!/^(\d+(\.\d*)?|\.\d+)$/.test(trimmed)) return { ok: false, message: "Not a number of CPUs: write one like 0.5 or 2." };
-      return { ok: true, value: Number(trimmed) };
-    }
-    case "pids": {
-      if (!/^-?\d+$/.test(trimmed)) return { ok: false, message: "Not a whole number: write one like 100, or -1 for no limit." };
-      const pids = Number(trimmed);
-      return pids < -1 ? { ok: false, message: "The pids limit is a number from 1 up, or -1 for no limit." } : { ok: true, value: pids };
-    }
-  }
 }
 
 export type LimitsFormResult =

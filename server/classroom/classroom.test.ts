@@ -120,7 +120,7 @@ describe.skipIf(unavailable !== null)(`the classroom${unavailable ? ` (skipped: 
 
     const list = await api("GET", "/api/classes", { cookie: instructor });
     expect(list.status).toBe(200);
-    expect(list.body).toEqual({ classes: [] });
+    expect(list.body).toEqual({ classes: [], defaultLimits: { memoryBytes: 256 * MiB, memorySwapBytes: 256 * MiB, cpus: 0.5, pids: 100 } });
     // The dashboard's page itself is the instructor's too.
     expect((await api("GET", "/teach/classes/0123456789abcdef")).status).toBe(403);
     // A made-up token is no login.

@@ -76,6 +76,8 @@ export interface ClassroomsOptions {
   /** null when this host cannot make sandboxes: classes still work, without sandboxes. */
   registry: SessionRegistry | null;
   lessons: LessonCatalog | null;
+  /** What a new class's limits start from (Config.defaultLimits); unset, the built-in ones. */
+  defaultLimits?: Readonly<Limits>;
 }
 
 function newId(): string {
@@ -120,7 +122,7 @@ export class Classrooms {
     if (active >= MAX_ACTIVE_CLASSES) {
       throw new ClassroomError(409, `This server already has ${active} classes that are not archived; archive the ones that are over first.`);
     }
-    const limits = withSwapFollowing(DEFAULT_LIMITS, request.limits ?? {});
+    const limits = withSwapFollowing(this.defaultLimits, request.limits ?? {});
     const check = checkLimits(limits, hostCapacity());
     if (!check.ok) throw new ClassroomError(400, check.message, `limits.${check.field}`);
     const capacity = request.capacity ?? CLASS_DEFAULTS.capacity;
@@ -155,6 +157,11 @@ export class Classrooms {
         throw err;
       }
     }
+  }
+
+  /** The lab's own limits: a new class starts from them, and the class form shows them. */
+  get defaultLimits(): Readonly<Limits> {
+    return this.options.defaultLimits ?? DEFAULT_LIMITS;
   }
 
   async list(): Promise<ClassSummary[]> {

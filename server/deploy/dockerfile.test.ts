@@ -114,8 +114,11 @@ describe.skipIf(!nextBuilt || unavailable !== null)(
     const DATA = path.join("/var/tmp", `nslab-test-${NAME}`, "data");
     const RUN_DIR = `/run/nslab-test-${NAME}`;
     const CGROUP_PARENT = `/nslab-test-${NAME}`;
+    // What a build stage's shell has: none of the npm_* settings of the npm that runs the tests
+    // (npm exec and npm test pass theirs on, and npm prune would take them as its own).
+    const outer = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
     const env = {
-      ...process.env,
+      ...outer,
       NODE_ENV: "production",
       NEXT_TELEMETRY_DISABLED: "1",
       NSLAB_NO_APT: "1",
@@ -134,11 +137,14 @@ describe.skipIf(!nextBuilt || unavailable !== null)(
     let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
     let url = "";
 
-    /** `from` into the tree at `to`, dates kept: hard links on one filesystem, copies across. */
-    const place = (from: string, to: string) => {
+    /** `from` into the tree at `to`, dates kept: a copy, or for the big trees nothing in the
+     *  stages writes into (they only remove from node_modules, and write dist/ by renames) hard
+     *  links where both are on one filesystem. npm rewrites package.json and package-lock.json
+     *  in place: a link would let the stage's npm prune change this checkout's. */
+    const place = (from: string, to: string, { link = false } = {}) => {
       fs.mkdirSync(path.dirname(to), { recursive: true });
-      const linked = spawnSync("cp", ["-al", from, to]);
-      if (linked.status !== 0) expect(spawnSync("cp", ["-a", from, to]).status).toBe(0);
+      if (link && spawnSync("cp", ["-al", from, to]).status === 0) return;
+      expect(spawnSync("cp", ["-a", from, to]).status).toBe(0);
     };
 
     async function waitUntil(condition: () => boolean, what: string): Promise<void> {
@@ -156,8 +162,8 @@ describe.skipIf(!nextBuilt || unavailable !== null)(
       for (const file of tracked) if (fs.existsSync(path.join(PROJECT_ROOT, file))) place(path.join(PROJECT_ROOT, file), path.join(APP, file));
       // What the build stage's npm ci and setup made, as this checkout's npm install made them,
       // and the web app npm test built.
-      for (const dir of ["node_modules", "build", "dist"]) place(path.join(PROJECT_ROOT, dir), path.join(APP, dir));
-      place(NEXT_DIR, path.join(APP, ".next"));
+      for (const dir of ["node_modules", "build", "dist"]) place(path.join(PROJECT_ROOT, dir), path.join(APP, dir), { link: true });
+      place(NEXT_DIR, path.join(APP, ".next"), { link: true });
       // npm rewrites its record of the tree: a copy of its own, not a link to this checkout's.
       const record = path.join(APP, "node_modules", ".package-lock.json");
       if (fs.existsSync(record)) {
@@ -207,6 +213,9 @@ describe.skipIf(!nextBuilt || unavailable !== null)(
       const devOnly = Object.entries(lock.packages).filter(([where, entry]) => where !== "" && entry.dev).map(([where]) => where);
       expect(devOnly).toEqual(expect.arrayContaining(["node_modules/vitest", "node_modules/typescript", "node_modules/tsx"]));
       expect(devOnly.filter((where) => fs.existsSync(path.join(APP, where)))).toEqual([]);
+      // Nothing installed them back at the start (Next once did, to read a next.config.ts), and
+      // the manifest is as the checkout has it.
+      expect(fs.readFileSync(path.join(APP, "package.json"), "utf8")).toBe(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8"));
       // What the runtime needs is all there: the server served a session with it (below).
       expect(fs.existsSync(path.join(APP, ".next", "cache"))).toBe(false);
       expect(output).not.toMatch(/compiled server\/|building the web app|built build\//);

@@ -293,7 +293,7 @@ export function createClassesApi(options: ClassesApiOptions) {
       method: "GET",
       pattern: /^\/api\/classes$/,
       instructor: true,
-      handle: async (_req, res) => sendJson(res, 200, { classes: await classrooms.list() }),
+      handle: async (_req, res) => sendJson(res, 200, { classes: await classrooms.list(), defaultLimits: classrooms.defaultLimits }),
     },
     {
       method: "POST",

@@ -9,7 +9,7 @@ import { SIGKILL, signalIfInCgroup } from "../kernel/pidfd";
 import { isOwnerAlive, ownerPid } from "../kernel/proc";
 import type { CgroupDriver } from "./cgroup";
 import type { Config } from "../config";
-import { DEFAULT_LIMITS, type Limits } from "./limits";
+import type { Limits } from "./limits";
 import {
   type PreparedSandbox,
   Sandbox,
@@ -110,7 +110,7 @@ export function serverHostOptions(config: Config): SandboxHostOptions {
     dataDir: config.NSLAB_DATA_DIR,
     layerStorage: config.NSLAB_LAYER_STORAGE,
     startConcurrency: config.NSLAB_START_CONCURRENCY,
-    ready: { count: SERVER_READY_SANDBOXES, limits: DEFAULT_LIMITS },
+    ready: { count: SERVER_READY_SANDBOXES, limits: config.defaultLimits },
   };
 }
 

@@ -7,10 +7,9 @@ import { afterAll, describe, expect, it } from "vitest";
 
 import { CloseCode } from "../../common/protocol";
 import { hostCgroupDriver } from "../sandbox/cgroup";
-import { SandboxHost } from "../sandbox/host";
-import { sandboxUnavailable, testHostOptions } from "../testing/kernel";
+import { sandboxUnavailable } from "../testing/kernel";
 import { LabClient, learnerCookie } from "../testing/lab-client";
-import { type LabNodeOptions, type LabNodeProcess, startLabNodeProcess } from "../testing/lab-node-process";
+import { type LabNodeOptions, type LabNodeProcess, removeNodeLeftovers, startLabNodeProcess } from "../testing/lab-node-process";
 import { NO_TRACES, sessionTraces, waitUntil } from "../testing/traces";
 
 const unavailable = sandboxUnavailable();
@@ -53,14 +52,7 @@ describe.skipIf(unavailable !== null)(`a lab stopped by SIGTERM${unavailable ? `
     }
     // Whatever a failed test left goes, as a node's next start would remove it (a node that
     // never listened is in no list: its cgroup parent is known by its name).
-    for (const id of ["ten", "early"]) {
-      const found = hostCgroupDriver(`/${OPTIONS.namePrefix}-${id}`);
-      if (!("driver" in found)) continue;
-      const host = new SandboxHost(found.driver, testHostOptions(RUN_DIR));
-      await host.cleanupLeftovers();
-      await host.close();
-      for (const parent of Object.values(found.driver.parents)) if (fs.existsSync(parent)) fs.rmdirSync(parent);
-    }
+    for (const id of ["ten", "early"]) await removeNodeLeftovers(`/${OPTIONS.namePrefix}-${id}`, RUN_DIR);
     fs.rmSync(RUN_DIR, { recursive: true, force: true });
   }, 60_000);
 

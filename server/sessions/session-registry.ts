@@ -55,6 +55,8 @@ export interface SessionRegistryOptions {
   observer?: SessionObserver | null;
   /** Unset: none of them (the server passes its configuration's). */
   limits?: SessionLimits;
+  /** A solo learner's sandbox limits (Config.defaultLimits); unset, the built-in ones. */
+  defaultLimits?: Readonly<Limits>;
 }
 
 /**
@@ -246,7 +248,7 @@ export class SessionRegistry {
           log.error({ lesson: request.lesson, err }, "lesson steps could not be loaded");
         }
       }
-      const limits = classroom ? { ...classroom.limits } : { ...DEFAULT_LIMITS };
+      const limits = classroom ? { ...classroom.limits } : { ...(this.options.defaultLimits ?? DEFAULT_LIMITS) };
       const sandbox = await this.options.host.start({ limits, cols: request.size.cols, rows: request.size.rows }, request.signal);
       if (this.closing) {
         // Shutdown began while this one was starting: it must not outlive the server.

@@ -9,8 +9,21 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import { PROJECT_ROOT } from "./kernel";
+import { hostCgroupDriver } from "../sandbox/cgroup";
+import { SandboxHost } from "../sandbox/host";
+import { PROJECT_ROOT, testHostOptions } from "./kernel";
 import { freePort } from "./free-port";
+
+/** What a node under `cgroupParent` left on the host (sandboxes, cgroups, the parents), removed
+ *  as its next start would: for a test's cleanup, also of a node that never listened. */
+export async function removeNodeLeftovers(cgroupParent: string, runDir: string): Promise<void> {
+  const found = hostCgroupDriver(cgroupParent);
+  if (!("driver" in found)) return;
+  const host = new SandboxHost(found.driver, testHostOptions(runDir));
+  await host.cleanupLeftovers();
+  await host.close();
+  for (const parent of Object.values(found.driver.parents)) if (fs.existsSync(parent)) fs.rmdirSync(parent);
+}
 
 export interface LabNodeOptions {
   /** NSLAB_NODE_ID, and part of the data directory's and cgroup parent's names. */

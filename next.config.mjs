@@ -1,4 +1,6 @@
-import type { NextConfig } from "next";
+// JavaScript, not TypeScript: Next transpiles a next.config.ts with the TypeScript package,
+// and where that is absent (the Dockerfile's runtime, whose development packages are pruned)
+// it installs it, with all the development packages, at the server's first start.
 
 // The lab runs on machines without internet access, and a build or a server must not try to
 // reach out. Telemetry is read from the environment after this file loads, so setting it here
@@ -13,7 +15,8 @@ if (!/^\.?[\w-]+$/.test(distDir)) {
   throw new Error(`NSLAB_NEXT_DIR must be a directory name in the project, such as .next-test (it is ${JSON.stringify(distDir)})`);
 }
 
-const nextConfig: NextConfig = {
+/** @type {import("next").NextConfig} */
+const nextConfig = {
   distDir,
   reactStrictMode: true,
   poweredByHeader: false,

@@ -329,14 +329,16 @@ export function buildRootfs(dest, { log = console.log, packages = ROOT_PACKAGES 
   const images = imagesDirOf(dest);
   const version = stamp.slice(0, 16);
   const summary = `${versions.size} packages${missing.length ? `; not on this host: ${missing.join(", ")}` : ""}`;
-  const keptInUse = (inUse) => {
+  /** The other versions removed but `keep`, and a word on those still in use. */
+  const pruneBut = (keep) => {
+    const inUse = pruneImages(dest, keep);
     if (inUse.length) log(`kept ${inUse.length} older sandbox image${inUse.length > 1 ? "s" : ""} that running sandboxes use (${inUse.join(", ")}); a later setup or start removes ${inUse.length > 1 ? "them" : "it"}`);
   };
 
   if (stampOf(dest) === stamp) {
     // Up to date (in either layout). Older versions whose sandboxes have ended go now.
     const current = currentVersion(dest);
-    if (current) keptInUse(pruneImages(dest, new Set([current])));
+    if (current) pruneBut(new Set([current]));
     log(`sandbox image up to date: ${dest} (${summary})`);
     return { dest, packages: versions.size, missing, rebuilt: false };
   }
@@ -356,7 +358,7 @@ export function buildRootfs(dest, { log = console.log, packages = ROOT_PACKAGES 
   if (stampOf(target) === stamp) {
     // Built before and still here (a return to an earlier package set): nothing to build.
     switchTo(dest, version);
-    keptInUse(pruneImages(dest, keep));
+    pruneBut(keep);
     log(`sandbox image switched back: ${dest} → ${version} (${summary})`);
     return { dest, packages: versions.size, missing, rebuilt: true };
   }
@@ -405,7 +407,7 @@ export function buildRootfs(dest, { log = console.log, packages = ROOT_PACKAGES 
   // sees a half-built image. Sandboxes on the previous version keep it until they end.
   fs.renameSync(tmp, target);
   switchTo(dest, version);
-  keptInUse(pruneImages(dest, keep));
+  pruneBut(keep);
   log(`sandbox image built: ${dest} → ${path.relative(path.dirname(dest), target)} (${summary})`);
   return { dest, packages: versions.size, missing, rebuilt: true };
 }

@@ -30,21 +30,32 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** A directory of test files for one runner, under the scratch directory. */
+function writeSuite(name: string, files: Record<string, string>): string {
+  const suite = path.join(dir, name);
+  fs.mkdirSync(suite);
+  for (const [file, text] of Object.entries(files)) fs.writeFileSync(path.join(suite, file), text);
+  return suite;
+}
+
+/** The sample suite both runners are given, in `runner`'s words (`it` or `test`): one test
+ *  passes, one fails, one is skipped on purpose, to be counted as skipped. */
+function sample(imports: string, runner: string): string {
+  return [
+    imports,
+    `${runner}("adds", () => expect(1 + 1).toBe(2));`,
+    `${runner}("compares names", () => expect("sandbox").toBe("sandboxes"));`,
+    `${runner}.skip("is left for later", () => {});`,
+    "",
+  ].join("\n");
+}
+
 describe("the closing summary of npm test", () => {
   it("counts a vitest run and names each failed test and each file that could not load", () => {
-    const suite = path.join(dir, "vitest");
-    fs.mkdirSync(suite);
-    fs.writeFileSync(
-      path.join(suite, "sample.test.ts"),
-      [
-        'import { expect, it } from "vitest";',
-        'it("adds", () => expect(1 + 1).toBe(2));',
-        'it("compares names", () => expect("sandbox").toBe("sandboxes"));',
-        'it.skip("is left for later", () => {});',
-        "",
-      ].join("\n"),
-    );
-    fs.writeFileSync(path.join(suite, "broken.test.ts"), 'import "./no-such-module";\n');
+    const suite = writeSuite("vitest", {
+      "sample.test.ts": sample('import { expect, it } from "vitest";', "it"),
+      "broken.test.ts": 'import "./no-such-module";\n',
+    });
     const json = path.join(dir, "vitest.json");
     const run = spawnSync(bin("vitest"), ["run", "--root", suite, "--reporter=json", `--outputFile.json=${json}`], { encoding: "utf8" });
     expect(run.status).toBe(1);
@@ -57,20 +68,11 @@ describe("the closing summary of npm test", () => {
   });
 
   it("counts a Playwright run and names each failed test", () => {
-    const suite = path.join(dir, "playwright");
-    fs.mkdirSync(suite);
     // No page fixture: nothing here starts a browser.
-    fs.writeFileSync(
-      path.join(suite, "sample.spec.ts"),
-      [
-        'import { expect, test } from "@playwright/test";',
-        'test("adds", () => expect(1 + 1).toBe(2));',
-        'test("compares names", () => expect("sandbox").toBe("sandboxes"));',
-        'test.skip("is left for later", () => {});',
-        "",
-      ].join("\n"),
-    );
-    fs.writeFileSync(path.join(suite, "playwright.config.ts"), 'export default { testDir: ".", reporter: [["json"]] };\n');
+    const suite = writeSuite("playwright", {
+      "sample.spec.ts": sample('import { expect, test } from "@playwright/test";', "test"),
+      "playwright.config.ts": 'export default { testDir: ".", reporter: [["json"]] };\n',
+    });
     const json = path.join(dir, "playwright.json");
     const run = spawnSync(bin("playwright"), ["test", "--config", path.join(suite, "playwright.config.ts")], {
       cwd: suite,

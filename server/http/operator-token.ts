@@ -10,6 +10,11 @@ export function tokenMatches(expected: string, presented: string): boolean {
   return timingSafeEqual(digest(expected), digest(presented));
 }
 
+/** The token of an `Authorization: Bearer TOKEN` header, or undefined. */
+function bearerToken(authorization: string | undefined): string | undefined {
+  return /^Bearer +(\S+) *$/i.exec(authorization ?? "")?.[1];
+}
+
 export type HealthAccess = { kind: "anonymous" } | { kind: "operator" } | { kind: "refused"; error: string };
 
 /** The access an Authorization header gives: none, or one of another scheme, is anonymous (a
@@ -20,7 +25,7 @@ export type HealthAccess = { kind: "anonymous" } | { kind: "operator" } | { kind
 export function healthAccess(authorization: string | undefined, token: string | null): HealthAccess {
   if (authorization === undefined || !/^bearer(\s|$)/i.test(authorization)) return { kind: "anonymous" };
   if (token === null) return { kind: "refused", error: "This server has no operator token: set NSLAB_OPERATOR_TOKEN to see /healthz in full, or send no Authorization header." };
-  const presented = /^Bearer +(\S+) *$/i.exec(authorization)?.[1];
+  const presented = bearerToken(authorization);
   if (presented === undefined || !tokenMatches(token, presented)) {
     return { kind: "refused", error: "Wrong operator token: send Authorization: Bearer NSLAB_OPERATOR_TOKEN, or no Authorization header for the short answer." };
   }
@@ -33,7 +38,7 @@ export function metricsAccess(authorization: string | undefined, token: string |
   if (token === null) {
     return { ok: false, status: 403, error: "This server has no operator token, so /metrics is closed: set NSLAB_OPERATOR_TOKEN (24 characters or more) and have the scraper send it as Authorization: Bearer." };
   }
-  const presented = /^Bearer +(\S+) *$/i.exec(authorization ?? "")?.[1];
+  const presented = bearerToken(authorization);
   if (presented === undefined) return { ok: false, status: 401, error: "/metrics needs the operator's token: send Authorization: Bearer NSLAB_OPERATOR_TOKEN." };
   if (!tokenMatches(token, presented)) return { ok: false, status: 401, error: "Wrong operator token: send Authorization: Bearer NSLAB_OPERATOR_TOKEN." };
   return { ok: true };

@@ -39,7 +39,6 @@ import { StepTracker } from "./step-tracker";
 import { TerminalMirror } from "./terminal-mirror";
 import { TokenBucket } from "./token-bucket";
 
-/** What the registry keeps of a session that ended. */
 /** How a session is ended: why (a label for the metrics; the sentence says it to people), and
  *  how its pages are let go (4007 and a session_gone error unless given). */
 export interface SessionEnd {
@@ -48,6 +47,7 @@ export interface SessionEnd {
   error?: { code: ErrorCode; message: string };
 }
 
+/** What the registry keeps of a session that ended. */
 export interface EndedSession {
   readonly reason: string;
   verifyToken(token: string, learnerId: string): boolean;
